@@ -1,0 +1,1 @@
+//! Portcullis gateway core.

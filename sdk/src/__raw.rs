@@ -1,0 +1,79 @@
+//! Raw bindings generated from `wit/`. Plugin authors use the curated
+//! re-exports at the crate root instead.
+#![allow(missing_docs, clippy::all)]
+
+/// The `authorizer` world; it also owns the shared imports that the other
+/// worlds map onto, so that every world uses the same Rust types.
+pub mod authorizer {
+    wit_bindgen::generate!({
+        world: "authorizer",
+        path: "../wit",
+        runtime_path: "portcullis_sdk::__rt",
+        pub_export_macro: true,
+        default_bindings_module: "portcullis_sdk::__raw::authorizer",
+        export_macro_name: "export_raw",
+    });
+}
+
+/// The `auth-provider` world.
+pub mod auth_provider {
+    wit_bindgen::generate!({
+        world: "auth-provider",
+        path: "../wit",
+        runtime_path: "portcullis_sdk::__rt",
+        pub_export_macro: true,
+        default_bindings_module: "portcullis_sdk::__raw::auth_provider",
+        export_macro_name: "export_raw",
+        with: {
+            "portcullis:plugin/types@0.1.0": crate::__raw::types,
+            "portcullis:plugin/log@0.1.0": crate::__raw::log,
+            "portcullis:plugin/kv@0.1.0": crate::__raw::kv,
+            "portcullis:plugin/config@0.1.0": crate::__raw::config,
+            "portcullis:plugin/crypto@0.1.0": crate::__raw::crypto,
+        },
+    });
+}
+
+/// The `secrets-backend` world.
+pub mod secrets_backend {
+    wit_bindgen::generate!({
+        world: "secrets-backend",
+        path: "../wit",
+        runtime_path: "portcullis_sdk::__rt",
+        pub_export_macro: true,
+        default_bindings_module: "portcullis_sdk::__raw::secrets_backend",
+        export_macro_name: "export_raw",
+        with: {
+            "portcullis:plugin/types@0.1.0": crate::__raw::types,
+            "portcullis:plugin/log@0.1.0": crate::__raw::log,
+            "portcullis:plugin/kv@0.1.0": crate::__raw::kv,
+            "portcullis:plugin/config@0.1.0": crate::__raw::config,
+            "portcullis:plugin/crypto@0.1.0": crate::__raw::crypto,
+        },
+    });
+}
+
+/// The `key-provider` world.
+pub mod key_provider {
+    wit_bindgen::generate!({
+        world: "key-provider",
+        path: "../wit",
+        runtime_path: "portcullis_sdk::__rt",
+        pub_export_macro: true,
+        default_bindings_module: "portcullis_sdk::__raw::key_provider",
+        export_macro_name: "export_raw",
+        with: {
+            "portcullis:plugin/types@0.1.0": crate::__raw::types,
+            "portcullis:plugin/log@0.1.0": crate::__raw::log,
+            "portcullis:plugin/kv@0.1.0": crate::__raw::kv,
+            "portcullis:plugin/config@0.1.0": crate::__raw::config,
+            "portcullis:plugin/crypto@0.1.0": crate::__raw::crypto,
+        },
+    });
+}
+
+pub use authorizer::portcullis::plugin::{config, crypto, kv, log, types};
+pub use auth_provider::exports::portcullis::plugin::authenticate;
+pub use authorizer::exports::portcullis::plugin::authorize;
+pub use key_provider::exports::portcullis::plugin::keys;
+pub use secrets_backend::exports::portcullis::plugin::secrets;

@@ -1,0 +1,31 @@
+//! Native cryptography provided by the gateway: signature verification,
+//! digests, HMAC and constant-time comparison.
+
+pub use crate::__raw::crypto::{CryptoError, HashAlgorithm, PublicKey, SignatureAlgorithm};
+use crate::__raw::crypto as raw;
+
+/// Verifies `signature` over `message` with `key`. `Ok(false)` means the
+/// signature does not match.
+pub fn verify_signature(
+    algorithm: SignatureAlgorithm,
+    key: &PublicKey,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<bool, CryptoError> {
+    raw::verify_signature(algorithm, key, message, signature)
+}
+
+/// Computes a digest.
+pub fn digest(algorithm: HashAlgorithm, data: &[u8]) -> Vec<u8> {
+    raw::digest(algorithm, data)
+}
+
+/// Computes an HMAC.
+pub fn hmac(algorithm: HashAlgorithm, key: &[u8], data: &[u8]) -> Vec<u8> {
+    raw::hmac(algorithm, key, data)
+}
+
+/// Compares in time that depends only on the lengths.
+pub fn constant_time_equals(a: &[u8], b: &[u8]) -> bool {
+    raw::constant_time_equals(a, b)
+}

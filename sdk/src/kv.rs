@@ -1,0 +1,35 @@
+//! The plugin's private key-value store, namespaced to this plugin instance
+//! and encrypted at rest by the gateway.
+
+pub use crate::__raw::kv::KvError;
+use crate::__raw::kv as raw;
+
+/// Reads a value; `None` if absent.
+pub fn get(key: &str) -> Result<Option<Vec<u8>>, KvError> {
+    raw::get(key)
+}
+
+/// Writes a value.
+pub fn set(key: &str, value: &[u8]) -> Result<(), KvError> {
+    raw::set(key, value)
+}
+
+/// Deletes a key (absent keys succeed).
+pub fn delete(key: &str) -> Result<(), KvError> {
+    raw::delete(key)
+}
+
+/// Atomically replaces `expected` by `new` (`None` = absent). Returns whether
+/// the swap happened, so two instances never both win a race.
+pub fn compare_and_swap(
+    key: &str,
+    expected: Option<&[u8]>,
+    new: Option<&[u8]>,
+) -> Result<bool, KvError> {
+    raw::compare_and_swap(key, expected, new)
+}
+
+/// Lists the keys that start with `prefix`.
+pub fn list_keys(prefix: &str) -> Result<Vec<String>, KvError> {
+    raw::list_keys(prefix)
+}
