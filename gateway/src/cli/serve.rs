@@ -1,0 +1,83 @@
+//! `portcullis serve`.
+
+use crate::config::{Config, PluginConfig};
+use crate::data_dir::DataDir;
+use crate::server;
+use anyhow::Context as _;
+use secrecy::ExposeSecret;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Arguments of `portcullis serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML). Without it the embedded defaults run.
+    #[arg(long, short, env = "PORTCULLIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory for the embedded defaults.
+    #[arg(long, env = "PORTCULLIS_DATA_DIR", default_value = "portcullis-data")]
+    pub data_dir: PathBuf,
+    /// Where the bundled plugins are, for the embedded defaults.
+    #[arg(long, env = "PORTCULLIS_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+}
+
+/// The bundled plugins the embedded default loads, by file name.
+const BUNDLED: [&str; 2] = ["authz_static.wasm", "keys_local.wasm"];
+
+fn embedded_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let data = DataDir::prepare(&args.data_dir)?;
+    let plugin_dir = args.plugin_dir.clone().unwrap_or_else(|| data.root().join("plugins"));
+    for file in BUNDLED {
+        let path = plugin_dir.join(file);
+        anyhow::ensure!(
+            path.exists(),
+            "bundled plugin `{}` not found; build the plugins with `make plugins`, or point --plugin-dir at them",
+            path.display()
+        );
+    }
+    let mut config = Config::embedded(data.root(), &plugin_dir);
+    let key = data.local_key()?;
+    let mut keys_config = toml::Table::new();
+    keys_config.insert("key_id".into(), "local-1".into());
+    keys_config.insert("key_hex".into(), key.expose_secret().into());
+    config.plugins.insert("keys".into(), PluginConfig::new(plugin_dir.join("keys_local.wasm"), keys_config));
+    Ok(config)
+}
+
+fn load_config(path: &Path) -> anyhow::Result<Config> {
+    Ok(Config::load(path)?)
+}
+
+/// Runs the gateway until SIGTERM or SIGINT; SIGHUP reloads.
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => load_config(path)?,
+        None => embedded_config(&args)?,
+    };
+    let gateway = server::start(config).await?;
+    let fingerprint = gateway.certificate_fingerprint().to_string();
+    println!("portcullis listening on https://{}", gateway.https_addr());
+    if let Some(addr) = gateway.http_addr() {
+        println!("redirecting http://{addr} to https");
+    }
+    println!("TLS certificate SHA-256 fingerprint: {fingerprint}");
+
+    let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => match gateway.reload().await {
+                Ok(outcome) => tracing::info!(?outcome, "reload complete"),
+                Err(error) => tracing::error!(%error, "reload refused; still running the previous configuration"),
+            },
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+    tracing::info!("shutting down");
+    gateway.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}

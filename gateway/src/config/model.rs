@@ -1,0 +1,252 @@
+//! The configuration file's shape. Every field has a safe default where one
+//! exists; unknown keys are errors, so typos do not pass silently.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole gateway configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Directory for the store, keys and generated certificates.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Listeners, limits and timeouts.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// TLS certificate; a self-signed one is generated when absent.
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// Which plugins authenticate and authorize requests.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Plugin instances by name.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginConfig>,
+    /// Reverse-proxy routes, matched in order of specificity.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// The file this configuration came from (not part of the file).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("portcullis-data")
+}
+
+/// Listeners, limits and timeouts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// HTTPS listen address.
+    pub listen: SocketAddr,
+    /// Optional plain-HTTP listener that only redirects to HTTPS.
+    pub http_redirect_listen: Option<SocketAddr>,
+    /// `Strict-Transport-Security` max-age in seconds; 0 disables the header.
+    pub hsts_max_age_secs: u64,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest request head (request line + headers) accepted, in bytes.
+    pub max_header_bytes: usize,
+    /// Time allowed for the TLS handshake.
+    pub tls_handshake_timeout_ms: u64,
+    /// Time allowed to receive a request's headers (defeats slowloris).
+    pub header_read_timeout_ms: u64,
+    /// Time allowed for a whole request, upstream included.
+    pub request_timeout_ms: u64,
+    /// Time in-flight requests get to finish on shutdown.
+    pub shutdown_grace_ms: u64,
+    /// Most concurrent connections; further ones wait in the accept queue.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            http_redirect_listen: None,
+            hsts_max_age_secs: 31_536_000,
+            max_body_bytes: 1024 * 1024,
+            max_header_bytes: 16 * 1024,
+            tls_handshake_timeout_ms: 10_000,
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            shutdown_grace_ms: 10_000,
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// TLS certificate and key, as PEM files.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain (PEM). With `key`; both absent means self-signed.
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM, PKCS#8, SEC1 or PKCS#1).
+    pub key: Option<PathBuf>,
+}
+
+/// Which plugins authenticate and authorize requests.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The `authorizer` plugin every route's permission is checked with.
+    pub authorizer: Option<String>,
+    /// `auth-provider` plugins asked, in order, to verify request credentials.
+    #[serde(default)]
+    pub providers: Vec<String>,
+}
+
+/// One plugin instance.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The component file (`.wasm`).
+    pub path: PathBuf,
+    /// Memory cap per instance, in MiB.
+    #[serde(default = "default_memory_limit_mib")]
+    pub memory_limit_mib: u64,
+    /// Time one call may take before it is stopped and fails closed.
+    #[serde(default = "default_deadline_ms")]
+    pub deadline_ms: u64,
+    /// Most warm instances kept for concurrent calls.
+    #[serde(default = "default_instances")]
+    pub instances: usize,
+    /// Hosts (`host` or `host:port`) the plugin may reach over HTTP(S).
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+    /// The plugin's own settings, handed to it as JSON.
+    #[serde(default = "empty_table")]
+    pub config: toml::Table,
+}
+
+impl PluginConfig {
+    /// A plugin at `path` with `config` and default limits.
+    pub fn new(path: PathBuf, config: toml::Table) -> Self {
+        Self {
+            path,
+            memory_limit_mib: default_memory_limit_mib(),
+            deadline_ms: default_deadline_ms(),
+            instances: default_instances(),
+            allow_hosts: Vec::new(),
+            config,
+        }
+    }
+}
+
+/// Shows the plugin's config keys but never their values, which may be secret.
+impl std::fmt::Debug for PluginConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginConfig")
+            .field("path", &self.path)
+            .field("memory_limit_mib", &self.memory_limit_mib)
+            .field("deadline_ms", &self.deadline_ms)
+            .field("instances", &self.instances)
+            .field("allow_hosts", &self.allow_hosts)
+            .field("config_keys", &self.config.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn default_memory_limit_mib() -> u64 {
+    64
+}
+fn default_deadline_ms() -> u64 {
+    1_000
+}
+fn default_instances() -> usize {
+    16
+}
+fn empty_table() -> toml::Table {
+    toml::Table::new()
+}
+
+/// The permission a route demands.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Permission {
+    /// The action, e.g. `connections.read`.
+    pub action: String,
+    /// Resource template, filled from path parameters: `connections/{id}`.
+    pub resource: String,
+}
+
+/// A reverse-proxy route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Name used in logs and metrics.
+    pub name: String,
+    /// Methods matched; empty means any.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Path template, e.g. `/v1/connections/{id}`; `{*rest}` matches the tail.
+    pub path: String,
+    /// Upstream base URL (`http://host:port`); the request path is appended.
+    pub upstream: String,
+    /// The permission checked by the authorizer before forwarding.
+    pub permission: Permission,
+    /// Let requests without credentials through to the authorizer as the
+    /// `anonymous` principal. Off by default: no credential, no entry.
+    #[serde(default)]
+    pub allow_anonymous: bool,
+    /// Forward the client's `Authorization` header upstream (off by default).
+    #[serde(default)]
+    pub forward_authorization: bool,
+    /// Upstream timeout; defaults to the server's request timeout.
+    pub timeout_ms: Option<u64>,
+}
+
+impl Config {
+    /// Resolves relative paths against the config file's directory.
+    pub(super) fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.data_dir);
+        if let Some(cert) = self.tls.cert.as_mut() {
+            resolve(cert);
+        }
+        if let Some(key) = self.tls.key.as_mut() {
+            resolve(key);
+        }
+        for plugin in self.plugins.values_mut() {
+            resolve(&mut plugin.path);
+        }
+    }
+}
+
+/// The configuration `portcullis serve` runs without a file.
+pub(super) fn embedded_default(data_dir: &Path, plugin_dir: &Path) -> Config {
+    let mut authz_config = toml::Table::new();
+    authz_config.insert("default".into(), toml::Value::String("deny".into()));
+    let mut rule = toml::Table::new();
+    let list = |items: &[&str]| {
+        toml::Value::Array(items.iter().map(|s| toml::Value::String((*s).into())).collect())
+    };
+    rule.insert("groups".into(), list(&["admins"]));
+    rule.insert("actions".into(), list(&["*"]));
+    rule.insert("resources".into(), list(&["*"]));
+    authz_config.insert("rules".into(), toml::Value::Array(vec![toml::Value::Table(rule)]));
+
+    let mut plugins = BTreeMap::new();
+    plugins.insert(
+        "authz".to_string(),
+        PluginConfig::new(plugin_dir.join("authz_static.wasm"), authz_config),
+    );
+    Config {
+        data_dir: data_dir.to_path_buf(),
+        server: ServerConfig::default(),
+        tls: TlsConfig::default(),
+        auth: AuthConfig { authorizer: Some("authz".into()), providers: Vec::new() },
+        plugins,
+        routes: Vec::new(),
+        source: None,
+    }
+}

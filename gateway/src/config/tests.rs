@@ -1,0 +1,59 @@
+use super::*;
+use std::path::Path;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/portcullis.toml"), Path::new("/etc"))
+}
+
+const PLUGIN: &str = "[plugins.authz]\npath = \"authz.wasm\"\n";
+
+#[test]
+fn wrong_type_names_file_and_key() {
+    let err = parse("[server]\nmax_body_bytes = \"big\"\n").unwrap_err().to_string();
+    assert!(err.starts_with("/etc/portcullis.toml: key `server.max_body_bytes`"), "{err}");
+    assert!(err.contains("expected usize"), "{err}");
+}
+
+#[test]
+fn unknown_key_is_refused() {
+    let err = parse("[server]\nlisten_on = \"1.2.3.4:1\"\n").unwrap_err().to_string();
+    assert!(err.contains("listen_on"), "{err}");
+}
+
+#[test]
+fn reference_to_missing_plugin_is_refused() {
+    let err = parse("[auth]\nauthorizer = \"nope\"\n").unwrap_err().to_string();
+    assert!(err.contains("key `auth.authorizer`: expected the name of a plugin"), "{err}");
+}
+
+#[test]
+fn route_resource_params_must_come_from_path() {
+    let text = format!(
+        "{PLUGIN}[auth]\nauthorizer = \"authz\"\n[[routes]]\nname = \"r\"\npath = \"/a/{{id}}\"\nupstream = \"http://127.0.0.1:1\"\npermission = {{ action = \"a.read\", resource = \"a/{{other}}\" }}\n"
+    );
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("routes[0].permission.resource"), "{err}");
+}
+
+#[test]
+fn upstream_must_be_plain_base_url() {
+    let text = format!(
+        "{PLUGIN}[auth]\nauthorizer = \"authz\"\n[[routes]]\nname = \"r\"\npath = \"/a\"\nupstream = \"ftp://x\"\npermission = {{ action = \"a\", resource = \"a\" }}\n"
+    );
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(err.contains("routes[0].upstream"), "{err}");
+}
+
+#[test]
+fn relative_paths_resolve_against_config_dir_and_defaults_apply() {
+    let config = parse(PLUGIN).unwrap();
+    let plugin = &config.plugins["authz"];
+    assert_eq!(plugin.path, Path::new("/etc/authz.wasm"));
+    assert_eq!(plugin.memory_limit_mib, 64);
+    assert_eq!(config.server.listen.port(), 8443);
+}
+
+#[test]
+fn template_params_are_found() {
+    assert_eq!(validate::template_params("/a/{id}/b/{*rest}"), vec!["id", "rest"]);
+}

@@ -1,0 +1,201 @@
+//! The compiled route table: path templates to routes, per method.
+
+use crate::config::RouteConfig;
+use http::Method;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the configured routes cannot form a table. `key` is the dotted
+/// config key of the offending route.
+#[derive(Debug, thiserror::Error)]
+#[error("key `{key}`: expected {expected}")]
+pub struct RouteTableError {
+    /// The config key.
+    pub key: String,
+    /// What was expected.
+    pub expected: String,
+}
+
+/// One piece of a resource template.
+#[derive(Debug, Clone)]
+enum Part {
+    Literal(String),
+    Param(String),
+}
+
+/// A route, ready to serve.
+#[derive(Debug)]
+pub struct ProxyRoute {
+    /// Name, for logs and metrics.
+    pub name: String,
+    methods: Vec<Method>,
+    /// `http://host:port` of the upstream.
+    pub upstream: String,
+    /// The action the authorizer is asked about.
+    pub action: String,
+    resource: Vec<Part>,
+    /// Whether credential-less requests reach the authorizer as `anonymous`.
+    pub allow_anonymous: bool,
+    /// Whether the client's `Authorization` header goes upstream.
+    pub forward_authorization: bool,
+    /// How long the upstream may take to answer.
+    pub timeout: Duration,
+}
+
+impl ProxyRoute {
+    fn accepts(&self, method: &Method) -> bool {
+        self.methods.is_empty() || self.methods.contains(method)
+    }
+
+    fn resource(&self, params: &matchit::Params<'_, '_>) -> String {
+        let mut out = String::new();
+        for part in &self.resource {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Param(name) => out.push_str(params.get(name).unwrap_or_default()),
+            }
+        }
+        out
+    }
+}
+
+fn parse_template(template: &str) -> Vec<Part> {
+    let mut parts = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let Some(len) = rest[start..].find('}') else { break };
+        if start > 0 {
+            parts.push(Part::Literal(rest[..start].to_string()));
+        }
+        parts.push(Part::Param(rest[start + 1..start + len].trim_start_matches('*').to_string()));
+        rest = &rest[start + len + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Literal(rest.to_string()));
+    }
+    parts
+}
+
+/// Routes by path template, then method.
+#[derive(Default)]
+pub struct RouteTable {
+    paths: matchit::Router<Vec<Arc<ProxyRoute>>>,
+    count: usize,
+}
+
+impl std::fmt::Debug for RouteTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RouteTable")
+    }
+}
+
+impl RouteTable {
+    /// Compiles the configured routes. Conflicting templates or methods are
+    /// errors naming the route's key.
+    pub fn build(routes: &[RouteConfig], default_timeout: Duration) -> Result<Self, RouteTableError> {
+        let mut by_path: BTreeMap<&str, Vec<(usize, Arc<ProxyRoute>)>> = BTreeMap::new();
+        for (i, config) in routes.iter().enumerate() {
+            let methods = config.methods.iter().filter_map(|m| m.parse().ok()).collect();
+            let route = Arc::new(ProxyRoute {
+                name: config.name.clone(),
+                methods,
+                upstream: config.upstream.trim_end_matches('/').to_string(),
+                action: config.permission.action.clone(),
+                resource: parse_template(&config.permission.resource),
+                allow_anonymous: config.allow_anonymous,
+                forward_authorization: config.forward_authorization,
+                timeout: config.timeout_ms.map_or(default_timeout, Duration::from_millis),
+            });
+            let group = by_path.entry(config.path.as_str()).or_default();
+            if let Some((other, _)) = group.iter().find(|(_, r)| {
+                r.methods.is_empty() || route.methods.is_empty() || r.methods.iter().any(|m| route.methods.contains(m))
+            }) {
+                return Err(RouteTableError {
+                    key: format!("routes[{i}].methods"),
+                    expected: format!("methods not already routed for `{}` by routes[{other}]", config.path),
+                });
+            }
+            group.push((i, route));
+        }
+        let mut paths = matchit::Router::new();
+        let count = routes.len();
+        for (path, group) in by_path {
+            let first = group.first().map_or(0, |(i, _)| *i);
+            let routes = group.into_iter().map(|(_, r)| r).collect();
+            paths.insert(path, routes).map_err(|e| RouteTableError {
+                key: format!("routes[{first}].path"),
+                expected: format!("a path template that does not conflict ({e})"),
+            })?;
+        }
+        Ok(Self { paths, count })
+    }
+
+    /// Whether no routes are configured.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The route for `method` and `path`, with its filled resource.
+    pub fn find(&self, method: &Method, path: &str) -> Option<(Arc<ProxyRoute>, String)> {
+        let matched = self.paths.at(path).ok()?;
+        let route = matched.value.iter().find(|r| r.accepts(method))?;
+        Some((route.clone(), route.resource(&matched.params)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Permission, RouteConfig};
+
+    fn route(name: &str, path: &str, methods: &[&str], resource: &str) -> RouteConfig {
+        RouteConfig {
+            name: name.into(),
+            methods: methods.iter().map(|m| (*m).to_string()).collect(),
+            path: path.into(),
+            upstream: "http://127.0.0.1:1".into(),
+            permission: Permission { action: "x".into(), resource: resource.into() },
+            allow_anonymous: false,
+            forward_authorization: false,
+            timeout_ms: None,
+        }
+    }
+
+    #[test]
+    fn finds_by_method_and_fills_resource() {
+        let table = RouteTable::build(
+            &[
+                route("read", "/v1/connections/{id}", &["GET"], "connections/{id}"),
+                route("write", "/v1/connections/{id}", &["PUT"], "connections/{id}/config"),
+                route("files", "/files/{*rest}", &[], "files/{rest}"),
+            ],
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let (r, res) = table.find(&Method::GET, "/v1/connections/42").unwrap();
+        assert_eq!((r.name.as_str(), res.as_str()), ("read", "connections/42"));
+        let (r, res) = table.find(&Method::PUT, "/v1/connections/42").unwrap();
+        assert_eq!((r.name.as_str(), res.as_str()), ("write", "connections/42/config"));
+        assert!(table.find(&Method::DELETE, "/v1/connections/42").is_none());
+        assert_eq!(table.find(&Method::POST, "/files/a/b").unwrap().1, "files/a/b");
+        assert!(table.find(&Method::GET, "/v1/other").is_none());
+    }
+
+    #[test]
+    fn conflicts_are_errors_not_panics() {
+        let err = RouteTable::build(
+            &[route("a", "/x/{id}", &["GET"], "x"), route("b", "/x/{id}", &[], "x")],
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert_eq!(err.key, "routes[1].methods");
+        let err = RouteTable::build(
+            &[route("a", "/x/{id}", &["GET"], "x"), route("b", "/x/{name}", &["GET"], "x")],
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(err.key.ends_with(".path"), "{err}");
+        assert!(RouteTable::build(&[route("a", "/x/{", &[], "x")], Duration::from_secs(1)).is_err());
+    }
+}

@@ -1,0 +1,91 @@
+//! Prometheus metrics: requests, plugin calls, outcomes and latencies.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Labels of a plugin call outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginCallLabels {
+    /// The plugin's name.
+    pub plugin: String,
+    /// `ok`, `deadline`, `memory`, `trap` or `instantiate`.
+    pub outcome: &'static str,
+}
+
+/// Labels naming a plugin.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabels {
+    /// The plugin's name.
+    pub plugin: String,
+}
+
+/// Labels of a finished HTTP request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// The route name, or the gateway's own endpoint.
+    pub route: String,
+    /// Status class: `2xx`, `4xx`, ...
+    pub status: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 5 µs .. ~5 s
+    Histogram::new(exponential_buckets(0.000_005, 2.0, 21))
+}
+
+/// Every metric the gateway exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    plugin_calls: Family<PluginCallLabels, Counter>,
+    plugin_latency: Family<PluginLabels, Histogram, fn() -> Histogram>,
+    requests: Family<RequestLabels, Counter>,
+}
+
+impl Metrics {
+    /// Creates and registers all metrics.
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("portcullis");
+        let plugin_calls = Family::<PluginCallLabels, Counter>::default();
+        let plugin_latency = Family::<PluginLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("plugin_calls", "Plugin calls by outcome", plugin_calls.clone());
+        registry.register("plugin_call_duration_seconds", "Plugin call latency", plugin_latency.clone());
+        registry.register("http_requests", "HTTP requests by route and status class", requests.clone());
+        Arc::new(Self { registry, plugin_calls, plugin_latency, requests })
+    }
+
+    /// Records one plugin call.
+    pub fn plugin_call(&self, plugin: &str, outcome: &'static str, elapsed: Duration) {
+        self.plugin_calls.get_or_create(&PluginCallLabels { plugin: plugin.to_string(), outcome }).inc();
+        self.plugin_latency
+            .get_or_create(&PluginLabels { plugin: plugin.to_string() })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records one finished request.
+    pub fn request(&self, route: &str, status: u16) {
+        let status = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.requests.get_or_create(&RequestLabels { route: route.to_string(), status }).inc();
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

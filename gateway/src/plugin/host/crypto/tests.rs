@@ -1,0 +1,118 @@
+//! Positive and negative checks of every key encoding and algorithm family.
+
+use super::*;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+
+const RSA_PKCS8: &[u8] = include_bytes!("testdata/rsa-test-key.pk8.der");
+const RSA_PUBLIC_PEM: &str = include_str!("testdata/rsa-test-key.pub.pem");
+const MESSAGE: &[u8] = b"header.payload";
+
+fn rsa_sign(params: &'static dyn ring::signature::RsaEncoding) -> (Vec<u8>, RsaKeyPair) {
+    let key = RsaKeyPair::from_pkcs8(RSA_PKCS8).unwrap();
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(params, &SystemRandom::new(), MESSAGE, &mut signature).unwrap();
+    (signature, key)
+}
+
+fn rsa_jwk(key: &RsaKeyPair) -> String {
+    let (seq, _) = der::expect(key.public_key().as_ref(), der::Tag::SEQUENCE).unwrap();
+    let (n, rest) = der::expect(seq, der::Tag::INTEGER).unwrap();
+    let (e, _) = der::expect(rest, der::Tag::INTEGER).unwrap();
+    let n = n.strip_prefix(&[0]).unwrap_or(n);
+    format!(r#"{{"kty":"RSA","n":"{}","e":"{}"}}"#, URL_SAFE_NO_PAD.encode(n), URL_SAFE_NO_PAD.encode(e))
+}
+
+#[test]
+fn rs256_verifies_with_pem_and_jwk_and_rejects_tampering() {
+    let (signature, key) = rsa_sign(&ring::signature::RSA_PKCS1_SHA256);
+    let pem = PublicKey::Pem(RSA_PUBLIC_PEM.into());
+    let jwk = PublicKey::Jwk(rsa_jwk(&key));
+    for key in [&pem, &jwk] {
+        assert_eq!(verify_signature(SignatureAlgorithm::Rs256, key, MESSAGE, &signature), Ok(true));
+        assert_eq!(verify_signature(SignatureAlgorithm::Rs256, key, b"header.payloaD", &signature), Ok(false));
+        assert_eq!(verify_signature(SignatureAlgorithm::Rs384, key, MESSAGE, &signature), Ok(false));
+    }
+}
+
+#[test]
+fn ps256_verifies() {
+    let (signature, _) = rsa_sign(&ring::signature::RSA_PSS_SHA256);
+    let pem = PublicKey::Pem(RSA_PUBLIC_PEM.into());
+    assert_eq!(verify_signature(SignatureAlgorithm::Ps256, &pem, MESSAGE, &signature), Ok(true));
+    assert_eq!(verify_signature(SignatureAlgorithm::Rs256, &pem, MESSAGE, &signature), Ok(false));
+}
+
+#[test]
+fn es256_verifies_via_jwk_and_certificate() {
+    let rng = SystemRandom::new();
+    let alg = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+    let key = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
+    let signature = key.sign(&rng, MESSAGE).unwrap();
+    let point = key.public_key().as_ref();
+    let jwk = format!(
+        r#"{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}"#,
+        URL_SAFE_NO_PAD.encode(&point[1..33]),
+        URL_SAFE_NO_PAD.encode(&point[33..])
+    );
+    let jwk = PublicKey::Jwk(jwk);
+    assert_eq!(verify_signature(SignatureAlgorithm::Es256, &jwk, MESSAGE, signature.as_ref()), Ok(true));
+    assert_eq!(verify_signature(SignatureAlgorithm::Es256, &jwk, b"other", signature.as_ref()), Ok(false));
+
+    let key_pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
+        &rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_ref()),
+        &rcgen::PKCS_ECDSA_P256_SHA256,
+    )
+    .unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["idp.test".into()]).unwrap().self_signed(&key_pair).unwrap();
+    let pem = PublicKey::Pem(cert.pem());
+    assert_eq!(verify_signature(SignatureAlgorithm::Es256, &pem, MESSAGE, signature.as_ref()), Ok(true));
+}
+
+#[test]
+fn ed25519_verifies_and_family_mismatch_is_an_error() {
+    let rng = SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let signature = key.sign(MESSAGE);
+    let jwk = PublicKey::Jwk(format!(
+        r#"{{"kty":"OKP","crv":"Ed25519","x":"{}"}}"#,
+        URL_SAFE_NO_PAD.encode(key.public_key().as_ref())
+    ));
+    assert_eq!(verify_signature(SignatureAlgorithm::Ed25519, &jwk, MESSAGE, signature.as_ref()), Ok(true));
+    assert_eq!(
+        verify_signature(SignatureAlgorithm::Rs256, &jwk, MESSAGE, signature.as_ref()),
+        Err(CryptoError::KeyAlgorithmMismatch)
+    );
+}
+
+#[test]
+fn garbage_keys_are_errors_not_panics() {
+    for key in [
+        PublicKey::Jwk("{".into()),
+        PublicKey::Jwk(r#"{"kty":"RSA","n":"!!","e":"AQAB"}"#.into()),
+        PublicKey::Pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----".into()),
+        PublicKey::Pem("nothing".into()),
+    ] {
+        assert!(matches!(
+            verify_signature(SignatureAlgorithm::Rs256, &key, MESSAGE, b"sig"),
+            Err(CryptoError::InvalidKey(_))
+        ));
+    }
+}
+
+#[test]
+fn digests_and_hmac_match_known_vectors() {
+    assert_eq!(
+        hex::encode(digest(HashAlgorithm::Sha256, b"abc")),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    // RFC 4231 test case 2.
+    assert_eq!(
+        hex::encode(hmac(HashAlgorithm::Sha256, b"Jefe", b"what do ya want for nothing?")),
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    );
+}

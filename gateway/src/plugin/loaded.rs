@@ -1,0 +1,133 @@
+//! A plugin that passed every load check and has warm instances.
+
+use super::component::{ComponentInfo, World};
+use super::egress::EgressPolicy;
+use super::engine::PluginEngine;
+use super::pool::{CallLimits, InstancePool, WorldBindings};
+use super::state::PluginContext;
+use super::{PluginCallError, PluginLoadError};
+use crate::config::PluginConfig;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::Component;
+
+/// A compiled component that has been checked for world and version.
+pub(crate) struct Prepared {
+    pub(crate) component: Component,
+    pub(crate) info: ComponentInfo,
+    pub(crate) world: World,
+    pub(crate) fingerprint: String,
+}
+
+/// Reads, compiles and checks the component of plugin `name`.
+pub(crate) async fn prepare(
+    engine: &PluginEngine,
+    name: &str,
+    config: &PluginConfig,
+) -> Result<Prepared, PluginLoadError> {
+    let path = config.path.clone();
+    let bytes = tokio::fs::read(&path).await.map_err(|source| PluginLoadError::Read {
+        plugin: name.to_string(),
+        path: path.clone(),
+        source,
+    })?;
+    let fingerprint = fingerprint(&bytes, config);
+    let compiling = engine.clone();
+    let plugin = name.to_string();
+    let component = tokio::task::spawn_blocking(move || compiling.compile(&plugin, &path, &bytes))
+        .await
+        .map_err(|e| PluginLoadError::Engine(format!("compile task failed: {e}")))??;
+    let info = ComponentInfo::of(engine.engine(), &component);
+    let world = info
+        .loadable()
+        .map_err(|reason| PluginLoadError::Incompatible { plugin: name.to_string(), reason })?;
+    Ok(Prepared { component, info, world, fingerprint })
+}
+
+/// Identifies a plugin's code and configuration, to tell whether a reload
+/// changed anything.
+fn fingerprint(bytes: &[u8], config: &PluginConfig) -> String {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(bytes);
+    context.update(format!("{:?}{}{}{}{:?}", config.config, config.memory_limit_mib, config.deadline_ms, config.instances, config.allow_hosts).as_bytes());
+    hex::encode(context.finish())
+}
+
+/// A loaded plugin of world `W`.
+pub struct LoadedPlugin<W: WorldBindings> {
+    name: String,
+    info: ComponentInfo,
+    fingerprint: String,
+    pool: InstancePool<W>,
+}
+
+impl<W: WorldBindings> std::fmt::Debug for LoadedPlugin<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin").field("name", &self.name).field("world", &W::WORLD).finish()
+    }
+}
+
+impl<W: WorldBindings> LoadedPlugin<W> {
+    /// Links a prepared component, builds its pool and warms one instance
+    /// (which runs the plugin's `init`, so a bad configuration is refused now).
+    pub(crate) async fn start(
+        engine: &PluginEngine,
+        prepared: Prepared,
+        name: &str,
+        config: &PluginConfig,
+        store: &Store,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, PluginLoadError> {
+        let start_error = |message: String| PluginLoadError::Start { plugin: name.to_string(), message };
+        let instance_pre = engine
+            .linker()
+            .instantiate_pre(&prepared.component)
+            .map_err(|e| start_error(format!("cannot link: {e:#}")))?;
+        let pre = W::pre(instance_pre).map_err(|e| start_error(format!("{e:#}")))?;
+        let config_json = serde_json::to_string(&config.config).map_err(|e| start_error(e.to_string()))?;
+        let context = Arc::new(PluginContext { name: name.to_string(), config_json, kv: store.kv(name) });
+        let limits = CallLimits {
+            memory_limit_mib: config.memory_limit_mib,
+            deadline: Duration::from_millis(config.deadline_ms),
+        };
+        let pool = InstancePool::new(
+            engine.engine().clone(),
+            pre,
+            context,
+            EgressPolicy::new(name, &config.allow_hosts),
+            limits,
+            config.instances,
+            metrics,
+        );
+        pool.prewarm().await.map_err(|e| start_error(e.to_string()))?;
+        tracing::info!(plugin = name, world = %W::WORLD, version = ?prepared.info.version, "plugin loaded");
+        Ok(Self { name: name.to_string(), info: prepared.info, fingerprint: prepared.fingerprint, pool })
+    }
+
+    pub(crate) fn pool(&self) -> &InstancePool<W> {
+        &self.pool
+    }
+
+    /// The operator's name for the plugin.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the component declares.
+    pub fn info(&self) -> &ComponentInfo {
+        &self.info
+    }
+
+    /// SHA-256 over the component and its configuration.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Creates, initialises and drops a fresh instance: the cost a call
+    /// would pay without warm instances (used by benchmarks).
+    pub async fn instantiate_once(&self) -> Result<(), PluginCallError> {
+        self.pool.fresh().await.map(drop)
+    }
+}

@@ -1,0 +1,209 @@
+//! Warm instances of one plugin, reused across calls.
+//!
+//! A call leases an instance, runs under the plugin's deadline (epoch
+//! interruption inside guest code, a wall-clock timeout around host awaits)
+//! and settles: a healthy instance goes back to the pool, a failed one is
+//! dropped and the next lease builds a fresh one. A lease dropped mid-call
+//! (the client went away) also discards its instance.
+
+use super::PluginCallError;
+use super::engine::EPOCH_TICK;
+use super::state::{HostState, PluginContext};
+use super::egress::EgressPolicy;
+use crate::metrics::Metrics;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, SemaphorePermit};
+use wasmtime::component::InstancePre;
+use wasmtime::{Engine, Store, Trap};
+
+/// What the pool needs to know about a world's generated bindings.
+/// Implemented for the four worlds only; not meant for use outside the crate.
+pub trait WorldBindings: Sized + Send + Sync + 'static {
+    /// The world these bindings implement.
+    const WORLD: super::World;
+    /// The pre-instantiated form (`AuthorizerPre` ...).
+    type Pre: Send + Sync;
+    /// Wraps a linked component.
+    fn pre(pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre>;
+    /// Instantiates.
+    fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> impl Future<Output = wasmtime::Result<Self>> + Send;
+    /// Calls the world's `init`; the text of a guest error on failure.
+    fn init(&self, store: &mut Store<HostState>) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send;
+}
+
+/// One instance with its store.
+pub(crate) struct Warm<W> {
+    pub(crate) store: Store<HostState>,
+    pub(crate) bindings: W,
+}
+
+/// Limits applied to every call of one plugin.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallLimits {
+    pub(crate) memory_limit_mib: u64,
+    pub(crate) deadline: Duration,
+}
+
+/// The warm instances of one plugin.
+pub(crate) struct InstancePool<W: WorldBindings> {
+    engine: Engine,
+    pre: W::Pre,
+    context: Arc<PluginContext>,
+    egress: EgressPolicy,
+    limits: CallLimits,
+    idle: Mutex<Vec<Warm<W>>>,
+    concurrency: Semaphore,
+    metrics: Arc<Metrics>,
+}
+
+impl<W: WorldBindings> InstancePool<W> {
+    pub(crate) fn new(
+        engine: Engine,
+        pre: W::Pre,
+        context: Arc<PluginContext>,
+        egress: EgressPolicy,
+        limits: CallLimits,
+        instances: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            engine,
+            pre,
+            context,
+            egress,
+            limits,
+            idle: Mutex::new(Vec::with_capacity(instances)),
+            concurrency: Semaphore::new(instances),
+            metrics,
+        }
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        let tick = EPOCH_TICK.as_micros().max(1);
+        u64::try_from(self.limits.deadline.as_micros().div_ceil(tick)).unwrap_or(u64::MAX).max(1)
+    }
+
+    /// Builds, instantiates and initialises a fresh instance.
+    pub(crate) async fn fresh(&self) -> Result<Warm<W>, PluginCallError> {
+        let memory_bytes = usize::try_from(self.limits.memory_limit_mib << 20).unwrap_or(usize::MAX);
+        let state = HostState::new(self.context.clone(), self.egress.clone(), memory_bytes);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(self.deadline_ticks());
+        let plugin = self.context.name.clone();
+        let failed = |message: String| PluginCallError::Instantiate { plugin: plugin.clone(), message };
+        let started = async {
+            let bindings = W::instantiate(&self.pre, &mut store).await?;
+            let init = bindings.init(&mut store).await?;
+            Ok::<_, wasmtime::Error>((bindings, init))
+        };
+        match tokio::time::timeout(self.limits.deadline, started).await {
+            Ok(Ok((bindings, Ok(())))) => Ok(Warm { store, bindings }),
+            Ok(Ok((_, Err(guest)))) => Err(failed(format!("init refused: {guest}"))),
+            Ok(Err(error)) => Err(failed(format!("{error:#}"))),
+            Err(_) => Err(failed(format!("init ran past the {} ms deadline", self.limits.deadline.as_millis()))),
+        }
+    }
+
+    /// Leases a warm instance, waiting if all are busy.
+    pub(crate) async fn lease(&self) -> Result<Lease<'_, W>, PluginCallError> {
+        let started = Instant::now();
+        let permit = self.concurrency.acquire().await.map_err(|_| PluginCallError::Instantiate {
+            plugin: self.context.name.clone(),
+            message: "plugin is shutting down".into(),
+        })?;
+        let idle = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
+        let mut warm = match idle {
+            Some(warm) => warm,
+            None => match self.fresh().await {
+                Ok(warm) => warm,
+                Err(error) => {
+                    self.record(&error, started);
+                    return Err(error);
+                }
+            },
+        };
+        warm.store.set_epoch_deadline(self.deadline_ticks());
+        Ok(Lease { pool: self, warm, started, _permit: permit })
+    }
+
+    /// Keeps at least one instance warm, so the first request pays no
+    /// instantiation and a broken plugin is found at load time.
+    pub(crate) async fn prewarm(&self) -> Result<(), PluginCallError> {
+        let warm = self.fresh().await?;
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(warm);
+        }
+        Ok(())
+    }
+
+    /// Runs `call` against the wall-clock deadline.
+    pub(crate) async fn guard<R>(
+        &self,
+        call: impl Future<Output = wasmtime::Result<R>>,
+    ) -> Result<wasmtime::Result<R>, tokio::time::error::Elapsed> {
+        // A little slack so the epoch deadline, which names the cause
+        // precisely, normally fires first.
+        tokio::time::timeout(self.limits.deadline + Duration::from_millis(50), call).await
+    }
+
+    fn record(&self, error: &PluginCallError, started: Instant) {
+        tracing::error!(plugin = %self.context.name, kind = error.kind(), error = %error, "plugin call failed; failing closed");
+        self.metrics.plugin_call(&self.context.name, error.kind(), started.elapsed());
+    }
+}
+
+/// An instance checked out of its pool for one call.
+pub(crate) struct Lease<'p, W: WorldBindings> {
+    pool: &'p InstancePool<W>,
+    warm: Warm<W>,
+    started: Instant,
+    _permit: SemaphorePermit<'p>,
+}
+
+impl<W: WorldBindings> Lease<'_, W> {
+    /// The leased instance.
+    pub(crate) fn warm(&mut self) -> &mut Warm<W> {
+        &mut self.warm
+    }
+
+    /// Returns a healthy instance to the pool, or discards a failed one and
+    /// says why the call failed.
+    pub(crate) fn settle<R>(
+        self,
+        outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+    ) -> Result<R, PluginCallError> {
+        let Lease { pool, warm, started, _permit } = self;
+        let plugin = pool.context.name.clone();
+        let error = match outcome {
+            Ok(Ok(value)) => {
+                if let Ok(mut idle) = pool.idle.lock() {
+                    idle.push(warm);
+                }
+                pool.metrics.plugin_call(&plugin, "ok", started.elapsed());
+                return Ok(value);
+            }
+            Ok(Err(error)) => {
+                let memory = warm.store.data().limiter.denied();
+                if memory {
+                    PluginCallError::MemoryExceeded { plugin, limit_mib: pool.limits.memory_limit_mib }
+                } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+                    PluginCallError::Deadline { plugin, deadline_ms: millis(pool.limits.deadline) }
+                } else {
+                    PluginCallError::Trap { plugin, message: format!("{error:#}") }
+                }
+            }
+            Err(_) => PluginCallError::Deadline { plugin, deadline_ms: millis(pool.limits.deadline) },
+        };
+        drop(warm);
+        pool.record(&error, started);
+        Err(error)
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

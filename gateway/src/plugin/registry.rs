@@ -1,0 +1,219 @@
+//! Every configured plugin by name, each swappable while requests run.
+//!
+//! A slot holds an `Arc` to the current plugin. A request takes its own
+//! `Arc` at the start, so a reload that swaps the slot never disturbs calls
+//! already in flight: they finish on the old plugin, the next request gets
+//! the new one, and the old one is dropped with its last user.
+
+use super::component::World;
+use super::engine::PluginEngine;
+use super::loaded::{LoadedPlugin, prepare};
+use super::pool::WorldBindings;
+use super::worlds::{AuthProviderPlugin, AuthorizerPlugin, KeyProviderPlugin, SecretsBackendPlugin};
+use super::PluginLoadError;
+use crate::config::{AuthConfig, PluginConfig};
+use crate::metrics::Metrics;
+use crate::store::Store;
+use arc_swap::ArcSwap;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// One plugin, of whichever world it implements.
+enum Slot {
+    Authorizer(ArcSwap<AuthorizerPlugin>),
+    AuthProvider(ArcSwap<AuthProviderPlugin>),
+    SecretsBackend(ArcSwap<SecretsBackendPlugin>),
+    KeyProvider(ArcSwap<KeyProviderPlugin>),
+}
+
+impl Slot {
+    fn world(&self) -> World {
+        match self {
+            Self::Authorizer(_) => World::Authorizer,
+            Self::AuthProvider(_) => World::AuthProvider,
+            Self::SecretsBackend(_) => World::SecretsBackend,
+            Self::KeyProvider(_) => World::KeyProvider,
+        }
+    }
+
+    fn fingerprint(&self) -> String {
+        match self {
+            Self::Authorizer(p) => p.load().fingerprint().to_string(),
+            Self::AuthProvider(p) => p.load().fingerprint().to_string(),
+            Self::SecretsBackend(p) => p.load().fingerprint().to_string(),
+            Self::KeyProvider(p) => p.load().fingerprint().to_string(),
+        }
+    }
+}
+
+/// What a reload did.
+#[derive(Debug, Default, Clone)]
+pub struct ReloadReport {
+    /// Plugins replaced by a new version.
+    pub swapped: Vec<String>,
+    /// Plugins whose file and configuration did not change.
+    pub unchanged: Vec<String>,
+    /// Plugins that failed to load and kept running their previous version.
+    pub failed: Vec<(String, String)>,
+}
+
+/// All plugins of a running gateway.
+pub struct PluginRegistry {
+    engine: PluginEngine,
+    store: Store,
+    metrics: Arc<Metrics>,
+    slots: BTreeMap<String, Slot>,
+    authorizer: Option<String>,
+    providers: Vec<String>,
+}
+
+impl std::fmt::Debug for PluginRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginRegistry").field("plugins", &self.slots.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+async fn start<W: WorldBindings>(
+    engine: &PluginEngine,
+    prepared: super::loaded::Prepared,
+    name: &str,
+    config: &PluginConfig,
+    store: &Store,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<LoadedPlugin<W>>, PluginLoadError> {
+    LoadedPlugin::<W>::start(engine, prepared, name, config, store, metrics.clone()).await.map(Arc::new)
+}
+
+fn role_check(name: &str, found: World, auth: &AuthConfig) -> Result<(), PluginLoadError> {
+    let wrong = |expected: World, role: String| PluginLoadError::WrongWorld { plugin: name.to_string(), found, expected, role };
+    if auth.authorizer.as_deref() == Some(name) && found != World::Authorizer {
+        return Err(wrong(World::Authorizer, "auth.authorizer".into()));
+    }
+    if let Some(i) = auth.providers.iter().position(|p| p == name)
+        && found != World::AuthProvider
+    {
+        return Err(wrong(World::AuthProvider, format!("auth.providers[{i}]")));
+    }
+    Ok(())
+}
+
+impl PluginRegistry {
+    /// Loads every configured plugin; the first failure is returned.
+    pub async fn load(
+        engine: PluginEngine,
+        plugins: &BTreeMap<String, PluginConfig>,
+        auth: &AuthConfig,
+        store: Store,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, PluginLoadError> {
+        let mut slots = BTreeMap::new();
+        for (name, config) in plugins {
+            let prepared = prepare(&engine, name, config).await?;
+            role_check(name, prepared.world, auth)?;
+            let slot = match prepared.world {
+                World::Authorizer => Slot::Authorizer(ArcSwap::new(start(&engine, prepared, name, config, &store, &metrics).await?)),
+                World::AuthProvider => Slot::AuthProvider(ArcSwap::new(start(&engine, prepared, name, config, &store, &metrics).await?)),
+                World::SecretsBackend => Slot::SecretsBackend(ArcSwap::new(start(&engine, prepared, name, config, &store, &metrics).await?)),
+                World::KeyProvider => Slot::KeyProvider(ArcSwap::new(start(&engine, prepared, name, config, &store, &metrics).await?)),
+            };
+            slots.insert(name.clone(), slot);
+        }
+        Ok(Self {
+            engine,
+            store,
+            metrics,
+            slots,
+            authorizer: auth.authorizer.clone(),
+            providers: auth.providers.clone(),
+        })
+    }
+
+    /// The configured authorizer, if any.
+    pub fn authorizer(&self) -> Option<Arc<AuthorizerPlugin>> {
+        match self.slots.get(self.authorizer.as_deref()?)? {
+            Slot::Authorizer(plugin) => Some(plugin.load_full()),
+            _ => None,
+        }
+    }
+
+    /// The configured auth providers, in order.
+    pub fn providers(&self) -> Vec<Arc<AuthProviderPlugin>> {
+        self.providers
+            .iter()
+            .filter_map(|name| match self.slots.get(name)? {
+                Slot::AuthProvider(plugin) => Some(plugin.load_full()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A secrets backend by name.
+    pub fn secrets_backend(&self, name: &str) -> Option<Arc<SecretsBackendPlugin>> {
+        match self.slots.get(name)? {
+            Slot::SecretsBackend(plugin) => Some(plugin.load_full()),
+            _ => None,
+        }
+    }
+
+    /// A key provider by name.
+    pub fn key_provider(&self, name: &str) -> Option<Arc<KeyProviderPlugin>> {
+        match self.slots.get(name)? {
+            Slot::KeyProvider(plugin) => Some(plugin.load_full()),
+            _ => None,
+        }
+    }
+
+    /// Names and worlds of the loaded plugins.
+    pub fn list(&self) -> Vec<(String, World)> {
+        self.slots.iter().map(|(name, slot)| (name.clone(), slot.world())).collect()
+    }
+
+    /// Re-reads every plugin file and swaps in those whose component or
+    /// configuration changed. A plugin that fails to load keeps running its
+    /// previous version. Adding or removing plugins needs a restart.
+    pub async fn reload(&self, plugins: &BTreeMap<String, PluginConfig>) -> ReloadReport {
+        let mut report = ReloadReport::default();
+        for (name, slot) in &self.slots {
+            let Some(config) = plugins.get(name) else {
+                report.failed.push((name.clone(), "removed from the configuration; restart to unload it".into()));
+                continue;
+            };
+            match self.reload_one(name, slot, config).await {
+                Ok(true) => report.swapped.push(name.clone()),
+                Ok(false) => report.unchanged.push(name.clone()),
+                Err(error) => {
+                    tracing::error!(plugin = %name, %error, "plugin reload failed; keeping the running version");
+                    report.failed.push((name.clone(), error.to_string()));
+                }
+            }
+        }
+        for name in plugins.keys().filter(|n| !self.slots.contains_key(*n)) {
+            report.failed.push((name.clone(), "new plugin; restart to load it".into()));
+        }
+        report
+    }
+
+    async fn reload_one(&self, name: &str, slot: &Slot, config: &PluginConfig) -> Result<bool, PluginLoadError> {
+        let prepared = prepare(&self.engine, name, config).await?;
+        if prepared.fingerprint == slot.fingerprint() {
+            return Ok(false);
+        }
+        if prepared.world != slot.world() {
+            return Err(PluginLoadError::WrongWorld {
+                plugin: name.to_string(),
+                found: prepared.world,
+                expected: slot.world(),
+                role: "its running role".into(),
+            });
+        }
+        let (engine, store, metrics) = (&self.engine, &self.store, &self.metrics);
+        match slot {
+            Slot::Authorizer(s) => s.store(start(engine, prepared, name, config, store, metrics).await?),
+            Slot::AuthProvider(s) => s.store(start(engine, prepared, name, config, store, metrics).await?),
+            Slot::SecretsBackend(s) => s.store(start(engine, prepared, name, config, store, metrics).await?),
+            Slot::KeyProvider(s) => s.store(start(engine, prepared, name, config, store, metrics).await?),
+        }
+        tracing::info!(plugin = name, "plugin swapped in");
+        Ok(true)
+    }
+}

@@ -1,0 +1,188 @@
+//! Typed calls into each world. Each function leases a warm instance, runs
+//! the call under the plugin's limits and settles the lease.
+
+use super::PluginCallError;
+use super::bindings::{auth_provider, authorizer, key_provider, secrets_backend, types};
+use super::pool::{InstancePool, WorldBindings};
+use super::state::HostState;
+use wasmtime::Store;
+use wasmtime::component::InstancePre;
+
+pub use super::bindings::auth_provider::exports::portcullis::plugin::authenticate::{
+    Credential, LoginInput, StepResult,
+};
+pub use super::bindings::key_provider::exports::portcullis::plugin::keys::WrappedKey;
+pub use super::bindings::secrets_backend::exports::portcullis::plugin::secrets::Secret;
+pub use types::{Attribute, Decision, Principal, RequestInfo};
+
+/// A failure the guest reported as a value (wrong credential, not found, ...).
+pub type GuestError = types::PluginError;
+
+fn guest_text(error: &GuestError) -> String {
+    match error {
+        GuestError::InvalidCredentials => "invalid credentials".into(),
+        GuestError::Expired => "expired".into(),
+        GuestError::UnsupportedCredential => "unsupported credential".into(),
+        GuestError::NotFound => "not found".into(),
+        GuestError::InvalidInput(why) => format!("invalid input: {why}"),
+        GuestError::InvalidConfig(why) => format!("invalid config: {why}"),
+        GuestError::Unavailable(why) => format!("unavailable: {why}"),
+        GuestError::Internal(why) => format!("internal error: {why}"),
+    }
+}
+
+macro_rules! world_bindings {
+    ($bindings:ty, $pre:ty, $world:ident, $iface:ident) => {
+        impl WorldBindings for $bindings {
+            const WORLD: super::World = super::World::$world;
+            type Pre = $pre;
+
+            fn pre(pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre> {
+                <$pre>::new(pre)
+            }
+
+            async fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self> {
+                pre.instantiate_async(store).await
+            }
+
+            async fn init(&self, store: &mut Store<HostState>) -> wasmtime::Result<Result<(), String>> {
+                Ok(self.$iface().call_init(store).await?.map_err(|e| guest_text(&e)))
+            }
+        }
+    };
+}
+
+world_bindings!(authorizer::Authorizer, authorizer::AuthorizerPre<HostState>, Authorizer, portcullis_plugin_authorize);
+world_bindings!(auth_provider::AuthProvider, auth_provider::AuthProviderPre<HostState>, AuthProvider, portcullis_plugin_authenticate);
+world_bindings!(secrets_backend::SecretsBackend, secrets_backend::SecretsBackendPre<HostState>, SecretsBackend, portcullis_plugin_secrets);
+world_bindings!(key_provider::KeyProvider, key_provider::KeyProviderPre<HostState>, KeyProvider, portcullis_plugin_keys);
+
+/// An `authorizer` plugin.
+pub type AuthorizerPlugin = super::LoadedPlugin<authorizer::Authorizer>;
+/// An `auth-provider` plugin.
+pub type AuthProviderPlugin = super::LoadedPlugin<auth_provider::AuthProvider>;
+/// A `secrets-backend` plugin.
+pub type SecretsBackendPlugin = super::LoadedPlugin<secrets_backend::SecretsBackend>;
+/// A `key-provider` plugin.
+pub type KeyProviderPlugin = super::LoadedPlugin<key_provider::KeyProvider>;
+
+fn pool<W: WorldBindings>(plugin: &super::LoadedPlugin<W>) -> &InstancePool<W> {
+    plugin.pool()
+}
+
+impl AuthorizerPlugin {
+    /// Asks whether `principal` may do `action` on `resource`.
+    pub async fn check(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource: &str,
+        context: &[Attribute],
+    ) -> Result<Decision, PluginCallError> {
+        let pool = pool(self);
+        let mut lease = pool.lease().await?;
+        let warm = lease.warm();
+        let call = warm.bindings.portcullis_plugin_authorize().call_check(&mut warm.store, principal, action, resource, context);
+        let outcome = pool.guard(call).await;
+        lease.settle(outcome)
+    }
+
+    /// Replaces the policy snapshot on the instances.
+    pub async fn load_policy(&self, snapshot: &str) -> Result<Result<(), GuestError>, PluginCallError> {
+        let pool = pool(self);
+        let mut lease = pool.lease().await?;
+        let warm = lease.warm();
+        let call = warm.bindings.portcullis_plugin_authorize().call_load_policy(&mut warm.store, snapshot);
+        let outcome = pool.guard(call).await;
+        lease.settle(outcome)
+    }
+}
+
+impl AuthProviderPlugin {
+    /// Verifies a credential presented on a request.
+    pub async fn verify_credential(
+        &self,
+        credential: &Credential,
+        request: &RequestInfo,
+    ) -> Result<Result<Principal, GuestError>, PluginCallError> {
+        let pool = pool(self);
+        let mut lease = pool.lease().await?;
+        let warm = lease.warm();
+        let call = warm
+            .bindings
+            .portcullis_plugin_authenticate()
+            .call_verify_credential(&mut warm.store, credential, request);
+        let outcome = pool.guard(call).await;
+        lease.settle(outcome)
+    }
+
+    /// Starts an interactive login.
+    pub async fn begin_login(&self, input: &LoginInput) -> Result<Result<StepResult, GuestError>, PluginCallError> {
+        let pool = pool(self);
+        let mut lease = pool.lease().await?;
+        let warm = lease.warm();
+        let call = warm.bindings.portcullis_plugin_authenticate().call_begin_login(&mut warm.store, input);
+        let outcome = pool.guard(call).await;
+        lease.settle(outcome)
+    }
+
+    /// Continues an interactive login.
+    pub async fn continue_login(
+        &self,
+        state: &[u8],
+        input: &LoginInput,
+    ) -> Result<Result<StepResult, GuestError>, PluginCallError> {
+        let pool = pool(self);
+        let mut lease = pool.lease().await?;
+        let warm = lease.warm();
+        let call = warm.bindings.portcullis_plugin_authenticate().call_continue_login(&mut warm.store, state, input);
+        let outcome = pool.guard(call).await;
+        lease.settle(outcome)
+    }
+}
+
+impl SecretsBackendPlugin {
+    /// Reads a secret.
+    pub async fn get_secret(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Result<Secret, GuestError>, PluginCallError> {
+        let pool = pool(self);
+        let mut lease = pool.lease().await?;
+        let warm = lease.warm();
+        let call = warm.bindings.portcullis_plugin_secrets().call_get_secret(&mut warm.store, name, version);
+        let outcome = pool.guard(call).await;
+        lease.settle(outcome)
+    }
+}
+
+impl KeyProviderPlugin {
+    /// Wraps a data key.
+    pub async fn wrap_key(
+        &self,
+        plaintext: &[u8],
+        context: &[Attribute],
+    ) -> Result<Result<WrappedKey, GuestError>, PluginCallError> {
+        let pool = pool(self);
+        let mut lease = pool.lease().await?;
+        let warm = lease.warm();
+        let call = warm.bindings.portcullis_plugin_keys().call_wrap_key(&mut warm.store, plaintext, context);
+        let outcome = pool.guard(call).await;
+        lease.settle(outcome)
+    }
+
+    /// Unwraps a data key.
+    pub async fn unwrap_key(
+        &self,
+        wrapped: &WrappedKey,
+        context: &[Attribute],
+    ) -> Result<Result<Vec<u8>, GuestError>, PluginCallError> {
+        let pool = pool(self);
+        let mut lease = pool.lease().await?;
+        let warm = lease.warm();
+        let call = warm.bindings.portcullis_plugin_keys().call_unwrap_key(&mut warm.store, wrapped, context);
+        let outcome = pool.guard(call).await;
+        lease.settle(outcome)
+    }
+}

@@ -1,0 +1,229 @@
+//! Starting, reloading and stopping a gateway.
+//!
+//! `start` binds the listeners and returns a [`RunningGateway`] handle: the
+//! CLI wires SIGHUP to [`RunningGateway::reload`] and SIGTERM to
+//! [`RunningGateway::shutdown`]; tests call them directly.
+
+mod listener;
+
+use crate::config::{Config, ConfigError};
+use crate::data_dir::{DataDir, DataDirError};
+use crate::http::proxy::{RouteTable, UpstreamClient};
+use crate::http::{GatewayState, build_router};
+use crate::metrics::Metrics;
+use crate::plugin::{PluginEngine, PluginLoadError, PluginRegistry, ReloadReport};
+use crate::store::{Store, StoreError};
+use crate::tls::{self, CertificateSource, CertificateStore, TlsError};
+use arc_swap::ArcSwap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Why the gateway could not start or reload.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The data directory could not be prepared.
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A plugin could not be loaded.
+    #[error(transparent)]
+    Plugin(#[from] PluginLoadError),
+    /// The certificate could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Routes conflict.
+    #[error("{file}: {source}")]
+    Routes {
+        /// The config origin.
+        file: String,
+        /// The conflict.
+        source: crate::http::proxy::RouteTableError,
+    },
+}
+
+/// What a reload did.
+#[derive(Debug, Clone)]
+pub struct ReloadOutcome {
+    /// Plugin changes.
+    pub plugins: ReloadReport,
+    /// Whether the certificate was re-read.
+    pub certificate_reloaded: bool,
+}
+
+/// A gateway that is serving.
+pub struct RunningGateway {
+    https_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
+    certificate_fingerprint: String,
+    certificate_generated: bool,
+    state: Arc<GatewayState>,
+    certificates: Arc<CertificateStore>,
+    config: Mutex<Config>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl std::fmt::Debug for RunningGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningGateway").field("https_addr", &self.https_addr).finish()
+    }
+}
+
+fn certificate_source(config: &Config, data: &DataDir) -> CertificateSource {
+    match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => CertificateSource::Files { cert: cert.clone(), key: key.clone() },
+        _ => CertificateSource::SelfSigned { dir: data.tls_dir() },
+    }
+}
+
+fn route_table(config: &Config) -> Result<RouteTable, ServerError> {
+    RouteTable::build(&config.routes, Duration::from_millis(config.server.request_timeout_ms))
+        .map_err(|source| ServerError::Routes { file: config.origin(), source })
+}
+
+/// Starts a gateway: data directory, store, certificate, plugins, listeners.
+pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
+    let data = DataDir::prepare(&config.data_dir)?;
+    let store = Store::open_sqlite(&data.store_path()).await?;
+    let certificate_source = certificate_source(&config, &data);
+    let certificate = certificate_source.load()?;
+    let certificates = CertificateStore::new(certificate.certified.clone());
+    let tls_config = tls::server_config(certificates.clone())?;
+    let routes = route_table(&config)?;
+
+    let metrics = Metrics::new();
+    let engine = PluginEngine::new()?;
+    let plugins = PluginRegistry::load(engine, &config.plugins, &config.auth, store.clone(), metrics.clone()).await?;
+
+    let state = Arc::new(GatewayState {
+        plugins: Arc::new(plugins),
+        store,
+        metrics,
+        upstream: UpstreamClient::new(),
+        routes: ArcSwap::from_pointee(routes),
+        server: config.server.clone(),
+    });
+    let router = build_router(state.clone());
+
+    let bind = |addr: SocketAddr| async move {
+        tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })
+    };
+    let https = bind(config.server.listen).await?;
+    let https_addr = https.local_addr().map_err(|source| ServerError::Bind { addr: config.server.listen, source })?;
+    let http = match config.server.http_redirect_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let http_addr = match &http {
+        Some(listener) => Some(listener.local_addr().map_err(|source| ServerError::Bind { addr: https_addr, source })?),
+        None => None,
+    };
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    tasks.spawn(listener::serve_https(https, tls_config, router, config.server.clone(), shutdown_rx.clone()));
+    if let Some(http) = http {
+        tasks.spawn(listener::serve_redirect(http, https_addr.port(), config.server.clone(), shutdown_rx));
+    }
+    tracing::info!(%https_addr, ?http_addr, config = %config.origin(), "portcullis is serving");
+    Ok(RunningGateway {
+        https_addr,
+        http_addr,
+        certificate_fingerprint: certificate.fingerprint,
+        certificate_generated: certificate.generated,
+        state,
+        certificates,
+        config: Mutex::new(config),
+        shutdown,
+        tasks,
+    })
+}
+
+impl RunningGateway {
+    /// The HTTPS address actually bound.
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https_addr
+    }
+
+    /// The redirect listener's address, if any.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// SHA-256 fingerprint of the serving certificate.
+    pub fn certificate_fingerprint(&self) -> &str {
+        &self.certificate_fingerprint
+    }
+
+    /// Whether the certificate was generated by this start.
+    pub fn certificate_generated(&self) -> bool {
+        self.certificate_generated
+    }
+
+    /// Shared state, for inspection.
+    pub fn state(&self) -> &Arc<GatewayState> {
+        &self.state
+    }
+
+    /// Re-reads the configuration file (if the gateway has one), the
+    /// certificate, the routes and every plugin. Anything that fails to load
+    /// keeps its running version; a configuration that fails to parse
+    /// changes nothing at all.
+    pub async fn reload(&self) -> Result<ReloadOutcome, ServerError> {
+        let source = self.config.lock().ok().and_then(|c| c.source.clone());
+        let config = match source {
+            Some(path) => Config::load(&path)?,
+            None => match self.config.lock() {
+                Ok(config) => config.clone(),
+                Err(_) => return Err(ServerError::Config(ConfigError::Invalid {
+                    file: PathBuf::from("<embedded default>"),
+                    key: ".".into(),
+                    expected: "a consistent configuration".into(),
+                })),
+            },
+        };
+        let routes = route_table(&config)?;
+        let certificate_reloaded = match certificate_source(&config, &DataDir::prepare(&config.data_dir)?).load() {
+            Ok(certificate) => {
+                self.certificates.replace(certificate.certified);
+                true
+            }
+            Err(error) => {
+                tracing::error!(%error, "certificate reload failed; keeping the current certificate");
+                false
+            }
+        };
+        let plugins = self.state.plugins.reload(&config.plugins).await;
+        self.state.routes.store(Arc::new(routes));
+        tracing::info!(swapped = ?plugins.swapped, failed = ?plugins.failed, certificate_reloaded, "reloaded");
+        if let Ok(mut current) = self.config.lock() {
+            *current = config;
+        }
+        Ok(ReloadOutcome { plugins, certificate_reloaded })
+    }
+
+    /// Stops accepting, lets in-flight requests finish within the grace
+    /// period, and returns when everything has stopped.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        tracing::info!("portcullis stopped");
+    }
+}

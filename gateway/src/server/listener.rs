@@ -1,0 +1,128 @@
+//! Accept loops: TLS handshakes with a deadline, HTTP/1.1 and HTTP/2 with
+//! header size and read-time limits, a connection cap, and graceful drain.
+
+use crate::config::ServerConfig;
+use crate::http::redirect_to_https;
+use crate::http::router::ClientAddr;
+use axum::Router;
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(server.header_read_timeout_ms))
+        .max_buf_size(server.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    builder
+}
+
+async fn drain(graceful: GracefulShutdown, grace: Duration) {
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!(grace_ms = grace.as_millis(), "grace period over; closing remaining connections");
+    }
+}
+
+/// Serves HTTPS until `shutdown` turns true.
+pub(super) async fn serve_https(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    server: ServerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(http_builder(&server));
+    let connections = Arc::new(Semaphore::new(server.max_connections));
+    let handshake_timeout = Duration::from_millis(server.tls_handshake_timeout_ms);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
+            _ = shutdown.changed() => break,
+        };
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let service = service_fn(move |mut request: hyper::Request<Incoming>| {
+                request.extensions_mut().insert(ClientAddr(peer));
+                router.clone().oneshot(request.map(Body::new))
+            });
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = watcher.watch(connection.into_owned()).await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+    drain(graceful, Duration::from_millis(server.shutdown_grace_ms)).await;
+}
+
+/// Serves the plain-HTTP redirect until `shutdown` turns true.
+pub(super) async fn serve_redirect(
+    listener: TcpListener,
+    https_port: u16,
+    server: ServerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(http_builder(&server));
+    loop {
+        let (tcp, _) = tokio::select! {
+            accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },
+            _ = shutdown.changed() => break,
+        };
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let service = service_fn(move |request: hyper::Request<Incoming>| async move {
+                Ok::<_, Infallible>(redirect_to_https(&request, https_port))
+            });
+            let _ = watcher.watch(builder.serve_connection(TokioIo::new(tcp), service).into_owned()).await;
+        });
+    }
+    drain(graceful, Duration::from_millis(server.shutdown_grace_ms)).await;
+}

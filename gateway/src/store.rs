@@ -1,0 +1,120 @@
+//! Persistence over `sqlx`, with versioned migrations.
+//!
+//! The embedded default is a SQLite file in the data directory. Callers see
+//! only [`Store`] and the handles it gives out, so a PostgreSQL backend can
+//! sit behind the same methods.
+
+mod kv;
+mod migrations;
+
+pub use kv::KvNamespace;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::time::Duration;
+
+/// Why a store operation failed. Messages never contain stored values.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or created.
+    #[error("cannot open the store at `{path}`: {source}")]
+    Open {
+        /// The database file.
+        path: String,
+        /// The cause.
+        source: sqlx::Error,
+    },
+    /// A migration failed; the store was left at the previous version.
+    #[error("store migration {version} ({name}) failed: {source}")]
+    Migration {
+        /// The migration's version.
+        version: i64,
+        /// The migration's name.
+        name: &'static str,
+        /// The cause.
+        source: sqlx::Error,
+    },
+    /// The store is newer than this gateway.
+    #[error("the store is at schema version {found}, newer than this gateway's {supported}; upgrade the gateway")]
+    TooNew {
+        /// Version in the database.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// A query failed.
+    #[error("store query failed: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// A handle to the gateway's database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite store at `path`, owner-only,
+    /// and brings its schema up to date.
+    pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
+        let open_error = |source| StoreError::Open { path: path.display().to_string(), source };
+        if !path.exists() {
+            create_private_file(path).map_err(|e| open_error(sqlx::Error::Io(e)))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(open_error)?;
+        let store = Self { pool };
+        migrations::apply(&store.pool).await?;
+        Ok(store)
+    }
+
+    /// An in-memory store, for tests and tools.
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new().in_memory(true).shared_cache(false);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open { path: ":memory:".into(), source })?;
+        migrations::apply(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The private key-value namespace `namespace` (one per plugin instance).
+    pub fn kv(&self, namespace: &str) -> KvNamespace {
+        KvNamespace::new(self.pool.clone(), namespace)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// The schema version the store is at.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        migrations::current_version(&self.pool).await
+    }
+}
+
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(drop)
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path).map(drop)
+}
