@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// Where the bundled plugins are, for the embedded defaults.
     #[arg(long, env = "PORTCULLIS_PLUGIN_DIR")]
     pub plugin_dir: Option<PathBuf>,
+    /// HTTPS listen address, overriding the configuration
+    /// (default 127.0.0.1:8443; port 0 picks a free port).
+    #[arg(long, env = "PORTCULLIS_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// The bundled plugins the embedded default loads, by file name.
@@ -52,10 +56,13 @@ fn load_config(path: &Path) -> anyhow::Result<Config> {
 
 /// Runs the gateway until SIGTERM or SIGINT; SIGHUP reloads.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(path) => load_config(path)?,
         None => embedded_config(&args)?,
     };
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
     let gateway = server::start(config).await?;
     let fingerprint = gateway.certificate_fingerprint().to_string();
     println!("portcullis listening on https://{}", gateway.https_addr());
