@@ -17,7 +17,9 @@ pub enum DataDirError {
         source: std::io::Error,
     },
     /// The key file exists but is not a 64-hex-digit key.
-    #[error("key file `{0}` is corrupt: expected 64 hex digits; restore it from backup (data encrypted under it is unreadable without it)")]
+    #[error(
+        "key file `{0}` is corrupt: expected 64 hex digits; restore it from backup (data encrypted under it is unreadable without it)"
+    )]
     CorruptKey(PathBuf),
 }
 
@@ -51,8 +53,13 @@ pub struct DataDir {
 impl DataDir {
     /// Creates the directory if needed.
     pub fn prepare(root: &Path) -> Result<Self, DataDirError> {
-        create_private_dir(root).map_err(|source| DataDirError::Io { path: root.to_path_buf(), source })?;
-        Ok(Self { root: root.to_path_buf() })
+        create_private_dir(root).map_err(|source| DataDirError::Io {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
     }
 
     /// The root directory.
@@ -73,7 +80,10 @@ impl DataDir {
     /// The local key-encryption key, created (0600) on first use.
     pub fn local_key(&self) -> Result<SecretString, DataDirError> {
         let path = self.root.join("local.key");
-        let io = |source| DataDirError::Io { path: path.clone(), source };
+        let io = |source| DataDirError::Io {
+            path: path.clone(),
+            source,
+        };
         if !path.exists() {
             let mut key = [0u8; 32];
             rand::fill(&mut key);
@@ -103,7 +113,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(data.root().join("local.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(data.root().join("local.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::write(data.root().join("local.key"), "short").unwrap();

@@ -38,6 +38,21 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_005, 2.0, 21))
 }
 
+/// Counters for one plugin's successful calls.
+#[derive(Debug, Clone)]
+pub struct PluginCallHandles {
+    ok: Counter,
+    latency: Histogram,
+}
+
+impl PluginCallHandles {
+    /// Records one successful call.
+    pub fn ok(&self, elapsed: Duration) {
+        self.ok.inc();
+        self.latency.observe(elapsed.as_secs_f64());
+    }
+}
+
 /// Every metric the gateway exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -52,19 +67,66 @@ impl Metrics {
     pub fn new() -> Arc<Self> {
         let mut registry = Registry::with_prefix("portcullis");
         let plugin_calls = Family::<PluginCallLabels, Counter>::default();
-        let plugin_latency = Family::<PluginLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let plugin_latency =
+            Family::<PluginLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("plugin_calls", "Plugin calls by outcome", plugin_calls.clone());
-        registry.register("plugin_call_duration_seconds", "Plugin call latency", plugin_latency.clone());
-        registry.register("http_requests", "HTTP requests by route and status class", requests.clone());
-        Arc::new(Self { registry, plugin_calls, plugin_latency, requests })
+        registry.register(
+            "plugin_calls",
+            "Plugin calls by outcome",
+            plugin_calls.clone(),
+        );
+        registry.register(
+            "plugin_call_duration_seconds",
+            "Plugin call latency",
+            plugin_latency.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status class",
+            requests.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            plugin_calls,
+            plugin_latency,
+            requests,
+        })
+    }
+
+    /// Pre-resolved handles for a plugin's successful calls, so the hot
+    /// path records without building labels or taking the family's lock.
+    pub fn plugin_handles(&self, plugin: &str) -> PluginCallHandles {
+        PluginCallHandles {
+            ok: self
+                .plugin_calls
+                .get_or_create(&PluginCallLabels {
+                    plugin: plugin.to_string(),
+                    outcome: "ok",
+                })
+                .clone(),
+            latency: self
+                .plugin_latency
+                .get_or_create(&PluginLabels {
+                    plugin: plugin.to_string(),
+                })
+                .clone(),
+        }
     }
 
     /// Records one plugin call.
     pub fn plugin_call(&self, plugin: &str, outcome: &'static str, elapsed: Duration) {
-        self.plugin_calls.get_or_create(&PluginCallLabels { plugin: plugin.to_string(), outcome }).inc();
+        self.plugin_calls
+            .get_or_create(&PluginCallLabels {
+                plugin: plugin.to_string(),
+                outcome,
+            })
+            .inc();
         self.plugin_latency
-            .get_or_create(&PluginLabels { plugin: plugin.to_string() })
+            .get_or_create(&PluginLabels {
+                plugin: plugin.to_string(),
+            })
             .observe(elapsed.as_secs_f64());
     }
 
@@ -77,7 +139,12 @@ impl Metrics {
             400..=499 => "4xx",
             _ => "5xx",
         };
-        self.requests.get_or_create(&RequestLabels { route: route.to_string(), status }).inc();
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.to_string(),
+                status,
+            })
+            .inc();
     }
 
     /// The text exposition format.

@@ -26,7 +26,7 @@ pub use pool::WorldBindings;
 pub use registry::{PluginRegistry, ReloadReport};
 pub use state::PluginContext;
 pub use worlds::{
-    Attribute, AuthProviderPlugin, AuthorizerPlugin, Credential, Decision, GuestError,
+    Attribute, AuthProviderPlugin, AuthorizerPlugin, Credential, Decision, GuestError, Isolation,
     KeyProviderPlugin, LoginInput, Principal, RequestInfo, Secret, SecretsBackendPlugin,
     StepResult, WrappedKey,
 };
@@ -65,7 +65,9 @@ pub enum PluginLoadError {
         reason: String,
     },
     /// The component implements a different world than its role needs.
-    #[error("plugin `{plugin}` implements the `{found}` world, but is used as {role} which needs `{expected}`")]
+    #[error(
+        "plugin `{plugin}` implements the `{found}` world, but is used as {role} which needs `{expected}`"
+    )]
     WrongWorld {
         /// The plugin's name.
         plugin: String,

@@ -82,20 +82,33 @@ pub struct RunningGateway {
 
 impl std::fmt::Debug for RunningGateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunningGateway").field("https_addr", &self.https_addr).finish()
+        f.debug_struct("RunningGateway")
+            .field("https_addr", &self.https_addr)
+            .finish()
     }
 }
 
 fn certificate_source(config: &Config, data: &DataDir) -> CertificateSource {
     match (&config.tls.cert, &config.tls.key) {
-        (Some(cert), Some(key)) => CertificateSource::Files { cert: cert.clone(), key: key.clone() },
-        _ => CertificateSource::SelfSigned { dir: data.tls_dir() },
+        (Some(cert), Some(key)) => CertificateSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ => CertificateSource::SelfSigned {
+            dir: data.tls_dir(),
+        },
     }
 }
 
 fn route_table(config: &Config) -> Result<RouteTable, ServerError> {
-    RouteTable::build(&config.routes, Duration::from_millis(config.server.request_timeout_ms))
-        .map_err(|source| ServerError::Routes { file: config.origin(), source })
+    RouteTable::build(
+        &config.routes,
+        Duration::from_millis(config.server.request_timeout_ms),
+    )
+    .map_err(|source| ServerError::Routes {
+        file: config.origin(),
+        source,
+    })
 }
 
 /// Starts a gateway: data directory, store, certificate, plugins, listeners.
@@ -110,7 +123,14 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
 
     let metrics = Metrics::new();
     let engine = PluginEngine::new()?;
-    let plugins = PluginRegistry::load(engine, &config.plugins, &config.auth, store.clone(), metrics.clone()).await?;
+    let plugins = PluginRegistry::load(
+        engine,
+        &config.plugins,
+        &config.auth,
+        store.clone(),
+        metrics.clone(),
+    )
+    .await?;
 
     let state = Arc::new(GatewayState {
         plugins: Arc::new(plugins),
@@ -123,24 +143,43 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
     let router = build_router(state.clone());
 
     let bind = |addr: SocketAddr| async move {
-        tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })
     };
     let https = bind(config.server.listen).await?;
-    let https_addr = https.local_addr().map_err(|source| ServerError::Bind { addr: config.server.listen, source })?;
+    let https_addr = https.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.server.listen,
+        source,
+    })?;
     let http = match config.server.http_redirect_listen {
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
     let http_addr = match &http {
-        Some(listener) => Some(listener.local_addr().map_err(|source| ServerError::Bind { addr: https_addr, source })?),
+        Some(listener) => Some(listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: https_addr,
+            source,
+        })?),
         None => None,
     };
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    tasks.spawn(listener::serve_https(https, tls_config, router, config.server.clone(), shutdown_rx.clone()));
+    tasks.spawn(listener::serve_https(
+        https,
+        tls_config,
+        router,
+        config.server.clone(),
+        shutdown_rx.clone(),
+    ));
     if let Some(http) = http {
-        tasks.spawn(listener::serve_redirect(http, https_addr.port(), config.server.clone(), shutdown_rx));
+        tasks.spawn(listener::serve_redirect(
+            http,
+            https_addr.port(),
+            config.server.clone(),
+            shutdown_rx,
+        ));
     }
     tracing::info!(%https_addr, ?http_addr, config = %config.origin(), "portcullis is serving");
     Ok(RunningGateway {
@@ -192,15 +231,22 @@ impl RunningGateway {
             Some(path) => Config::load(&path)?,
             None => match self.config.lock() {
                 Ok(config) => config.clone(),
-                Err(_) => return Err(ServerError::Config(ConfigError::Invalid {
-                    file: PathBuf::from("<embedded default>"),
-                    key: ".".into(),
-                    expected: "a consistent configuration".into(),
-                })),
+                Err(_) => {
+                    return Err(ServerError::Config(ConfigError::Invalid {
+                        file: PathBuf::from("<embedded default>"),
+                        key: ".".into(),
+                        expected: "a consistent configuration".into(),
+                    }));
+                }
             },
         };
         let routes = route_table(&config)?;
-        let certificate_reloaded = match certificate_source(&config, &DataDir::prepare(&config.data_dir)?).load() {
+        let certificate_reloaded = match certificate_source(
+            &config,
+            &DataDir::prepare(&config.data_dir)?,
+        )
+        .load()
+        {
             Ok(certificate) => {
                 self.certificates.replace(certificate.certified);
                 true
@@ -216,7 +262,10 @@ impl RunningGateway {
         if let Ok(mut current) = self.config.lock() {
             *current = config;
         }
-        Ok(ReloadOutcome { plugins, certificate_reloaded })
+        Ok(ReloadOutcome {
+            plugins,
+            certificate_reloaded,
+        })
     }
 
     /// Stops accepting, lets in-flight requests finish within the grace

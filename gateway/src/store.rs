@@ -9,7 +9,9 @@ mod migrations;
 
 pub use kv::KvNamespace;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use std::path::Path;
 use std::time::Duration;
 
@@ -35,7 +37,9 @@ pub enum StoreError {
         source: sqlx::Error,
     },
     /// The store is newer than this gateway.
-    #[error("the store is at schema version {found}, newer than this gateway's {supported}; upgrade the gateway")]
+    #[error(
+        "the store is at schema version {found}, newer than this gateway's {supported}; upgrade the gateway"
+    )]
     TooNew {
         /// Version in the database.
         found: i64,
@@ -57,7 +61,10 @@ impl Store {
     /// Opens (creating if needed) the SQLite store at `path`, owner-only,
     /// and brings its schema up to date.
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
-        let open_error = |source| StoreError::Open { path: path.display().to_string(), source };
+        let open_error = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
         if !path.exists() {
             create_private_file(path).map_err(|e| open_error(sqlx::Error::Io(e)))?;
         }
@@ -80,14 +87,19 @@ impl Store {
 
     /// An in-memory store, for tests and tools.
     pub async fn open_in_memory() -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new().in_memory(true).shared_cache(false);
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .shared_cache(false);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(options)
             .await
-            .map_err(|source| StoreError::Open { path: ":memory:".into(), source })?;
+            .map_err(|source| StoreError::Open {
+                path: ":memory:".into(),
+                source,
+            })?;
         migrations::apply(&pool).await?;
         Ok(Self { pool })
     }
@@ -111,10 +123,19 @@ impl Store {
 #[cfg(unix)]
 fn create_private_file(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(drop)
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
 }
 
 #[cfg(not(unix))]
 fn create_private_file(path: &Path) -> std::io::Result<()> {
-    std::fs::OpenOptions::new().write(true).create_new(true).open(path).map(drop)
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map(drop)
 }

@@ -27,7 +27,10 @@ const CIPHER_SUITES: [SupportedCipherSuite; 9] = [
 
 /// The crypto provider with only the suites above.
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(CryptoProvider { cipher_suites: CIPHER_SUITES.to_vec(), ..ring::default_provider() })
+    Arc::new(CryptoProvider {
+        cipher_suites: CIPHER_SUITES.to_vec(),
+        ..ring::default_provider()
+    })
 }
 
 /// The serving certificate; replaced atomically on reload.
@@ -39,7 +42,9 @@ pub struct CertificateStore {
 impl CertificateStore {
     /// A store serving `certificate`.
     pub fn new(certificate: Arc<CertifiedKey>) -> Arc<Self> {
-        Arc::new(Self { current: ArcSwap::new(certificate) })
+        Arc::new(Self {
+            current: ArcSwap::new(certificate),
+        })
     }
 
     /// Serves `certificate` to new handshakes from now on.

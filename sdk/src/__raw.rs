@@ -72,8 +72,8 @@ pub mod key_provider {
     });
 }
 
-pub use authorizer::portcullis::plugin::{config, crypto, kv, log, types};
 pub use auth_provider::exports::portcullis::plugin::authenticate;
 pub use authorizer::exports::portcullis::plugin::authorize;
+pub use authorizer::portcullis::plugin::{config, crypto, kv, log, types};
 pub use key_provider::exports::portcullis::plugin::keys;
 pub use secrets_backend::exports::portcullis::plugin::secrets;

@@ -1,8 +1,8 @@
 //! Native cryptography provided by the gateway: signature verification,
 //! digests, HMAC and constant-time comparison.
 
-pub use crate::__raw::crypto::{CryptoError, HashAlgorithm, PublicKey, SignatureAlgorithm};
 use crate::__raw::crypto as raw;
+pub use crate::__raw::crypto::{CryptoError, HashAlgorithm, PublicKey, SignatureAlgorithm};
 
 /// Verifies `signature` over `message` with `key`. `Ok(false)` means the
 /// signature does not match.

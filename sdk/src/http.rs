@@ -24,7 +24,12 @@ pub struct Request {
 impl Request {
     /// A `GET` of `url`.
     pub fn get(url: impl Into<String>) -> Self {
-        Self { method: "GET".into(), url: url.into(), headers: Vec::new(), body: Vec::new() }
+        Self {
+            method: "GET".into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     /// A `POST` of `body` to `url` with the given content type.
@@ -109,15 +114,25 @@ fn split_url(url: &str) -> Result<UrlParts<'_>, HttpError> {
     } else if let Some(rest) = url.strip_prefix("http://") {
         (Scheme::Http, rest)
     } else {
-        return Err(HttpError::InvalidUrl(format!("`{url}` is not an http(s) URL")));
+        return Err(HttpError::InvalidUrl(format!(
+            "`{url}` is not an http(s) URL"
+        )));
     };
     let split = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path_and_query) = rest.split_at(split);
     if authority.is_empty() {
         return Err(HttpError::InvalidUrl(format!("`{url}` has no host")));
     }
-    let path_and_query = if path_and_query.is_empty() { "/" } else { path_and_query };
-    Ok(UrlParts { scheme, authority, path_and_query })
+    let path_and_query = if path_and_query.is_empty() {
+        "/"
+    } else {
+        path_and_query
+    };
+    Ok(UrlParts {
+        scheme,
+        authority,
+        path_and_query,
+    })
 }
 
 fn method(name: &str) -> Method {
@@ -145,17 +160,27 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
     }
     let outgoing = OutgoingRequest::new(headers);
     let invalid = |what: &str| HttpError::InvalidUrl(format!("`{}`: bad {what}", request.url));
-    outgoing.set_method(&method(&request.method)).map_err(|()| invalid("method"))?;
-    outgoing.set_scheme(Some(&parts.scheme)).map_err(|()| invalid("scheme"))?;
-    outgoing.set_authority(Some(parts.authority)).map_err(|()| invalid("authority"))?;
+    outgoing
+        .set_method(&method(&request.method))
+        .map_err(|()| invalid("method"))?;
+    outgoing
+        .set_scheme(Some(&parts.scheme))
+        .map_err(|()| invalid("scheme"))?;
+    outgoing
+        .set_authority(Some(parts.authority))
+        .map_err(|()| invalid("authority"))?;
     outgoing
         .set_path_with_query(Some(parts.path_and_query))
         .map_err(|()| invalid("path"))?;
 
-    let body = outgoing.body().map_err(|()| HttpError::Transport("body taken".into()))?;
+    let body = outgoing
+        .body()
+        .map_err(|()| HttpError::Transport("body taken".into()))?;
     let pending = outgoing_handler::handle(outgoing, None).map_err(transport)?;
     if !request.body.is_empty() {
-        let stream = body.write().map_err(|()| HttpError::Transport("body stream".into()))?;
+        let stream = body
+            .write()
+            .map_err(|()| HttpError::Transport("body stream".into()))?;
         for chunk in request.body.chunks(4096) {
             stream
                 .blocking_write_and_flush(chunk)
@@ -176,7 +201,12 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
         .headers()
         .entries()
         .into_iter()
-        .map(|(n, v)| (n.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.to_ascii_lowercase(),
+                String::from_utf8_lossy(&v).into_owned(),
+            )
+        })
         .collect();
     let incoming = response
         .consume()
@@ -192,7 +222,11 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
             Err(e) => return Err(HttpError::Transport(format!("reading body: {e:?}"))),
         }
     }
-    Ok(Response { status, headers, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// `GET url`.

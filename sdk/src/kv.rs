@@ -1,8 +1,8 @@
 //! The plugin's private key-value store, namespaced to this plugin instance
-//! and encrypted at rest by the gateway.
+//! and kept in the gateway's database.
 
-pub use crate::__raw::kv::KvError;
 use crate::__raw::kv as raw;
+pub use crate::__raw::kv::KvError;
 
 /// Reads a value; `None` if absent.
 pub fn get(key: &str) -> Result<Option<Vec<u8>>, KvError> {

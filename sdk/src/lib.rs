@@ -10,7 +10,7 @@
 //! | `secrets-backend`| [`SecretsBackend`]   | [`export_secrets_backend!`]|
 //! | `key-provider`   | [`KeyProvider`]      | [`export_key_provider!`]   |
 //!
-//! ```ignore
+//! ```no_run
 //! use portcullis_sdk::{Authorizer, Decision, Principal, PluginError};
 //!
 //! struct AllowAll;
@@ -31,6 +31,7 @@ extern crate self as portcullis_sdk;
 
 pub mod config;
 pub mod crypto;
+pub mod hex;
 pub mod http;
 pub mod kv;
 pub mod log;

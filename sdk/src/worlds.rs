@@ -80,8 +80,11 @@ pub trait KeyProvider: Sized + 'static {
     fn init() -> Result<Self, PluginError>;
 
     /// Wraps a data key, bound to `context`.
-    fn wrap_key(&mut self, plaintext: &[u8], context: &[Attribute])
-    -> Result<WrappedKey, PluginError>;
+    fn wrap_key(
+        &mut self,
+        plaintext: &[u8],
+        context: &[Attribute],
+    ) -> Result<WrappedKey, PluginError>;
 
     /// Unwraps a data key; must fail unless `context` matches the wrap.
     fn unwrap_key(

@@ -5,14 +5,45 @@ use portcullis_tests::Gateway;
 
 #[tokio::test]
 async fn config_errors_name_file_key_and_expectation() {
-    let failure = Gateway::with_config("[server]\nmax_body_bytes = \"lots\"\n").await.err().expect("must not start");
+    let failure = Gateway::with_config("[server]\nmax_body_bytes = \"lots\"\n")
+        .await
+        .err()
+        .expect("must not start");
     assert_eq!(failure.code, Some(2));
-    assert!(failure.stderr.contains("portcullis.toml: key `server.max_body_bytes`"), "{}", failure.stderr);
-    assert!(failure.stderr.contains("expected usize"), "{}", failure.stderr);
+    assert!(
+        failure
+            .stderr
+            .contains("portcullis.toml: key `server.max_body_bytes`"),
+        "{}",
+        failure.stderr
+    );
+    assert!(
+        failure.stderr.contains("expected usize"),
+        "{}",
+        failure.stderr
+    );
 
-    let failure = Gateway::with_config("[auth]\nauthorizer = \"missing\"\n").await.err().expect("must not start");
-    assert!(failure.stderr.contains("key `auth.authorizer`: expected the name of a plugin under [plugins], not `missing`"), "{}", failure.stderr);
+    let failure = Gateway::with_config("[auth]\nauthorizer = \"missing\"\n")
+        .await
+        .err()
+        .expect("must not start");
+    assert!(
+        failure.stderr.contains(
+            "key `auth.authorizer`: expected the name of a plugin under [plugins], not `missing`"
+        ),
+        "{}",
+        failure.stderr
+    );
 
-    let failure = Gateway::with_config("[plugins.x]\npath = \"/nonexistent.wasm\"\n").await.err().expect("must not start");
-    assert!(failure.stderr.contains("plugin `x`: cannot read `/nonexistent.wasm`"), "{}", failure.stderr);
+    let failure = Gateway::with_config("[plugins.x]\npath = \"/nonexistent.wasm\"\n")
+        .await
+        .err()
+        .expect("must not start");
+    assert!(
+        failure
+            .stderr
+            .contains("plugin `x`: cannot read `/nonexistent.wasm`"),
+        "{}",
+        failure.stderr
+    );
 }

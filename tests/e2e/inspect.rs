@@ -5,8 +5,15 @@ use portcullis_tests::{Gateway, Upstream, paths};
 use std::process::Command;
 
 fn inspect(name: &str) -> (Option<i32>, String) {
-    let output = Command::new(paths::binary()).args(["plugin", "inspect"]).arg(paths::component(name)).output().unwrap();
-    (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+    let output = Command::new(paths::binary())
+        .args(["plugin", "inspect"])
+        .arg(paths::component(name))
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -19,7 +26,10 @@ fn example_plugins_are_loadable_and_name_their_world() {
     ] {
         let (code, text) = inspect(name);
         assert_eq!(code, Some(0), "{name}: {text}");
-        assert!(text.contains(&format!("world:    {world}")), "{name}: {text}");
+        assert!(
+            text.contains(&format!("world:    {world}")),
+            "{name}: {text}"
+        );
         assert!(text.contains("package:  portcullis:plugin@0.1.0"), "{text}");
         assert!(text.contains("loadable: yes"), "{text}");
     }
@@ -30,7 +40,10 @@ fn a_component_for_another_major_version_is_not_loadable() {
     let (code, text) = inspect("fixture_version_nine");
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("loadable: no"), "{text}");
-    assert!(text.contains("portcullis:plugin@9.0.0") && text.contains("portcullis:plugin@0.1.0"), "{text}");
+    assert!(
+        text.contains("portcullis:plugin@9.0.0") && text.contains("portcullis:plugin@0.1.0"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -38,27 +51,61 @@ fn a_file_that_is_not_a_component_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("junk.wasm");
     std::fs::write(&file, b"not wasm").unwrap();
-    let output = Command::new(paths::binary()).args(["plugin", "inspect"]).arg(&file).output().unwrap();
+    let output = Command::new(paths::binary())
+        .args(["plugin", "inspect"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert_ne!(output.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a valid WebAssembly component"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("is not a valid WebAssembly component")
+    );
 }
 
 #[tokio::test]
 async fn the_gateway_refuses_to_start_with_an_incompatible_plugin() {
     let upstream = Upstream::start().await;
-    let text = config(&upstream, &paths::component("fixture_version_nine").display().to_string(), "");
-    let failure = Gateway::with_config(&text).await.err().expect("must not start");
+    let text = config(
+        &upstream,
+        &paths::component("fixture_version_nine")
+            .display()
+            .to_string(),
+        "",
+    );
+    let failure = Gateway::with_config(&text)
+        .await
+        .err()
+        .expect("must not start");
     assert_ne!(failure.code, Some(0));
-    assert!(failure.stderr.contains("portcullis:plugin@9.0.0"), "{}", failure.stderr);
-    assert!(failure.stderr.contains("portcullis:plugin@0.1.0"), "{}", failure.stderr);
-    assert!(failure.stderr.contains("plugin `authz`"), "{}", failure.stderr);
+    assert!(
+        failure.stderr.contains("portcullis:plugin@9.0.0"),
+        "{}",
+        failure.stderr
+    );
+    assert!(
+        failure.stderr.contains("portcullis:plugin@0.1.0"),
+        "{}",
+        failure.stderr
+    );
+    assert!(
+        failure.stderr.contains("plugin `authz`"),
+        "{}",
+        failure.stderr
+    );
 }
 
 #[tokio::test]
 async fn a_plugin_in_the_wrong_role_is_refused() {
     let upstream = Upstream::start().await;
-    let text = config(&upstream, &paths::component("keys_local").display().to_string(), "");
-    let failure = Gateway::with_config(&text).await.err().expect("must not start");
+    let text = config(
+        &upstream,
+        &paths::component("keys_local").display().to_string(),
+        "",
+    );
+    let failure = Gateway::with_config(&text)
+        .await
+        .err()
+        .expect("must not start");
     assert!(
         failure.stderr.contains("implements the `key-provider` world, but is used as auth.authorizer which needs `authorizer`"),
         "{}",

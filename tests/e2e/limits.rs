@@ -18,14 +18,34 @@ async fn oversized_bodies_and_headers_are_refused() {
     let gateway = start(&limited(&upstream)).await;
     let client = gateway.client();
 
-    let reply = client.send(http::Method::POST, "/v1/items/1", &[("authorization", ALICE)], &[b'x'; 1000]).await.unwrap();
+    let reply = client
+        .send(
+            http::Method::POST,
+            "/v1/items/1",
+            &[("authorization", ALICE)],
+            &[b'x'; 1000],
+        )
+        .await
+        .unwrap();
     assert_eq!(reply.status, 200, "a body under the limit passes");
     assert_eq!(upstream.seen()[0].body.len(), 1000);
 
-    let reply = client.send(http::Method::POST, "/v1/items/1", &[("authorization", ALICE)], &[b'x'; 4096]).await.unwrap();
+    let reply = client
+        .send(
+            http::Method::POST,
+            "/v1/items/1",
+            &[("authorization", ALICE)],
+            &[b'x'; 4096],
+        )
+        .await
+        .unwrap();
     assert_eq!(reply.status, 413);
     assert_eq!(reply.json()["code"], "payload_too_large");
-    assert_eq!(upstream.seen().len(), 1, "the oversized body never reached the upstream");
+    assert_eq!(
+        upstream.seen().len(),
+        1,
+        "the oversized body never reached the upstream"
+    );
 
     let big = "v".repeat(16 * 1024);
     let outcome = client.get_with("/healthz", &[("x-big", &big)]).await;
@@ -40,12 +60,25 @@ async fn slow_clients_are_cut_off_after_the_header_timeout() {
     let upstream = Upstream::start().await;
     let gateway = start(&limited(&upstream)).await;
     let mut stream = gateway.client().connect().await.unwrap();
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ").await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        .await
+        .unwrap();
     let started = Instant::now();
     let mut buffer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buffer)).await;
-    assert!(read.is_ok(), "the gateway must close a connection that never finishes its headers");
-    assert!(started.elapsed() < Duration::from_secs(3), "closed after {:?}", started.elapsed());
+    assert!(
+        read.is_ok(),
+        "the gateway must close a connection that never finishes its headers"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "closed after {:?}",
+        started.elapsed()
+    );
     let text = String::from_utf8_lossy(&buffer);
-    assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
 }

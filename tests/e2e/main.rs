@@ -1,5 +1,11 @@
 //! End-to-end tests: the real `portcullis` binary over TLS, real upstream
 //! servers on loopback, real plugin components built by `make test`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a failed step should stop the test with context"
+)]
 
 mod config_errors;
 mod faults;
@@ -85,6 +91,9 @@ permission = {{ action = "public.read", resource = "public/{{rest}}" }}
 async fn start(config: &str) -> Gateway {
     match Gateway::with_config(config).await {
         Ok(gateway) => gateway,
-        Err(failure) => panic!("gateway did not start (exit {:?}):\n{}", failure.code, failure.stderr),
+        Err(failure) => panic!(
+            "gateway did not start (exit {:?}):\n{}",
+            failure.code, failure.stderr
+        ),
     }
 }

@@ -24,7 +24,10 @@ async fn plugin_swap_on_sighup_drops_no_request() {
         workers.push(tokio::spawn(async move {
             let mut outcomes = Vec::new();
             while running.load(Ordering::Relaxed) {
-                let outcome = client.get_with("/v1/items/1", &[("authorization", ALICE)]).await.map(|r| r.status.as_u16());
+                let outcome = client
+                    .get_with("/v1/items/1", &[("authorization", ALICE)])
+                    .await
+                    .map(|r| r.status.as_u16());
                 outcomes.push(outcome.map_err(|e| e.to_string()));
             }
             outcomes
@@ -37,7 +40,13 @@ async fn plugin_swap_on_sighup_drops_no_request() {
     std::fs::copy(paths::component("fixture_deny_all"), &staged).unwrap();
     std::fs::rename(&staged, &live).unwrap();
     gateway.signal(libc::SIGHUP);
-    assert!(gateway.wait_for_log("plugin swapped in", Duration::from_secs(20)).await, "{}", gateway.log());
+    assert!(
+        gateway
+            .wait_for_log("plugin swapped in", Duration::from_secs(20))
+            .await,
+        "{}",
+        gateway.log()
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     running.store(false, Ordering::Relaxed);
 
@@ -53,12 +62,24 @@ async fn plugin_swap_on_sighup_drops_no_request() {
         }
         outcomes.extend(sequence);
     }
-    let failures: Vec<_> = outcomes.iter().filter(|o| !matches!(o, Ok(200) | Ok(403))).collect();
-    assert!(failures.is_empty(), "requests failed during the swap: {failures:?}");
+    let failures: Vec<_> = outcomes
+        .iter()
+        .filter(|o| !matches!(o, Ok(200) | Ok(403)))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "requests failed during the swap: {failures:?}"
+    );
     let allowed = outcomes.iter().filter(|o| matches!(o, Ok(200))).count();
     let denied = outcomes.iter().filter(|o| matches!(o, Ok(403))).count();
-    assert!(allowed > 0 && denied > 0, "traffic ran on both versions: {allowed} allowed, {denied} denied");
-    let reply = client.get_with("/v1/items/1", &[("authorization", ALICE)]).await.unwrap();
+    assert!(
+        allowed > 0 && denied > 0,
+        "traffic ran on both versions: {allowed} allowed, {denied} denied"
+    );
+    let reply = client
+        .get_with("/v1/items/1", &[("authorization", ALICE)])
+        .await
+        .unwrap();
     assert_eq!(reply.status, 403, "new behaviour from the next request");
 }
 
@@ -72,7 +93,20 @@ async fn a_broken_replacement_keeps_the_running_plugin() {
 
     std::fs::write(&live, b"\0asm garbage").unwrap();
     gateway.signal(libc::SIGHUP);
-    assert!(gateway.wait_for_log("plugin reload failed; keeping the running version", Duration::from_secs(20)).await, "{}", gateway.log());
-    let reply = gateway.client().get_with("/v1/items/1", &[("authorization", ALICE)]).await.unwrap();
+    assert!(
+        gateway
+            .wait_for_log(
+                "plugin reload failed; keeping the running version",
+                Duration::from_secs(20)
+            )
+            .await,
+        "{}",
+        gateway.log()
+    );
+    let reply = gateway
+        .client()
+        .get_with("/v1/items/1", &[("authorization", ALICE)])
+        .await
+        .unwrap();
     assert_eq!(reply.status, 200, "the previous plugin still serves");
 }

@@ -35,20 +35,44 @@ impl ServerCertVerifier for Pinned {
         if end_entity.as_ref() == self.certificate.as_ref() {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::General("certificate is not the pinned one".into()))
+            Err(rustls::Error::General(
+                "certificate is not the pinned one".into(),
+            ))
         }
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -68,7 +92,8 @@ pub struct Reply {
 impl Reply {
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
     }
 
     /// The body as text.
@@ -86,15 +111,25 @@ pub struct Client {
 
 impl Client {
     /// A client pinning `certificate`, offering `versions`.
-    pub fn new(addr: SocketAddr, certificate: CertificateDer<'static>, versions: &[&'static SupportedProtocolVersion]) -> Self {
+    pub fn new(
+        addr: SocketAddr,
+        certificate: CertificateDer<'static>,
+        versions: &[&'static SupportedProtocolVersion],
+    ) -> Self {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(versions)
             .expect("protocol versions")
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Pinned { certificate, provider }))
+            .with_custom_certificate_verifier(Arc::new(Pinned {
+                certificate,
+                provider,
+            }))
             .with_no_client_auth();
-        Self { addr, connector: TlsConnector::from(Arc::new(config)) }
+        Self {
+            addr,
+            connector: TlsConnector::from(Arc::new(config)),
+        }
     }
 
     /// Opens a TLS connection (for handshake-level tests).
@@ -105,20 +140,36 @@ impl Client {
     }
 
     /// Sends one request on a new connection.
-    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: &[u8]) -> anyhow::Result<Reply> {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> anyhow::Result<Reply> {
         let stream = self.connect().await?;
         let tls_version = stream.get_ref().1.protocol_version();
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(connection);
-        let mut request = Request::builder().method(method).uri(path).header("host", "localhost");
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost");
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         let request = request.body(Full::new(Bytes::copy_from_slice(body)))?;
-        let response = tokio::time::timeout(Duration::from_secs(20), sender.send_request(request)).await??;
+        let response =
+            tokio::time::timeout(Duration::from_secs(20), sender.send_request(request)).await??;
         let (parts, body) = response.into_parts();
         let body = body.collect().await?.to_bytes();
-        Ok(Reply { status: parts.status, headers: parts.headers, body, tls_version })
+        Ok(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+            tls_version,
+        })
     }
 
     /// `GET path`.
@@ -129,5 +180,41 @@ impl Client {
     /// `GET path` with headers.
     pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<Reply> {
         self.send(Method::GET, path, headers, b"").await
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection, for benchmarks.
+pub struct Session {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl Session {
+    /// Opens a keep-alive session over `io`.
+    pub async fn over<T>(io: T) -> anyhow::Result<Self>
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+        tokio::spawn(connection);
+        Ok(Self { sender })
+    }
+
+    /// `GET path`; returns the status after reading the whole body.
+    pub async fn get(&mut self, path: &str) -> anyhow::Result<StatusCode> {
+        self.sender.ready().await?;
+        let request = Request::get(path)
+            .header("host", "localhost")
+            .body(Full::new(Bytes::new()))?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        response.into_body().collect().await?;
+        Ok(status)
+    }
+}
+
+impl Client {
+    /// A keep-alive TLS session to the gateway.
+    pub async fn session(&self) -> anyhow::Result<Session> {
+        Session::over(self.connect().await?).await
     }
 }

@@ -44,7 +44,11 @@ impl Gateway {
         let text = config.replace("{dir}", &dir.path().display().to_string());
         let path = dir.path().join("portcullis.toml");
         std::fs::write(&path, text).expect("write config");
-        let args = vec!["serve".to_string(), "--config".to_string(), path.display().to_string()];
+        let args = vec![
+            "serve".to_string(),
+            "--config".to_string(),
+            path.display().to_string(),
+        ];
         Self::spawn(dir, args, &[]).await
     }
 
@@ -64,7 +68,11 @@ impl Gateway {
         Self::spawn(dir, args, &[]).await
     }
 
-    async fn spawn(dir: TempDir, args: Vec<String>, env: &[(&str, &str)]) -> Result<Self, StartFailure> {
+    async fn spawn(
+        dir: TempDir,
+        args: Vec<String>,
+        env: &[(&str, &str)],
+    ) -> Result<Self, StartFailure> {
         let log = std::fs::File::create(dir.path().join("gateway.log")).expect("log file");
         let mut command = Command::new(paths::binary());
         command
@@ -91,7 +99,9 @@ impl Gateway {
                     addr = rest.trim().parse().ok();
                 } else if let Some(rest) = line.strip_prefix("redirecting http://") {
                     http_addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
-                } else if let Some(rest) = line.strip_prefix("TLS certificate SHA-256 fingerprint: ") {
+                } else if let Some(rest) =
+                    line.strip_prefix("TLS certificate SHA-256 fingerprint: ")
+                {
                     fingerprint = Some(rest.trim().to_string());
                 }
                 printed.push(line);
@@ -103,13 +113,17 @@ impl Gateway {
         })
         .await
         .unwrap_or(false);
-        let log_text = || std::fs::read_to_string(dir.path().join("gateway.log")).unwrap_or_default();
+        let log_text =
+            || std::fs::read_to_string(dir.path().join("gateway.log")).unwrap_or_default();
         if !ready {
             let code = match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
                 Ok(Ok(status)) => status.code(),
                 _ => None,
             };
-            return Err(StartFailure { code, stderr: log_text() });
+            return Err(StartFailure {
+                code,
+                stderr: log_text(),
+            });
         }
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
@@ -147,8 +161,14 @@ impl Gateway {
 
     /// The self-signed certificate the gateway serves, from its data dir.
     pub fn certificate(&self) -> CertificateDer<'static> {
-        let candidates = [self.dir.path().join("data/tls/cert.pem"), self.dir.path().join("tls/cert.pem")];
-        let path = candidates.iter().find(|p| p.exists()).expect("gateway certificate file");
+        let candidates = [
+            self.dir.path().join("data/tls/cert.pem"),
+            self.dir.path().join("tls/cert.pem"),
+        ];
+        let path = candidates
+            .iter()
+            .find(|p| p.exists())
+            .expect("gateway certificate file");
         CertificateDer::from_pem_file(path).expect("certificate PEM")
     }
 

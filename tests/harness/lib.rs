@@ -1,13 +1,17 @@
 //! Test harness: start the real `portcullis` binary, talk to it over TLS,
 //! and run upstream servers on loopback. Everything started here is
 //! stopped when its handle is dropped.
-#![expect(clippy::expect_used, clippy::panic, reason = "test support code: a broken harness should fail the test loudly")]
+#![expect(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support code: a broken harness should fail the test loudly"
+)]
 
 pub mod client;
 pub mod gateway;
 pub mod paths;
 pub mod upstream;
 
-pub use client::{Client, Reply};
+pub use client::{Client, Reply, Session};
 pub use gateway::Gateway;
 pub use upstream::Upstream;

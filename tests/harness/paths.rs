@@ -14,14 +14,29 @@ fn target_dir() -> PathBuf {
 
 /// The `portcullis` binary under test.
 pub fn binary() -> PathBuf {
-    let path = std::env::var_os("PORTCULLIS_BIN").map_or_else(|| target_dir().join("debug/portcullis"), PathBuf::from);
-    assert!(path.exists(), "gateway binary `{}` is missing: run `make test` (or `cargo build -p portcullis`)", path.display());
+    let path = std::env::var_os("PORTCULLIS_BIN")
+        .map_or_else(|| target_dir().join("debug/portcullis"), PathBuf::from);
+    assert!(
+        path.exists(),
+        "gateway binary `{}` is missing: run `make test` (or `cargo build -p portcullis`)",
+        path.display()
+    );
     path
 }
 
-/// A plugin or fixture component by crate file name (e.g. `authz_static`).
+/// A plugin or fixture component by crate file name (e.g. `authz_static`),
+/// from the `debug` build, or the profile named by `PORTCULLIS_WASM_PROFILE`
+/// (benchmarks use `release`).
 pub fn component(name: &str) -> PathBuf {
-    let path = target_dir().join("wasm32-wasip2/debug").join(format!("{name}.wasm"));
-    assert!(path.exists(), "component `{}` is missing: run `make test` (it builds plugins and fixtures)", path.display());
+    let profile = std::env::var("PORTCULLIS_WASM_PROFILE").unwrap_or_else(|_| "debug".into());
+    let path = target_dir()
+        .join("wasm32-wasip2")
+        .join(profile)
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "component `{}` is missing: run `make test` (it builds plugins and fixtures)",
+        path.display()
+    );
     path
 }

@@ -34,28 +34,64 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Starts on a free loopback port; answers `200 upstream-ok`.
+    /// Starts on a free loopback port; answers `200 upstream-ok` and
+    /// records every request.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        Self::spawn(true).await
+    }
+
+    /// Like [`Upstream::start`] but records nothing, for benchmarks.
+    pub async fn start_unrecorded() -> Self {
+        Self::spawn(false).await
+    }
+
+    async fn spawn(recording: bool) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
         let addr = listener.local_addr().expect("upstream addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let record = seen.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
                 let record = record.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request: http::Request<Incoming>| {
                         let record = record.clone();
                         async move {
                             let (parts, body) = request.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            let path = parts.uri.path_and_query().map_or("/".into(), |p| p.to_string());
-                            record.lock().expect("lock").push(Seen { method: parts.method, path, headers: parts.headers, body });
-                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"upstream-ok"))))
+                            if !recording {
+                                drop(body);
+                                return Ok::<_, Infallible>(Response::new(Full::new(
+                                    Bytes::from_static(b"upstream-ok"),
+                                )));
+                            }
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let path = parts
+                                .uri
+                                .path_and_query()
+                                .map_or("/".into(), |p| p.to_string());
+                            record.lock().expect("lock").push(Seen {
+                                method: parts.method,
+                                path,
+                                headers: parts.headers,
+                                body,
+                            });
+                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(
+                                b"upstream-ok",
+                            ))))
                         }
                     });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .await;
                 });
             }
         });

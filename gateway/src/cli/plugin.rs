@@ -29,8 +29,14 @@ fn inspect(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let component = engine.compile("inspect", file, &bytes)?;
     let info = ComponentInfo::of(engine.engine(), &component);
     println!("file:     {}", file.display());
-    println!("world:    {}", info.world.map_or("none".to_string(), |w| w.to_string()));
-    println!("package:  portcullis:plugin@{}", info.version.as_deref().unwrap_or("?"));
+    println!(
+        "world:    {}",
+        info.world.map_or("none".to_string(), |w| w.to_string())
+    );
+    println!(
+        "package:  portcullis:plugin@{}",
+        info.version.as_deref().unwrap_or("?")
+    );
     println!("exports:");
     for name in &info.exports {
         println!("  {name}");
@@ -41,7 +47,9 @@ fn inspect(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     }
     match info.loadable() {
         Ok(world) => {
-            println!("loadable: yes ({world} world, gateway supports portcullis:plugin@{HOST_WIT_VERSION})");
+            println!(
+                "loadable: yes ({world} world, gateway supports portcullis:plugin@{HOST_WIT_VERSION})"
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(reason) => {

@@ -32,7 +32,10 @@ const BUNDLED: [&str; 2] = ["authz_static.wasm", "keys_local.wasm"];
 
 fn embedded_config(args: &ServeArgs) -> anyhow::Result<Config> {
     let data = DataDir::prepare(&args.data_dir)?;
-    let plugin_dir = args.plugin_dir.clone().unwrap_or_else(|| data.root().join("plugins"));
+    let plugin_dir = args
+        .plugin_dir
+        .clone()
+        .unwrap_or_else(|| data.root().join("plugins"));
     for file in BUNDLED {
         let path = plugin_dir.join(file);
         anyhow::ensure!(
@@ -46,7 +49,10 @@ fn embedded_config(args: &ServeArgs) -> anyhow::Result<Config> {
     let mut keys_config = toml::Table::new();
     keys_config.insert("key_id".into(), "local-1".into());
     keys_config.insert("key_hex".into(), key.expose_secret().into());
-    config.plugins.insert("keys".into(), PluginConfig::new(plugin_dir.join("keys_local.wasm"), keys_config));
+    config.plugins.insert(
+        "keys".into(),
+        PluginConfig::new(plugin_dir.join("keys_local.wasm"), keys_config),
+    );
     Ok(config)
 }
 

@@ -228,12 +228,20 @@ pub(super) fn embedded_default(data_dir: &Path, plugin_dir: &Path) -> Config {
     authz_config.insert("default".into(), toml::Value::String("deny".into()));
     let mut rule = toml::Table::new();
     let list = |items: &[&str]| {
-        toml::Value::Array(items.iter().map(|s| toml::Value::String((*s).into())).collect())
+        toml::Value::Array(
+            items
+                .iter()
+                .map(|s| toml::Value::String((*s).into()))
+                .collect(),
+        )
     };
     rule.insert("groups".into(), list(&["admins"]));
     rule.insert("actions".into(), list(&["*"]));
     rule.insert("resources".into(), list(&["*"]));
-    authz_config.insert("rules".into(), toml::Value::Array(vec![toml::Value::Table(rule)]));
+    authz_config.insert(
+        "rules".into(),
+        toml::Value::Array(vec![toml::Value::Table(rule)]),
+    );
 
     let mut plugins = BTreeMap::new();
     plugins.insert(
@@ -244,7 +252,10 @@ pub(super) fn embedded_default(data_dir: &Path, plugin_dir: &Path) -> Config {
         data_dir: data_dir.to_path_buf(),
         server: ServerConfig::default(),
         tls: TlsConfig::default(),
-        auth: AuthConfig { authorizer: Some("authz".into()), providers: Vec::new() },
+        auth: AuthConfig {
+            authorizer: Some("authz".into()),
+            providers: Vec::new(),
+        },
         plugins,
         routes: Vec::new(),
         source: None,

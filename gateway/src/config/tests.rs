@@ -9,21 +9,33 @@ const PLUGIN: &str = "[plugins.authz]\npath = \"authz.wasm\"\n";
 
 #[test]
 fn wrong_type_names_file_and_key() {
-    let err = parse("[server]\nmax_body_bytes = \"big\"\n").unwrap_err().to_string();
-    assert!(err.starts_with("/etc/portcullis.toml: key `server.max_body_bytes`"), "{err}");
+    let err = parse("[server]\nmax_body_bytes = \"big\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("/etc/portcullis.toml: key `server.max_body_bytes`"),
+        "{err}"
+    );
     assert!(err.contains("expected usize"), "{err}");
 }
 
 #[test]
 fn unknown_key_is_refused() {
-    let err = parse("[server]\nlisten_on = \"1.2.3.4:1\"\n").unwrap_err().to_string();
+    let err = parse("[server]\nlisten_on = \"1.2.3.4:1\"\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("listen_on"), "{err}");
 }
 
 #[test]
 fn reference_to_missing_plugin_is_refused() {
-    let err = parse("[auth]\nauthorizer = \"nope\"\n").unwrap_err().to_string();
-    assert!(err.contains("key `auth.authorizer`: expected the name of a plugin"), "{err}");
+    let err = parse("[auth]\nauthorizer = \"nope\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("key `auth.authorizer`: expected the name of a plugin"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -55,5 +67,8 @@ fn relative_paths_resolve_against_config_dir_and_defaults_apply() {
 
 #[test]
 fn template_params_are_found() {
-    assert_eq!(validate::template_params("/a/{id}/b/{*rest}"), vec!["id", "rest"]);
+    assert_eq!(
+        validate::template_params("/a/{id}/b/{*rest}"),
+        vec!["id", "rest"]
+    );
 }

@@ -13,14 +13,23 @@ fn problem(key: impl Into<String>, expected: impl Into<String>) -> Problem {
 pub(super) fn validate(config: &Config) -> Result<(), Problem> {
     let server = &config.server;
     if server.max_body_bytes == 0 {
-        return Err(problem("server.max_body_bytes", "a positive number of bytes"));
+        return Err(problem(
+            "server.max_body_bytes",
+            "a positive number of bytes",
+        ));
     }
     if server.max_header_bytes < 8192 {
         return Err(problem("server.max_header_bytes", "at least 8192 bytes"));
     }
     for (key, value) in [
-        ("server.tls_handshake_timeout_ms", server.tls_handshake_timeout_ms),
-        ("server.header_read_timeout_ms", server.header_read_timeout_ms),
+        (
+            "server.tls_handshake_timeout_ms",
+            server.tls_handshake_timeout_ms,
+        ),
+        (
+            "server.header_read_timeout_ms",
+            server.header_read_timeout_ms,
+        ),
         ("server.request_timeout_ms", server.request_timeout_ms),
     ] {
         if value == 0 {
@@ -28,13 +37,19 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
         }
     }
     if config.tls.cert.is_some() != config.tls.key.is_some() {
-        return Err(problem("tls", "both `cert` and `key`, or neither (self-signed)"));
+        return Err(problem(
+            "tls",
+            "both `cert` and `key`, or neither (self-signed)",
+        ));
     }
 
     for (name, plugin) in &config.plugins {
         let key = |field: &str| format!("plugins.{name}.{field}");
         if !(1..=4096).contains(&plugin.memory_limit_mib) {
-            return Err(problem(key("memory_limit_mib"), "a size from 1 to 4096 MiB"));
+            return Err(problem(
+                key("memory_limit_mib"),
+                "a size from 1 to 4096 MiB",
+            ));
         }
         if !(1..=600_000).contains(&plugin.deadline_ms) {
             return Err(problem(key("deadline_ms"), "from 1 to 600000 milliseconds"));
@@ -56,7 +71,10 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
     if let Some(authorizer) = &config.auth.authorizer
         && !known(authorizer)
     {
-        return Err(problem("auth.authorizer", format!("the name of a plugin under [plugins], not `{authorizer}`")));
+        return Err(problem(
+            "auth.authorizer",
+            format!("the name of a plugin under [plugins], not `{authorizer}`"),
+        ));
     }
     for (i, provider) in config.auth.providers.iter().enumerate() {
         if !known(provider) {
@@ -68,27 +86,38 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
     }
 
     if !config.routes.is_empty() && config.auth.authorizer.is_none() {
-        return Err(problem("auth.authorizer", "an authorizer plugin, because routes are configured"));
+        return Err(problem(
+            "auth.authorizer",
+            "an authorizer plugin, because routes are configured",
+        ));
     }
     let mut names = std::collections::HashSet::new();
     for (i, route) in config.routes.iter().enumerate() {
         let key = |field: &str| format!("routes[{i}].{field}");
         if !names.insert(route.name.as_str()) {
-            return Err(problem(key("name"), format!("a unique route name; `{}` is used twice", route.name)));
+            return Err(problem(
+                key("name"),
+                format!("a unique route name; `{}` is used twice", route.name),
+            ));
         }
         if !route.path.starts_with('/') {
             return Err(problem(key("path"), "a path template starting with `/`"));
         }
         for reserved in ["/healthz", "/readyz", "/metrics"] {
             if route.path == reserved {
-                return Err(problem(key("path"), format!("a path other than the gateway's own `{reserved}`")));
+                return Err(problem(
+                    key("path"),
+                    format!("a path other than the gateway's own `{reserved}`"),
+                ));
             }
         }
         match route.upstream.parse::<http::Uri>() {
             Ok(uri)
                 if uri.scheme_str() == Some("http")
                     && uri.authority().is_some()
-                    && uri.path_and_query().is_none_or(|p| p.as_str() == "/" || p.as_str().is_empty()) => {}
+                    && uri
+                        .path_and_query()
+                        .is_none_or(|p| p.as_str() == "/" || p.as_str().is_empty()) => {}
             _ => {
                 return Err(problem(
                     key("upstream"),
@@ -98,22 +127,34 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
         }
         for (m, method) in route.methods.iter().enumerate() {
             if method.parse::<http::Method>().is_err() || method.to_ascii_uppercase() != *method {
-                return Err(problem(format!("routes[{i}].methods[{m}]"), "an upper-case HTTP method such as `GET`"));
+                return Err(problem(
+                    format!("routes[{i}].methods[{m}]"),
+                    "an upper-case HTTP method such as `GET`",
+                ));
             }
         }
         if route.permission.action.is_empty() {
-            return Err(problem(key("permission.action"), "a non-empty action such as `connections.read`"));
+            return Err(problem(
+                key("permission.action"),
+                "a non-empty action such as `connections.read`",
+            ));
         }
         for param in template_params(&route.permission.resource) {
             if !template_params(&route.path).contains(&param) {
                 return Err(problem(
                     key("permission.resource"),
-                    format!("only parameters of the route path; `{{{param}}}` is not in `{}`", route.path),
+                    format!(
+                        "only parameters of the route path; `{{{param}}}` is not in `{}`",
+                        route.path
+                    ),
                 ));
             }
         }
         if route.timeout_ms == Some(0) {
-            return Err(problem(key("timeout_ms"), "a positive number of milliseconds"));
+            return Err(problem(
+                key("timeout_ms"),
+                "a positive number of milliseconds",
+            ));
         }
     }
     Ok(())
@@ -124,7 +165,9 @@ pub(crate) fn template_params(template: &str) -> Vec<String> {
     let mut params = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find('{') {
-        let Some(len) = rest[start..].find('}') else { break };
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
         let name = rest[start + 1..start + len].trim_start_matches('*');
         params.push(name.to_string());
         rest = &rest[start + len + 1..];

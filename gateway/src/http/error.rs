@@ -61,9 +61,13 @@ impl ApiError {
     /// HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthenticated | Self::InvalidCredentials | Self::CredentialExpired => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated | Self::InvalidCredentials | Self::CredentialExpired => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::AuthenticationUnavailable | Self::AuthorizationUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::AuthenticationUnavailable | Self::AuthorizationUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -97,9 +101,15 @@ impl ApiError {
             Self::Unauthenticated => "authentication required".into(),
             Self::InvalidCredentials => "the credential was not accepted".into(),
             Self::CredentialExpired => "the credential has expired".into(),
-            Self::Forbidden { action, resource } => format!("not allowed to `{action}` on `{resource}`"),
-            Self::AuthenticationUnavailable => "authentication is unavailable; the request was refused".into(),
-            Self::AuthorizationUnavailable => "authorization is unavailable; the request was refused".into(),
+            Self::Forbidden { action, resource } => {
+                format!("not allowed to `{action}` on `{resource}`")
+            }
+            Self::AuthenticationUnavailable => {
+                "authentication is unavailable; the request was refused".into()
+            }
+            Self::AuthorizationUnavailable => {
+                "authorization is unavailable; the request was refused".into()
+            }
             Self::NotFound => "no such route".into(),
             Self::PayloadTooLarge { limit } => format!("request body larger than {limit} bytes"),
             Self::BadRequest(why) => why.clone(),
@@ -112,15 +122,24 @@ impl ApiError {
     /// The response for request `request_id`.
     pub fn into_response_for(self, request_id: &str) -> Response {
         let status = self.status();
-        let body = ErrorBody { code: self.code(), message: self.message(), request_id: request_id.to_string() };
+        let body = ErrorBody {
+            code: self.code(),
+            message: self.message(),
+            request_id: request_id.to_string(),
+        };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match self {
                 Self::Unauthenticated => "Bearer",
-                Self::CredentialExpired => "Bearer error=\"invalid_token\", error_description=\"expired\"",
+                Self::CredentialExpired => {
+                    "Bearer error=\"invalid_token\", error_description=\"expired\""
+                }
                 _ => "Bearer error=\"invalid_token\"",
             };
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         if let Ok(id) = HeaderValue::from_str(request_id) {
             response.headers_mut().insert(super::request_id::HEADER, id);
@@ -135,10 +154,16 @@ mod tests {
 
     #[tokio::test]
     async fn error_body_has_code_message_and_request_id() {
-        let response = ApiError::Forbidden { action: "a.read".into(), resource: "a/1".into() }.into_response_for("req-1");
+        let response = ApiError::Forbidden {
+            action: "a.read".into(),
+            resource: "a/1".into(),
+        }
+        .into_response_for("req-1");
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         assert_eq!(response.headers()["x-request-id"], "req-1");
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
         let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(json["code"], "forbidden");
         assert_eq!(json["request_id"], "req-1");
@@ -148,6 +173,11 @@ mod tests {
     #[test]
     fn unauthorized_responses_carry_a_bearer_challenge() {
         let response = ApiError::InvalidCredentials.into_response_for("r");
-        assert!(response.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().starts_with("Bearer"));
+        assert!(
+            response.headers()[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer")
+        );
     }
 }

@@ -64,7 +64,9 @@ pub fn sanitize_request(headers: &mut HeaderMap, keep_authorization: bool) {
 
 /// Headers never shown to plugins: they carry credentials.
 pub fn is_credential_header(name: &HeaderName) -> bool {
-    *name == header::AUTHORIZATION || *name == header::COOKIE || *name == header::PROXY_AUTHORIZATION
+    *name == header::AUTHORIZATION
+        || *name == header::COOKIE
+        || *name == header::PROXY_AUTHORIZATION
 }
 
 #[cfg(test)]
@@ -77,7 +79,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("x-portcullis-subject", HeaderValue::from_static("admin"));
         headers.insert("X-Portcullis-Groups", HeaderValue::from_static("admins"));
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret-hop"));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret-hop"),
+        );
         headers.insert("x-secret-hop", HeaderValue::from_static("1"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
         headers.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));

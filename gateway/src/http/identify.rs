@@ -3,7 +3,9 @@
 
 use super::ApiError;
 use super::headers::is_credential_header;
-use crate::plugin::{Attribute, AuthProviderPlugin, Credential, GuestError, Principal, RequestInfo};
+use crate::plugin::{
+    Attribute, AuthProviderPlugin, Credential, GuestError, Principal, RequestInfo,
+};
 use base64::Engine as _;
 use http::{HeaderMap, header};
 use std::sync::Arc;
@@ -28,7 +30,9 @@ pub fn anonymous() -> Principal {
 /// error, never "no credential".
 pub fn credential(headers: &HeaderMap) -> Result<Option<Credential>, ApiError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else { return Ok(None) };
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
     if values.next().is_some() {
         return Err(ApiError::InvalidCredentials);
     }
@@ -47,8 +51,13 @@ pub fn credential(headers: &HeaderMap) -> Result<Option<Credential>, ApiError> {
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .ok_or(ApiError::InvalidCredentials)?;
-        let (user, password) = decoded.split_once(':').ok_or(ApiError::InvalidCredentials)?;
-        return Ok(Some(Credential::Basic((user.to_string(), password.to_string()))));
+        let (user, password) = decoded
+            .split_once(':')
+            .ok_or(ApiError::InvalidCredentials)?;
+        return Ok(Some(Credential::Basic((
+            user.to_string(),
+            password.to_string(),
+        ))));
     }
     Err(ApiError::InvalidCredentials)
 }
@@ -69,7 +78,10 @@ pub fn request_info(
             .iter()
             .filter(|(name, _)| !is_credential_header(name))
             .filter_map(|(name, value)| {
-                Some(Attribute { name: name.as_str().to_string(), value: value.to_str().ok()?.to_string() })
+                Some(Attribute {
+                    name: name.as_str().to_string(),
+                    value: value.to_str().ok()?.to_string(),
+                })
             })
             .collect(),
         client_ip: client_ip.to_string(),
@@ -89,7 +101,9 @@ pub async fn verify(
             Ok(Ok(principal)) => return Ok(principal),
             Ok(Err(GuestError::UnsupportedCredential)) => continue,
             Ok(Err(GuestError::Expired)) => return Err(ApiError::CredentialExpired),
-            Ok(Err(GuestError::InvalidCredentials | GuestError::NotFound | GuestError::InvalidInput(_))) => {
+            Ok(Err(
+                GuestError::InvalidCredentials | GuestError::NotFound | GuestError::InvalidInput(_),
+            )) => {
                 return Err(ApiError::InvalidCredentials);
             }
             Ok(Err(other)) => {
@@ -116,13 +130,19 @@ mod tests {
     #[test]
     fn parses_bearer_and_basic_and_refuses_garbage() {
         assert!(matches!(credential(&HeaderMap::new()), Ok(None)));
-        assert!(matches!(credential(&with_auth("Bearer abc")), Ok(Some(Credential::Bearer(t))) if t == "abc"));
+        assert!(
+            matches!(credential(&with_auth("Bearer abc")), Ok(Some(Credential::Bearer(t))) if t == "abc")
+        );
         assert!(matches!(
             credential(&with_auth("Basic dXNlcjpwYXNz")),
             Ok(Some(Credential::Basic((u, p)))) if u == "user" && p == "pass"
         ));
         for bad in ["Bearer", "Bearer  ", "Digest x", "Basic !!!", "garbage"] {
-            assert_eq!(credential(&with_auth(bad)).err(), Some(ApiError::InvalidCredentials), "{bad}");
+            assert_eq!(
+                credential(&with_auth(bad)).err(),
+                Some(ApiError::InvalidCredentials),
+                "{bad}"
+            );
         }
     }
 }

@@ -22,7 +22,11 @@ use std::sync::Arc;
 
 /// Handles a request no gateway endpoint claimed: the proxy routes.
 pub async fn handle(State(state): State<Arc<GatewayState>>, request: Request<Body>) -> Response {
-    let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
     match proxy(&state, request, &request_id).await {
         Ok(response) => response,
         Err((route, error)) => {
@@ -34,21 +38,43 @@ pub async fn handle(State(state): State<Arc<GatewayState>>, request: Request<Bod
 
 type Failure = (String, ApiError);
 
-async fn proxy(state: &GatewayState, request: Request<Body>, request_id: &str) -> Result<Response, Failure> {
+async fn proxy(
+    state: &GatewayState,
+    request: Request<Body>,
+    request_id: &str,
+) -> Result<Response, Failure> {
     let unrouted = |error| ("unrouted".to_string(), error);
     check_path(request.uri().path()).map_err(unrouted)?;
     let table = state.routes.load();
-    let (route, resource) = table.find(request.method(), request.uri().path()).ok_or_else(|| unrouted(ApiError::NotFound))?;
+    let (route, resource) = table
+        .find(request.method(), request.uri().path())
+        .ok_or_else(|| unrouted(ApiError::NotFound))?;
     let fail = |error| (route.name.clone(), error);
 
     // Only the head is held across plugin calls; the body streams later.
     let (parts, body) = request.into_parts();
-    let principal = authenticate(state, &route, &parts, request_id).await.map_err(fail)?;
-    authorize(state, &route, &principal, &resource).await.map_err(fail)?;
+    let principal = authenticate(state, &route, &parts, request_id)
+        .await
+        .map_err(fail)?;
+    authorize(state, &route, &principal, &resource)
+        .await
+        .map_err(fail)?;
 
     let request = Request::from_parts(parts, body);
-    let response = state.upstream.forward(&route, request, &principal, request_id, state.server.max_body_bytes).await.map_err(fail)?;
-    state.metrics.request(&route.name, response.status().as_u16());
+    let response = state
+        .upstream
+        .forward(
+            &route,
+            request,
+            &principal,
+            request_id,
+            state.server.max_body_bytes,
+        )
+        .await
+        .map_err(fail)?;
+    state
+        .metrics
+        .request(&route.name, response.status().as_u16());
     Ok(response)
 }
 
@@ -59,14 +85,33 @@ async fn authenticate(
     request_id: &str,
 ) -> Result<Principal, ApiError> {
     let Some(credential) = identify::credential(&request.headers)? else {
-        return if route.allow_anonymous { Ok(identify::anonymous()) } else { Err(ApiError::Unauthenticated) };
+        return if route.allow_anonymous {
+            Ok(identify::anonymous())
+        } else {
+            Err(ApiError::Unauthenticated)
+        };
     };
-    let client_ip = request.extensions.get::<ClientAddr>().map(|a| a.0.ip().to_string()).unwrap_or_default();
-    let info = identify::request_info(&request.method, &request.uri, &request.headers, &client_ip, request_id);
+    let client_ip = request
+        .extensions
+        .get::<ClientAddr>()
+        .map(|a| a.0.ip().to_string())
+        .unwrap_or_default();
+    let info = identify::request_info(
+        &request.method,
+        &request.uri,
+        &request.headers,
+        &client_ip,
+        request_id,
+    );
     identify::verify(&state.plugins.providers(), &credential, &info).await
 }
 
-async fn authorize(state: &GatewayState, route: &ProxyRoute, principal: &Principal, resource: &str) -> Result<(), ApiError> {
+async fn authorize(
+    state: &GatewayState,
+    route: &ProxyRoute,
+    principal: &Principal,
+    resource: &str,
+) -> Result<(), ApiError> {
     let Some(authorizer) = state.plugins.authorizer() else {
         tracing::error!(route = %route.name, "no authorizer configured; denying");
         return Err(ApiError::AuthorizationUnavailable);
@@ -80,6 +125,9 @@ async fn authorize(state: &GatewayState, route: &ProxyRoute, principal: &Princip
         Ok(())
     } else {
         tracing::info!(route = %route.name, subject = %principal.subject, action = %route.action, resource, reason = %decision.reason, "denied");
-        Err(ApiError::Forbidden { action: route.action.clone(), resource: resource.to_string() })
+        Err(ApiError::Forbidden {
+            action: route.action.clone(),
+            resource: resource.to_string(),
+        })
     }
 }

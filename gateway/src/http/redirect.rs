@@ -14,8 +14,16 @@ pub fn redirect_to_https<B>(request: &Request<B>, https_port: u16) -> Response {
     let Some(host) = host else {
         return (StatusCode::BAD_REQUEST, "a Host header is required").into_response();
     };
-    let host = if host.contains(':') { format!("[{host}]") } else { host };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
-    let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
+    let port = if https_port == 443 {
+        String::new()
+    } else {
+        format!(":{https_port}")
+    };
     Redirect::permanent(&format!("https://{host}{port}{path}")).into_response()
 }

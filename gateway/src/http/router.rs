@@ -48,11 +48,18 @@ pub fn build_router(state: Arc<GatewayState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(proxy::handle)
-        .layer(middleware::from_fn_with_state(state.clone(), around_request))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            around_request,
+        ))
         .with_state(state)
 }
 
-async fn around_request(State(state): State<Arc<GatewayState>>, mut request: Request, next: Next) -> Response {
+async fn around_request(
+    State(state): State<Arc<GatewayState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let id = RequestId::new();
     let span = tracing::info_span!("request", id = %id.0, method = %request.method(), path = %request.uri().path());
     let id_header = HeaderValue::from_str(&id.0).ok();
@@ -63,24 +70,39 @@ async fn around_request(State(state): State<Arc<GatewayState>>, mut request: Req
         headers.entry(request_id::HEADER).or_insert(id);
     }
     if state.server.hsts_max_age_secs > 0
-        && let Ok(value) = HeaderValue::from_str(&format!("max-age={}; includeSubDomains", state.server.hsts_max_age_secs))
+        && let Ok(value) = HeaderValue::from_str(&format!(
+            "max-age={}; includeSubDomains",
+            state.server.hsts_max_age_secs
+        ))
     {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, value);
     }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
 async fn healthz(State(state): State<Arc<GatewayState>>) -> Response {
     state.metrics.request("healthz", 200);
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"ok"}"#,
+    )
+        .into_response()
 }
 
 async fn readyz(State(state): State<Arc<GatewayState>>) -> Response {
     let store = state.store.ping().await;
     let authorizer = state.plugins.authorizer().is_some() || state.routes.load().is_empty();
     let ready = store && authorizer;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     state.metrics.request("readyz", status.as_u16());
     let body = serde_json::json!({ "status": if ready { "ready" } else { "not_ready" }, "store": store, "authorizer": authorizer });
     (status, axum::Json(body)).into_response()
@@ -88,7 +110,10 @@ async fn readyz(State(state): State<Arc<GatewayState>>) -> Response {
 
 async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         Body::from(state.metrics.render()),
     )
         .into_response()

@@ -26,7 +26,12 @@ pub enum World {
 
 impl World {
     /// Every world, in documentation order.
-    pub const ALL: [World; 4] = [World::AuthProvider, World::Authorizer, World::SecretsBackend, World::KeyProvider];
+    pub const ALL: [World; 4] = [
+        World::AuthProvider,
+        World::Authorizer,
+        World::SecretsBackend,
+        World::KeyProvider,
+    ];
 
     /// The world's WIT name.
     pub fn name(self) -> &'static str {
@@ -78,11 +83,19 @@ impl ComponentInfo {
     /// Reads a compiled component's imports and exports.
     pub fn of(engine: &Engine, component: &Component) -> Self {
         let ty = component.component_type();
-        let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
-        let imports: Vec<String> = ty.imports(engine).map(|(name, _)| name.to_string()).collect();
+        let exports: Vec<String> = ty
+            .exports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let imports: Vec<String> = ty
+            .imports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
         let found = exports.iter().find_map(|name| {
             let (iface, version) = portcullis_item(name)?;
-            let world = World::ALL.into_iter().find(|w| w.exported_interface() == iface)?;
+            let world = World::ALL
+                .into_iter()
+                .find(|w| w.exported_interface() == iface)?;
             Some((world, version.to_string()))
         });
         Self {
@@ -99,11 +112,17 @@ impl ComponentInfo {
         let Some(world) = self.world else {
             return Err(format!(
                 "the component exports no `{PACKAGE}` world interface (expected one of: {}); build it with portcullis-sdk",
-                World::ALL.map(|w| format!("{PACKAGE}/{}", w.exported_interface())).join(", ")
+                World::ALL
+                    .map(|w| format!("{PACKAGE}/{}", w.exported_interface()))
+                    .join(", ")
             ));
         };
         let mut versions: Vec<&str> = self.version.as_deref().into_iter().collect();
-        versions.extend(self.imports.iter().filter_map(|name| portcullis_item(name).map(|(_, v)| v)));
+        versions.extend(
+            self.imports
+                .iter()
+                .filter_map(|name| portcullis_item(name).map(|(_, v)| v)),
+        );
         for version in versions {
             if !compatible(version) {
                 return Err(format!(
@@ -118,10 +137,17 @@ impl ComponentInfo {
 
 /// Semver compatibility of a guest's package version with the host's.
 fn compatible(guest: &str) -> bool {
-    let (Ok(guest), Ok(host)) = (semver::Version::parse(guest), semver::Version::parse(HOST_WIT_VERSION)) else {
+    let (Ok(guest), Ok(host)) = (
+        semver::Version::parse(guest),
+        semver::Version::parse(HOST_WIT_VERSION),
+    ) else {
         return false;
     };
-    let same_line = if host.major == 0 { guest.major == 0 && guest.minor == host.minor } else { guest.major == host.major };
+    let same_line = if host.major == 0 {
+        guest.major == 0 && guest.minor == host.minor
+    } else {
+        guest.major == host.major
+    };
     same_line && guest <= host
 }
 
@@ -147,6 +173,9 @@ mod tests {
         };
         let err = info.loadable().unwrap_err();
         assert!(err.contains("portcullis:plugin@9.0.0"), "{err}");
-        assert!(err.contains(&format!("portcullis:plugin@{HOST_WIT_VERSION}")), "{err}");
+        assert!(
+            err.contains(&format!("portcullis:plugin@{HOST_WIT_VERSION}")),
+            "{err}"
+        );
     }
 }

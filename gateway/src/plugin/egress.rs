@@ -25,7 +25,9 @@ impl EgressPolicy {
     pub fn allows(&self, host: &str, port: u16) -> bool {
         let host = host.to_ascii_lowercase();
         let with_port = format!("{host}:{port}");
-        self.allowed.iter().any(|entry| *entry == host || *entry == with_port)
+        self.allowed
+            .iter()
+            .any(|entry| *entry == host || *entry == with_port)
     }
 }
 
@@ -48,7 +50,13 @@ impl WasiHttpHooks for EgressPolicy {
     > {
         let uri = request.uri();
         let host = uri.host().unwrap_or_default().to_string();
-        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            });
         if !self.allows(&host, port) {
             tracing::warn!(plugin = %self.plugin, host = %host, port, "plugin egress denied: host not on allow-list");
             return Box::new(async { Err(HttpError::HttpRequestDenied) });

@@ -54,16 +54,27 @@ impl PluginEngine {
             Ok(engine) => engine,
             Err(error) => {
                 tracing::warn!(%error, "pooling allocator unavailable; using on-demand instance allocation");
-                Engine::new(&engine_config(false)).map_err(|e| PluginLoadError::Engine(e.to_string()))?
+                Engine::new(&engine_config(false))
+                    .map_err(|e| PluginLoadError::Engine(e.to_string()))?
             }
         };
         let mut linker = Linker::new(&engine);
-        let link = |result: wasmtime::Result<()>| result.map_err(|e| PluginLoadError::Engine(e.to_string()));
+        let link = |result: wasmtime::Result<()>| {
+            result.map_err(|e| PluginLoadError::Engine(e.to_string()))
+        };
         link(wasmtime_wasi::p2::add_to_linker_async(&mut linker))?;
-        link(wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))?;
-        link(Authorizer::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state))?;
+        link(wasmtime_wasi_http::p2::add_only_http_to_linker_async(
+            &mut linker,
+        ))?;
+        link(Authorizer::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut linker,
+            |state| state,
+        ))?;
         start_epoch_clock(engine.weak());
-        Ok(Self { engine, linker: Arc::new(linker) })
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+        })
     }
 
     /// The wasmtime engine.
@@ -76,7 +87,12 @@ impl PluginEngine {
     }
 
     /// Compiles the component in `bytes`.
-    pub fn compile(&self, plugin: &str, path: &Path, bytes: &[u8]) -> Result<Component, PluginLoadError> {
+    pub fn compile(
+        &self,
+        plugin: &str,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<Component, PluginLoadError> {
         Component::from_binary(&self.engine, bytes).map_err(|e| PluginLoadError::Compile {
             plugin: plugin.to_string(),
             path: path.to_path_buf(),
@@ -87,19 +103,20 @@ impl PluginEngine {
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is gone.
 fn start_epoch_clock(engine: wasmtime::EngineWeak) {
-    let spawned = std::thread::Builder::new().name("plugin-epoch".into()).spawn(move || {
-        loop {
-            std::thread::sleep(EPOCH_TICK);
-            match engine.upgrade() {
-                Some(engine) => engine.increment_epoch(),
-                None => break,
+    let spawned = std::thread::Builder::new()
+        .name("plugin-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(EPOCH_TICK);
+                match engine.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
             }
-        }
-    });
+        });
     if let Err(error) = spawned {
         // Without the clock no deadline would ever fire: refuse to go on
         // silently. Calls still have the wall-clock timeout as a backstop.
         tracing::error!(%error, "cannot start the plugin epoch clock; only wall-clock deadlines apply");
     }
 }
-

@@ -16,7 +16,10 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 impl MemoryLimiter {
     /// A limiter allowing `max_memory_bytes` of linear memory per memory.
     pub fn new(max_memory_bytes: usize) -> Self {
-        Self { max_memory_bytes, denied: false }
+        Self {
+            max_memory_bytes,
+            denied: false,
+        }
     }
 
     /// Whether a growth request was refused since the instance was created.

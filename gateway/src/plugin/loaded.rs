@@ -1,11 +1,11 @@
 //! A plugin that passed every load check and has warm instances.
 
+use super::PluginLoadError;
 use super::component::{ComponentInfo, World};
 use super::egress::EgressPolicy;
 use super::engine::PluginEngine;
 use super::pool::{CallLimits, InstancePool, WorldBindings};
 use super::state::PluginContext;
-use super::{PluginCallError, PluginLoadError};
 use crate::config::PluginConfig;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -28,11 +28,13 @@ pub(crate) async fn prepare(
     config: &PluginConfig,
 ) -> Result<Prepared, PluginLoadError> {
     let path = config.path.clone();
-    let bytes = tokio::fs::read(&path).await.map_err(|source| PluginLoadError::Read {
-        plugin: name.to_string(),
-        path: path.clone(),
-        source,
-    })?;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|source| PluginLoadError::Read {
+            plugin: name.to_string(),
+            path: path.clone(),
+            source,
+        })?;
     let fingerprint = fingerprint(&bytes, config);
     let compiling = engine.clone();
     let plugin = name.to_string();
@@ -42,8 +44,16 @@ pub(crate) async fn prepare(
     let info = ComponentInfo::of(engine.engine(), &component);
     let world = info
         .loadable()
-        .map_err(|reason| PluginLoadError::Incompatible { plugin: name.to_string(), reason })?;
-    Ok(Prepared { component, info, world, fingerprint })
+        .map_err(|reason| PluginLoadError::Incompatible {
+            plugin: name.to_string(),
+            reason,
+        })?;
+    Ok(Prepared {
+        component,
+        info,
+        world,
+        fingerprint,
+    })
 }
 
 /// Identifies a plugin's code and configuration, to tell whether a reload
@@ -51,7 +61,17 @@ pub(crate) async fn prepare(
 fn fingerprint(bytes: &[u8], config: &PluginConfig) -> String {
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);
     context.update(bytes);
-    context.update(format!("{:?}{}{}{}{:?}", config.config, config.memory_limit_mib, config.deadline_ms, config.instances, config.allow_hosts).as_bytes());
+    context.update(
+        format!(
+            "{:?}{}{}{}{:?}",
+            config.config,
+            config.memory_limit_mib,
+            config.deadline_ms,
+            config.instances,
+            config.allow_hosts
+        )
+        .as_bytes(),
+    );
     hex::encode(context.finish())
 }
 
@@ -65,7 +85,10 @@ pub struct LoadedPlugin<W: WorldBindings> {
 
 impl<W: WorldBindings> std::fmt::Debug for LoadedPlugin<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedPlugin").field("name", &self.name).field("world", &W::WORLD).finish()
+        f.debug_struct("LoadedPlugin")
+            .field("name", &self.name)
+            .field("world", &W::WORLD)
+            .finish()
     }
 }
 
@@ -80,14 +103,22 @@ impl<W: WorldBindings> LoadedPlugin<W> {
         store: &Store,
         metrics: Arc<Metrics>,
     ) -> Result<Self, PluginLoadError> {
-        let start_error = |message: String| PluginLoadError::Start { plugin: name.to_string(), message };
+        let start_error = |message: String| PluginLoadError::Start {
+            plugin: name.to_string(),
+            message,
+        };
         let instance_pre = engine
             .linker()
             .instantiate_pre(&prepared.component)
             .map_err(|e| start_error(format!("cannot link: {e:#}")))?;
         let pre = W::pre(instance_pre).map_err(|e| start_error(format!("{e:#}")))?;
-        let config_json = serde_json::to_string(&config.config).map_err(|e| start_error(e.to_string()))?;
-        let context = Arc::new(PluginContext { name: name.to_string(), config_json, kv: store.kv(name) });
+        let config_json =
+            serde_json::to_string(&config.config).map_err(|e| start_error(e.to_string()))?;
+        let context = Arc::new(PluginContext {
+            name: name.to_string(),
+            config_json,
+            kv: store.kv(name),
+        });
         let limits = CallLimits {
             memory_limit_mib: config.memory_limit_mib,
             deadline: Duration::from_millis(config.deadline_ms),
@@ -101,9 +132,16 @@ impl<W: WorldBindings> LoadedPlugin<W> {
             config.instances,
             metrics,
         );
-        pool.prewarm().await.map_err(|e| start_error(e.to_string()))?;
+        pool.prewarm()
+            .await
+            .map_err(|e| start_error(e.to_string()))?;
         tracing::info!(plugin = name, world = %W::WORLD, version = ?prepared.info.version, "plugin loaded");
-        Ok(Self { name: name.to_string(), info: prepared.info, fingerprint: prepared.fingerprint, pool })
+        Ok(Self {
+            name: name.to_string(),
+            info: prepared.info,
+            fingerprint: prepared.fingerprint,
+            pool,
+        })
     }
 
     pub(crate) fn pool(&self) -> &InstancePool<W> {
@@ -123,11 +161,5 @@ impl<W: WorldBindings> LoadedPlugin<W> {
     /// SHA-256 over the component and its configuration.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
-    }
-
-    /// Creates, initialises and drops a fresh instance: the cost a call
-    /// would pay without warm instances (used by benchmarks).
-    pub async fn instantiate_once(&self) -> Result<(), PluginCallError> {
-        self.pool.fresh().await.map(drop)
     }
 }

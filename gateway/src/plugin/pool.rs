@@ -7,10 +7,10 @@
 //! (the client went away) also discards its instance.
 
 use super::PluginCallError;
+use super::egress::EgressPolicy;
 use super::engine::EPOCH_TICK;
 use super::state::{HostState, PluginContext};
-use super::egress::EgressPolicy;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PluginCallHandles};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,9 +28,15 @@ pub trait WorldBindings: Sized + Send + Sync + 'static {
     /// Wraps a linked component.
     fn pre(pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre>;
     /// Instantiates.
-    fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> impl Future<Output = wasmtime::Result<Self>> + Send;
+    fn instantiate(
+        pre: &Self::Pre,
+        store: &mut Store<HostState>,
+    ) -> impl Future<Output = wasmtime::Result<Self>> + Send;
     /// Calls the world's `init`; the text of a guest error on failure.
-    fn init(&self, store: &mut Store<HostState>) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send;
+    fn init(
+        &self,
+        store: &mut Store<HostState>,
+    ) -> impl Future<Output = wasmtime::Result<Result<(), String>>> + Send;
 }
 
 /// One instance with its store.
@@ -56,6 +62,7 @@ pub(crate) struct InstancePool<W: WorldBindings> {
     idle: Mutex<Vec<Warm<W>>>,
     concurrency: Semaphore,
     metrics: Arc<Metrics>,
+    ok_metrics: PluginCallHandles,
 }
 
 impl<W: WorldBindings> InstancePool<W> {
@@ -71,30 +78,37 @@ impl<W: WorldBindings> InstancePool<W> {
         Self {
             engine,
             pre,
-            context,
+            context: context.clone(),
             egress,
             limits,
             idle: Mutex::new(Vec::with_capacity(instances)),
             concurrency: Semaphore::new(instances),
+            ok_metrics: metrics.plugin_handles(&context.name),
             metrics,
         }
     }
 
     fn deadline_ticks(&self) -> u64 {
         let tick = EPOCH_TICK.as_micros().max(1);
-        u64::try_from(self.limits.deadline.as_micros().div_ceil(tick)).unwrap_or(u64::MAX).max(1)
+        u64::try_from(self.limits.deadline.as_micros().div_ceil(tick))
+            .unwrap_or(u64::MAX)
+            .max(1)
     }
 
     /// Builds, instantiates and initialises a fresh instance.
     pub(crate) async fn fresh(&self) -> Result<Warm<W>, PluginCallError> {
-        let memory_bytes = usize::try_from(self.limits.memory_limit_mib << 20).unwrap_or(usize::MAX);
+        let memory_bytes =
+            usize::try_from(self.limits.memory_limit_mib << 20).unwrap_or(usize::MAX);
         let state = HostState::new(self.context.clone(), self.egress.clone(), memory_bytes);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.deadline_ticks());
         let plugin = self.context.name.clone();
-        let failed = |message: String| PluginCallError::Instantiate { plugin: plugin.clone(), message };
+        let failed = |message: String| PluginCallError::Instantiate {
+            plugin: plugin.clone(),
+            message,
+        };
         let started = async {
             let bindings = W::instantiate(&self.pre, &mut store).await?;
             let init = bindings.init(&mut store).await?;
@@ -104,17 +118,24 @@ impl<W: WorldBindings> InstancePool<W> {
             Ok(Ok((bindings, Ok(())))) => Ok(Warm { store, bindings }),
             Ok(Ok((_, Err(guest)))) => Err(failed(format!("init refused: {guest}"))),
             Ok(Err(error)) => Err(failed(format!("{error:#}"))),
-            Err(_) => Err(failed(format!("init ran past the {} ms deadline", self.limits.deadline.as_millis()))),
+            Err(_) => Err(failed(format!(
+                "init ran past the {} ms deadline",
+                self.limits.deadline.as_millis()
+            ))),
         }
     }
 
     /// Leases a warm instance, waiting if all are busy.
     pub(crate) async fn lease(&self) -> Result<Lease<'_, W>, PluginCallError> {
         let started = Instant::now();
-        let permit = self.concurrency.acquire().await.map_err(|_| PluginCallError::Instantiate {
-            plugin: self.context.name.clone(),
-            message: "plugin is shutting down".into(),
-        })?;
+        let permit =
+            self.concurrency
+                .acquire()
+                .await
+                .map_err(|_| PluginCallError::Instantiate {
+                    plugin: self.context.name.clone(),
+                    message: "plugin is shutting down".into(),
+                })?;
         let idle = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
         let mut warm = match idle {
             Some(warm) => warm,
@@ -127,7 +148,40 @@ impl<W: WorldBindings> InstancePool<W> {
             },
         };
         warm.store.set_epoch_deadline(self.deadline_ticks());
-        Ok(Lease { pool: self, warm, started, _permit: permit })
+        Ok(Lease {
+            pool: self,
+            warm,
+            started,
+            keep: true,
+            _permit: permit,
+        })
+    }
+
+    /// Leases a brand-new instance that is discarded after the call: full
+    /// isolation between calls, at the cost of an instantiation each time.
+    pub(crate) async fn lease_fresh(&self) -> Result<Lease<'_, W>, PluginCallError> {
+        let started = Instant::now();
+        let permit =
+            self.concurrency
+                .acquire()
+                .await
+                .map_err(|_| PluginCallError::Instantiate {
+                    plugin: self.context.name.clone(),
+                    message: "plugin is shutting down".into(),
+                })?;
+        match self.fresh().await {
+            Ok(warm) => Ok(Lease {
+                pool: self,
+                warm,
+                started,
+                keep: false,
+                _permit: permit,
+            }),
+            Err(error) => {
+                self.record(&error, started);
+                Err(error)
+            }
+        }
     }
 
     /// Keeps at least one instance warm, so the first request pays no
@@ -152,7 +206,8 @@ impl<W: WorldBindings> InstancePool<W> {
 
     fn record(&self, error: &PluginCallError, started: Instant) {
         tracing::error!(plugin = %self.context.name, kind = error.kind(), error = %error, "plugin call failed; failing closed");
-        self.metrics.plugin_call(&self.context.name, error.kind(), started.elapsed());
+        self.metrics
+            .plugin_call(&self.context.name, error.kind(), started.elapsed());
     }
 }
 
@@ -161,6 +216,7 @@ pub(crate) struct Lease<'p, W: WorldBindings> {
     pool: &'p InstancePool<W>,
     warm: Warm<W>,
     started: Instant,
+    keep: bool,
     _permit: SemaphorePermit<'p>,
 }
 
@@ -176,27 +232,45 @@ impl<W: WorldBindings> Lease<'_, W> {
         self,
         outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
     ) -> Result<R, PluginCallError> {
-        let Lease { pool, warm, started, _permit } = self;
-        let plugin = pool.context.name.clone();
+        let Lease {
+            pool,
+            warm,
+            started,
+            keep,
+            _permit,
+        } = self;
         let error = match outcome {
             Ok(Ok(value)) => {
-                if let Ok(mut idle) = pool.idle.lock() {
+                if keep && let Ok(mut idle) = pool.idle.lock() {
                     idle.push(warm);
                 }
-                pool.metrics.plugin_call(&plugin, "ok", started.elapsed());
+                pool.ok_metrics.ok(started.elapsed());
                 return Ok(value);
             }
             Ok(Err(error)) => {
+                let plugin = pool.context.name.clone();
                 let memory = warm.store.data().limiter.denied();
                 if memory {
-                    PluginCallError::MemoryExceeded { plugin, limit_mib: pool.limits.memory_limit_mib }
+                    PluginCallError::MemoryExceeded {
+                        plugin,
+                        limit_mib: pool.limits.memory_limit_mib,
+                    }
                 } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-                    PluginCallError::Deadline { plugin, deadline_ms: millis(pool.limits.deadline) }
+                    PluginCallError::Deadline {
+                        plugin,
+                        deadline_ms: millis(pool.limits.deadline),
+                    }
                 } else {
-                    PluginCallError::Trap { plugin, message: format!("{error:#}") }
+                    PluginCallError::Trap {
+                        plugin,
+                        message: format!("{error:#}"),
+                    }
                 }
             }
-            Err(_) => PluginCallError::Deadline { plugin, deadline_ms: millis(pool.limits.deadline) },
+            Err(_) => PluginCallError::Deadline {
+                plugin: pool.context.name.clone(),
+                deadline_ms: millis(pool.limits.deadline),
+            },
         };
         drop(warm);
         pool.record(&error, started);

@@ -5,12 +5,14 @@
 //! already in flight: they finish on the old plugin, the next request gets
 //! the new one, and the old one is dropped with its last user.
 
+use super::PluginLoadError;
 use super::component::World;
 use super::engine::PluginEngine;
 use super::loaded::{LoadedPlugin, prepare};
 use super::pool::WorldBindings;
-use super::worlds::{AuthProviderPlugin, AuthorizerPlugin, KeyProviderPlugin, SecretsBackendPlugin};
-use super::PluginLoadError;
+use super::worlds::{
+    AuthProviderPlugin, AuthorizerPlugin, KeyProviderPlugin, SecretsBackendPlugin,
+};
 use crate::config::{AuthConfig, PluginConfig};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -69,7 +71,9 @@ pub struct PluginRegistry {
 
 impl std::fmt::Debug for PluginRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginRegistry").field("plugins", &self.slots.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("PluginRegistry")
+            .field("plugins", &self.slots.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -81,11 +85,18 @@ async fn start<W: WorldBindings>(
     store: &Store,
     metrics: &Arc<Metrics>,
 ) -> Result<Arc<LoadedPlugin<W>>, PluginLoadError> {
-    LoadedPlugin::<W>::start(engine, prepared, name, config, store, metrics.clone()).await.map(Arc::new)
+    LoadedPlugin::<W>::start(engine, prepared, name, config, store, metrics.clone())
+        .await
+        .map(Arc::new)
 }
 
 fn role_check(name: &str, found: World, auth: &AuthConfig) -> Result<(), PluginLoadError> {
-    let wrong = |expected: World, role: String| PluginLoadError::WrongWorld { plugin: name.to_string(), found, expected, role };
+    let wrong = |expected: World, role: String| PluginLoadError::WrongWorld {
+        plugin: name.to_string(),
+        found,
+        expected,
+        role,
+    };
     if auth.authorizer.as_deref() == Some(name) && found != World::Authorizer {
         return Err(wrong(World::Authorizer, "auth.authorizer".into()));
     }
@@ -111,10 +122,18 @@ impl PluginRegistry {
             let prepared = prepare(&engine, name, config).await?;
             role_check(name, prepared.world, auth)?;
             let slot = match prepared.world {
-                World::Authorizer => Slot::Authorizer(ArcSwap::new(start(&engine, prepared, name, config, &store, &metrics).await?)),
-                World::AuthProvider => Slot::AuthProvider(ArcSwap::new(start(&engine, prepared, name, config, &store, &metrics).await?)),
-                World::SecretsBackend => Slot::SecretsBackend(ArcSwap::new(start(&engine, prepared, name, config, &store, &metrics).await?)),
-                World::KeyProvider => Slot::KeyProvider(ArcSwap::new(start(&engine, prepared, name, config, &store, &metrics).await?)),
+                World::Authorizer => Slot::Authorizer(ArcSwap::new(
+                    start(&engine, prepared, name, config, &store, &metrics).await?,
+                )),
+                World::AuthProvider => Slot::AuthProvider(ArcSwap::new(
+                    start(&engine, prepared, name, config, &store, &metrics).await?,
+                )),
+                World::SecretsBackend => Slot::SecretsBackend(ArcSwap::new(
+                    start(&engine, prepared, name, config, &store, &metrics).await?,
+                )),
+                World::KeyProvider => Slot::KeyProvider(ArcSwap::new(
+                    start(&engine, prepared, name, config, &store, &metrics).await?,
+                )),
             };
             slots.insert(name.clone(), slot);
         }
@@ -165,7 +184,10 @@ impl PluginRegistry {
 
     /// Names and worlds of the loaded plugins.
     pub fn list(&self) -> Vec<(String, World)> {
-        self.slots.iter().map(|(name, slot)| (name.clone(), slot.world())).collect()
+        self.slots
+            .iter()
+            .map(|(name, slot)| (name.clone(), slot.world()))
+            .collect()
     }
 
     /// Re-reads every plugin file and swaps in those whose component or
@@ -175,7 +197,10 @@ impl PluginRegistry {
         let mut report = ReloadReport::default();
         for (name, slot) in &self.slots {
             let Some(config) = plugins.get(name) else {
-                report.failed.push((name.clone(), "removed from the configuration; restart to unload it".into()));
+                report.failed.push((
+                    name.clone(),
+                    "removed from the configuration; restart to unload it".into(),
+                ));
                 continue;
             };
             match self.reload_one(name, slot, config).await {
@@ -188,12 +213,19 @@ impl PluginRegistry {
             }
         }
         for name in plugins.keys().filter(|n| !self.slots.contains_key(*n)) {
-            report.failed.push((name.clone(), "new plugin; restart to load it".into()));
+            report
+                .failed
+                .push((name.clone(), "new plugin; restart to load it".into()));
         }
         report
     }
 
-    async fn reload_one(&self, name: &str, slot: &Slot, config: &PluginConfig) -> Result<bool, PluginLoadError> {
+    async fn reload_one(
+        &self,
+        name: &str,
+        slot: &Slot,
+        config: &PluginConfig,
+    ) -> Result<bool, PluginLoadError> {
         let prepared = prepare(&self.engine, name, config).await?;
         if prepared.fingerprint == slot.fingerprint() {
             return Ok(false);
@@ -208,10 +240,18 @@ impl PluginRegistry {
         }
         let (engine, store, metrics) = (&self.engine, &self.store, &self.metrics);
         match slot {
-            Slot::Authorizer(s) => s.store(start(engine, prepared, name, config, store, metrics).await?),
-            Slot::AuthProvider(s) => s.store(start(engine, prepared, name, config, store, metrics).await?),
-            Slot::SecretsBackend(s) => s.store(start(engine, prepared, name, config, store, metrics).await?),
-            Slot::KeyProvider(s) => s.store(start(engine, prepared, name, config, store, metrics).await?),
+            Slot::Authorizer(s) => {
+                s.store(start(engine, prepared, name, config, store, metrics).await?)
+            }
+            Slot::AuthProvider(s) => {
+                s.store(start(engine, prepared, name, config, store, metrics).await?)
+            }
+            Slot::SecretsBackend(s) => {
+                s.store(start(engine, prepared, name, config, store, metrics).await?)
+            }
+            Slot::KeyProvider(s) => {
+                s.store(start(engine, prepared, name, config, store, metrics).await?)
+            }
         }
         tracing::info!(plugin = name, "plugin swapped in");
         Ok(true)

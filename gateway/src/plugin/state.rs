@@ -33,7 +33,11 @@ pub struct HostState {
 impl HostState {
     /// State for a new instance: no files, no environment, no sockets, no
     /// inherited stdio; HTTP only through the egress policy.
-    pub(super) fn new(context: Arc<PluginContext>, egress: EgressPolicy, memory_bytes: usize) -> Self {
+    pub(super) fn new(
+        context: Arc<PluginContext>,
+        egress: EgressPolicy,
+        memory_bytes: usize,
+    ) -> Self {
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
             .allow_udp(false)
@@ -52,12 +56,19 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for HostState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.egress }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.egress,
+        }
     }
 }

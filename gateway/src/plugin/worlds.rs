@@ -41,21 +41,51 @@ macro_rules! world_bindings {
                 <$pre>::new(pre)
             }
 
-            async fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self> {
+            async fn instantiate(
+                pre: &Self::Pre,
+                store: &mut Store<HostState>,
+            ) -> wasmtime::Result<Self> {
                 pre.instantiate_async(store).await
             }
 
-            async fn init(&self, store: &mut Store<HostState>) -> wasmtime::Result<Result<(), String>> {
-                Ok(self.$iface().call_init(store).await?.map_err(|e| guest_text(&e)))
+            async fn init(
+                &self,
+                store: &mut Store<HostState>,
+            ) -> wasmtime::Result<Result<(), String>> {
+                Ok(self
+                    .$iface()
+                    .call_init(store)
+                    .await?
+                    .map_err(|e| guest_text(&e)))
             }
         }
     };
 }
 
-world_bindings!(authorizer::Authorizer, authorizer::AuthorizerPre<HostState>, Authorizer, portcullis_plugin_authorize);
-world_bindings!(auth_provider::AuthProvider, auth_provider::AuthProviderPre<HostState>, AuthProvider, portcullis_plugin_authenticate);
-world_bindings!(secrets_backend::SecretsBackend, secrets_backend::SecretsBackendPre<HostState>, SecretsBackend, portcullis_plugin_secrets);
-world_bindings!(key_provider::KeyProvider, key_provider::KeyProviderPre<HostState>, KeyProvider, portcullis_plugin_keys);
+world_bindings!(
+    authorizer::Authorizer,
+    authorizer::AuthorizerPre<HostState>,
+    Authorizer,
+    portcullis_plugin_authorize
+);
+world_bindings!(
+    auth_provider::AuthProvider,
+    auth_provider::AuthProviderPre<HostState>,
+    AuthProvider,
+    portcullis_plugin_authenticate
+);
+world_bindings!(
+    secrets_backend::SecretsBackend,
+    secrets_backend::SecretsBackendPre<HostState>,
+    SecretsBackend,
+    portcullis_plugin_secrets
+);
+world_bindings!(
+    key_provider::KeyProvider,
+    key_provider::KeyProviderPre<HostState>,
+    KeyProvider,
+    portcullis_plugin_keys
+);
 
 /// An `authorizer` plugin.
 pub type AuthorizerPlugin = super::LoadedPlugin<authorizer::Authorizer>;
@@ -70,8 +100,18 @@ fn pool<W: WorldBindings>(plugin: &super::LoadedPlugin<W>) -> &InstancePool<W> {
     plugin.pool()
 }
 
+/// Which instance a call runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// A warm instance from the pool, which keeps its state between calls.
+    Warm,
+    /// A fresh instance, discarded after the call.
+    Fresh,
+}
+
 impl AuthorizerPlugin {
-    /// Asks whether `principal` may do `action` on `resource`.
+    /// Asks whether `principal` may do `action` on `resource`, on a warm
+    /// instance (the hot path).
     pub async fn check(
         &self,
         principal: &Principal,
@@ -79,20 +119,48 @@ impl AuthorizerPlugin {
         resource: &str,
         context: &[Attribute],
     ) -> Result<Decision, PluginCallError> {
+        self.check_on(Isolation::Warm, principal, action, resource, context)
+            .await
+    }
+
+    /// [`Self::check`] on an instance chosen by `isolation`.
+    pub async fn check_on(
+        &self,
+        isolation: Isolation,
+        principal: &Principal,
+        action: &str,
+        resource: &str,
+        context: &[Attribute],
+    ) -> Result<Decision, PluginCallError> {
         let pool = pool(self);
-        let mut lease = pool.lease().await?;
+        let mut lease = match isolation {
+            Isolation::Warm => pool.lease().await?,
+            Isolation::Fresh => pool.lease_fresh().await?,
+        };
         let warm = lease.warm();
-        let call = warm.bindings.portcullis_plugin_authorize().call_check(&mut warm.store, principal, action, resource, context);
+        let call = warm.bindings.portcullis_plugin_authorize().call_check(
+            &mut warm.store,
+            principal,
+            action,
+            resource,
+            context,
+        );
         let outcome = pool.guard(call).await;
         lease.settle(outcome)
     }
 
     /// Replaces the policy snapshot on the instances.
-    pub async fn load_policy(&self, snapshot: &str) -> Result<Result<(), GuestError>, PluginCallError> {
+    pub async fn load_policy(
+        &self,
+        snapshot: &str,
+    ) -> Result<Result<(), GuestError>, PluginCallError> {
         let pool = pool(self);
         let mut lease = pool.lease().await?;
         let warm = lease.warm();
-        let call = warm.bindings.portcullis_plugin_authorize().call_load_policy(&mut warm.store, snapshot);
+        let call = warm
+            .bindings
+            .portcullis_plugin_authorize()
+            .call_load_policy(&mut warm.store, snapshot);
         let outcome = pool.guard(call).await;
         lease.settle(outcome)
     }
@@ -117,11 +185,17 @@ impl AuthProviderPlugin {
     }
 
     /// Starts an interactive login.
-    pub async fn begin_login(&self, input: &LoginInput) -> Result<Result<StepResult, GuestError>, PluginCallError> {
+    pub async fn begin_login(
+        &self,
+        input: &LoginInput,
+    ) -> Result<Result<StepResult, GuestError>, PluginCallError> {
         let pool = pool(self);
         let mut lease = pool.lease().await?;
         let warm = lease.warm();
-        let call = warm.bindings.portcullis_plugin_authenticate().call_begin_login(&mut warm.store, input);
+        let call = warm
+            .bindings
+            .portcullis_plugin_authenticate()
+            .call_begin_login(&mut warm.store, input);
         let outcome = pool.guard(call).await;
         lease.settle(outcome)
     }
@@ -135,7 +209,10 @@ impl AuthProviderPlugin {
         let pool = pool(self);
         let mut lease = pool.lease().await?;
         let warm = lease.warm();
-        let call = warm.bindings.portcullis_plugin_authenticate().call_continue_login(&mut warm.store, state, input);
+        let call = warm
+            .bindings
+            .portcullis_plugin_authenticate()
+            .call_continue_login(&mut warm.store, state, input);
         let outcome = pool.guard(call).await;
         lease.settle(outcome)
     }
@@ -151,7 +228,11 @@ impl SecretsBackendPlugin {
         let pool = pool(self);
         let mut lease = pool.lease().await?;
         let warm = lease.warm();
-        let call = warm.bindings.portcullis_plugin_secrets().call_get_secret(&mut warm.store, name, version);
+        let call = warm.bindings.portcullis_plugin_secrets().call_get_secret(
+            &mut warm.store,
+            name,
+            version,
+        );
         let outcome = pool.guard(call).await;
         lease.settle(outcome)
     }
@@ -167,7 +248,11 @@ impl KeyProviderPlugin {
         let pool = pool(self);
         let mut lease = pool.lease().await?;
         let warm = lease.warm();
-        let call = warm.bindings.portcullis_plugin_keys().call_wrap_key(&mut warm.store, plaintext, context);
+        let call = warm.bindings.portcullis_plugin_keys().call_wrap_key(
+            &mut warm.store,
+            plaintext,
+            context,
+        );
         let outcome = pool.guard(call).await;
         lease.settle(outcome)
     }
@@ -181,7 +266,11 @@ impl KeyProviderPlugin {
         let pool = pool(self);
         let mut lease = pool.lease().await?;
         let warm = lease.warm();
-        let call = warm.bindings.portcullis_plugin_keys().call_unwrap_key(&mut warm.store, wrapped, context);
+        let call = warm.bindings.portcullis_plugin_keys().call_unwrap_key(
+            &mut warm.store,
+            wrapped,
+            context,
+        );
         let outcome = pool.guard(call).await;
         lease.settle(outcome)
     }

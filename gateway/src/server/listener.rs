@@ -36,8 +36,14 @@ fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
 }
 
 async fn drain(graceful: GracefulShutdown, grace: Duration) {
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        tracing::warn!(grace_ms = grace.as_millis(), "grace period over; closing remaining connections");
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_ms = grace.as_millis(),
+            "grace period over; closing remaining connections"
+        );
     }
 }
 
@@ -121,7 +127,13 @@ pub(super) async fn serve_redirect(
             let service = service_fn(move |request: hyper::Request<Incoming>| async move {
                 Ok::<_, Infallible>(redirect_to_https(&request, https_port))
             });
-            let _ = watcher.watch(builder.serve_connection(TokioIo::new(tcp), service).into_owned()).await;
+            let _ = watcher
+                .watch(
+                    builder
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .into_owned(),
+                )
+                .await;
         });
     }
     drain(graceful, Duration::from_millis(server.shutdown_grace_ms)).await;

@@ -14,16 +14,21 @@ pub struct KvNamespace {
 
 impl KvNamespace {
     pub(super) fn new(pool: SqlitePool, namespace: &str) -> Self {
-        Self { pool, namespace: namespace.into() }
+        Self {
+            pool,
+            namespace: namespace.into(),
+        }
     }
 
     /// Reads a value.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT value FROM plugin_kv WHERE namespace = ? AND key = ?")
-            .bind(&*self.namespace)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM plugin_kv WHERE namespace = ? AND key = ?")
+                .bind(&*self.namespace)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Writes a value.
@@ -120,11 +125,26 @@ mod tests {
         assert_eq!(b.get("secret").await.unwrap(), None);
         assert!(b.list_keys("").await.unwrap().is_empty());
         b.delete("secret").await.unwrap();
-        assert_eq!(a.get("secret").await.unwrap().as_deref(), Some(&b"mine"[..]));
+        assert_eq!(
+            a.get("secret").await.unwrap().as_deref(),
+            Some(&b"mine"[..])
+        );
 
-        assert!(!a.compare_and_swap("secret", None, Some(b"x")).await.unwrap());
-        assert!(!a.compare_and_swap("secret", Some(b"wrong"), Some(b"x")).await.unwrap());
-        assert!(a.compare_and_swap("secret", Some(b"mine"), Some(b"x")).await.unwrap());
+        assert!(
+            !a.compare_and_swap("secret", None, Some(b"x"))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !a.compare_and_swap("secret", Some(b"wrong"), Some(b"x"))
+                .await
+                .unwrap()
+        );
+        assert!(
+            a.compare_and_swap("secret", Some(b"mine"), Some(b"x"))
+                .await
+                .unwrap()
+        );
         assert!(a.compare_and_swap("fresh", None, Some(b"1")).await.unwrap());
         assert!(a.compare_and_swap("fresh", Some(b"1"), None).await.unwrap());
         assert_eq!(a.get("fresh").await.unwrap(), None);

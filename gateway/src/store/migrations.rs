@@ -50,20 +50,36 @@ pub(super) async fn apply(pool: &SqlitePool) -> Result<(), StoreError> {
     .await?;
     let current = current_version(pool).await?;
     if current > latest() {
-        return Err(StoreError::TooNew { found: current, supported: latest() });
+        return Err(StoreError::TooNew {
+            found: current,
+            supported: latest(),
+        });
     }
     for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
-        let failed = |source| StoreError::Migration { version: migration.version, name: migration.name, source };
+        let failed = |source| StoreError::Migration {
+            version: migration.version,
+            name: migration.name,
+            source,
+        };
         let mut tx = pool.begin().await.map_err(failed)?;
-        sqlx::raw_sql(migration.sql).execute(&mut *tx).await.map_err(failed)?;
-        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, unixepoch())")
-            .bind(migration.version)
-            .bind(migration.name)
+        sqlx::raw_sql(migration.sql)
             .execute(&mut *tx)
             .await
             .map_err(failed)?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, unixepoch())",
+        )
+        .bind(migration.version)
+        .bind(migration.name)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed)?;
         tx.commit().await.map_err(failed)?;
-        tracing::info!(version = migration.version, name = migration.name, "applied store migration");
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied store migration"
+        );
     }
     Ok(())
 }

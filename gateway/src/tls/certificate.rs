@@ -79,24 +79,43 @@ pub fn fingerprint(der: &[u8]) -> String {
         .join(":")
 }
 
-fn load_files(cert: &Path, key: &Path) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
-    let pem_error = |what, path: &Path, message: String| TlsError::Pem { what, path: path.to_path_buf(), message };
+fn load_files(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let pem_error = |what, path: &Path, message: String| TlsError::Pem {
+        what,
+        path: path.to_path_buf(),
+        message,
+    };
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| pem_error("certificate", cert, e.to_string()))?
         .collect::<Result<_, _>>()
         .map_err(|e| pem_error("certificate", cert, e.to_string()))?;
     if chain.is_empty() {
-        return Err(pem_error("certificate", cert, "no CERTIFICATE block found".into()));
+        return Err(pem_error(
+            "certificate",
+            cert,
+            "no CERTIFICATE block found".into(),
+        ));
     }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_error("private key", key, e.to_string()))?;
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| pem_error("private key", key, e.to_string()))?;
     Ok((chain, key_der))
 }
 
-fn certified(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>, key_path: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
+fn certified(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    key_path: &Path,
+) -> Result<Arc<CertifiedKey>, TlsError> {
     let signing_key = super::provider()
         .key_provider
         .load_private_key(key)
-        .map_err(|e| TlsError::Key { path: key_path.to_path_buf(), message: e.to_string() })?;
+        .map_err(|e| TlsError::Key {
+            path: key_path.to_path_buf(),
+            message: e.to_string(),
+        })?;
     Ok(Arc::new(CertifiedKey::new(chain, signing_key)))
 }
 
@@ -107,7 +126,11 @@ impl CertificateSource {
             Self::Files { cert, key } => {
                 let (chain, key_der) = load_files(cert, key)?;
                 let fingerprint = fingerprint(chain[0].as_ref());
-                Ok(LoadedCertificate { certified: certified(chain, key_der, key)?, fingerprint, generated: false })
+                Ok(LoadedCertificate {
+                    certified: certified(chain, key_der, key)?,
+                    fingerprint,
+                    generated: false,
+                })
             }
             Self::SelfSigned { dir } => {
                 let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
@@ -117,18 +140,30 @@ impl CertificateSource {
                 }
                 let (chain, key_der) = load_files(&cert, &key)?;
                 let fingerprint = fingerprint(chain[0].as_ref());
-                Ok(LoadedCertificate { certified: certified(chain, key_der, &key)?, fingerprint, generated })
+                Ok(LoadedCertificate {
+                    certified: certified(chain, key_der, &key)?,
+                    fingerprint,
+                    generated,
+                })
             }
         }
     }
 }
 
 fn generate_self_signed(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {
-    let failed = |message: String| TlsError::SelfSigned { dir: dir.to_path_buf(), message };
+    let failed = |message: String| TlsError::SelfSigned {
+        dir: dir.to_path_buf(),
+        message,
+    };
     crate::data_dir::create_private_dir(dir).map_err(|e| failed(e.to_string()))?;
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])
+    let generated = rcgen::generate_simple_self_signed(vec![
+        "localhost".into(),
+        "127.0.0.1".into(),
+        "::1".into(),
+    ])
+    .map_err(|e| failed(e.to_string()))?;
+    crate::data_dir::write_private_file(key_path, generated.signing_key.serialize_pem().as_bytes())
         .map_err(|e| failed(e.to_string()))?;
-    crate::data_dir::write_private_file(key_path, generated.signing_key.serialize_pem().as_bytes()).map_err(|e| failed(e.to_string()))?;
     std::fs::write(cert_path, generated.cert.pem()).map_err(|e| failed(e.to_string()))?;
     Ok(())
 }

@@ -32,16 +32,6 @@ struct Config {
     tokens: Vec<Token>,
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 struct StaticTokens {
     tokens: Vec<(Vec<u8>, Token)>,
     issuer: String,
@@ -52,15 +42,26 @@ impl AuthProvider for StaticTokens {
         let config: Config = portcullis_sdk::config::get()?;
         let mut tokens = Vec::with_capacity(config.tokens.len());
         for (i, token) in config.tokens.into_iter().enumerate() {
-            let digest = decode_hex(&token.sha256)
+            let digest = portcullis_sdk::hex::decode(&token.sha256)
                 .filter(|d| d.len() == 32)
-                .ok_or_else(|| PluginError::InvalidConfig(format!("tokens[{i}].sha256: expected 64 hex digits")))?;
+                .ok_or_else(|| {
+                    PluginError::InvalidConfig(format!(
+                        "tokens[{i}].sha256: expected 64 hex digits"
+                    ))
+                })?;
             tokens.push((digest, token));
         }
-        Ok(Self { tokens, issuer: portcullis_sdk::config::instance_name() })
+        Ok(Self {
+            tokens,
+            issuer: portcullis_sdk::config::instance_name(),
+        })
     }
 
-    fn verify_credential(&mut self, credential: &Credential, _: &RequestInfo) -> Result<Principal, PluginError> {
+    fn verify_credential(
+        &mut self,
+        credential: &Credential,
+        _: &RequestInfo,
+    ) -> Result<Principal, PluginError> {
         let Credential::Bearer(presented) = credential else {
             return Err(PluginError::UnsupportedCredential);
         };

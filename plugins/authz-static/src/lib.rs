@@ -67,17 +67,28 @@ struct StaticRules {
 
 impl Authorizer for StaticRules {
     fn init() -> Result<Self, PluginError> {
-        Ok(Self { config: portcullis_sdk::config::get()? })
+        Ok(Self {
+            config: portcullis_sdk::config::get()?,
+        })
     }
 
-    fn check(&mut self, principal: &Principal, action: &str, resource: &str, _: &[Attribute]) -> Decision {
+    fn check(
+        &mut self,
+        principal: &Principal,
+        action: &str,
+        resource: &str,
+        _: &[Attribute],
+    ) -> Decision {
         if let Some(index) = self
             .config
             .rules
             .iter()
             .position(|rule| rule.matches(principal, action, resource))
         {
-            return Decision { allowed: true, reason: format!("allowed by rule {index}") };
+            return Decision {
+                allowed: true,
+                reason: format!("allowed by rule {index}"),
+            };
         }
         Decision {
             allowed: self.config.default == Default_::Allow,

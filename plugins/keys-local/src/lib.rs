@@ -23,19 +23,12 @@ struct Config {
 
 const NONCE_LEN: usize = 12;
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// Canonical associated data: `name=value` lines sorted by name.
 fn associated_data(key_id: &str, context: &[Attribute]) -> Vec<u8> {
-    let mut pairs: Vec<_> = context.iter().map(|a| (a.name.as_str(), a.value.as_str())).collect();
+    let mut pairs: Vec<_> = context
+        .iter()
+        .map(|a| (a.name.as_str(), a.value.as_str()))
+        .collect();
     pairs.sort_unstable();
     let mut out = format!("kid={key_id}\n").into_bytes();
     for (name, value) in pairs {
@@ -53,27 +46,47 @@ struct LocalKey {
 impl KeyProvider for LocalKey {
     fn init() -> Result<Self, PluginError> {
         let config: Config = portcullis_sdk::config::get()?;
-        let key = decode_hex(&config.key_hex)
+        let key = portcullis_sdk::hex::decode(&config.key_hex)
             .filter(|k| k.len() == 32)
             .ok_or_else(|| PluginError::InvalidConfig("key_hex: expected 64 hex digits".into()))?;
         let cipher = Aes256Gcm::new_from_slice(&key)
             .map_err(|_| PluginError::InvalidConfig("key_hex: wrong key length".into()))?;
-        Ok(Self { key_id: config.key_id, cipher })
+        Ok(Self {
+            key_id: config.key_id,
+            cipher,
+        })
     }
 
-    fn wrap_key(&mut self, plaintext: &[u8], context: &[Attribute]) -> Result<WrappedKey, PluginError> {
+    fn wrap_key(
+        &mut self,
+        plaintext: &[u8],
+        context: &[Attribute],
+    ) -> Result<WrappedKey, PluginError> {
         let nonce: [u8; NONCE_LEN] = portcullis_sdk::random::bytes::<NONCE_LEN>();
         let aad = associated_data(&self.key_id, context);
         let sealed = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| PluginError::Internal("encryption failed".into()))?;
         let mut ciphertext = nonce.to_vec();
         ciphertext.extend_from_slice(&sealed);
-        Ok(WrappedKey { key_id: self.key_id.clone(), ciphertext })
+        Ok(WrappedKey {
+            key_id: self.key_id.clone(),
+            ciphertext,
+        })
     }
 
-    fn unwrap_key(&mut self, wrapped: &WrappedKey, context: &[Attribute]) -> Result<Vec<u8>, PluginError> {
+    fn unwrap_key(
+        &mut self,
+        wrapped: &WrappedKey,
+        context: &[Attribute],
+    ) -> Result<Vec<u8>, PluginError> {
         if wrapped.key_id != self.key_id {
             return Err(PluginError::NotFound);
         }
@@ -83,7 +96,13 @@ impl KeyProvider for LocalKey {
         let (nonce, sealed) = wrapped.ciphertext.split_at(NONCE_LEN);
         let aad = associated_data(&self.key_id, context);
         self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: &aad })
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| PluginError::InvalidCredentials)
     }
 }

@@ -23,7 +23,9 @@ struct StaticSecrets {
 
 impl SecretsBackend for StaticSecrets {
     fn init() -> Result<Self, PluginError> {
-        Ok(Self { config: portcullis_sdk::config::get()? })
+        Ok(Self {
+            config: portcullis_sdk::config::get()?,
+        })
     }
 
     fn get_secret(&mut self, name: &str, version: Option<&str>) -> Result<Secret, PluginError> {
@@ -31,7 +33,10 @@ impl SecretsBackend for StaticSecrets {
             return Err(PluginError::NotFound);
         }
         let value = self.config.secrets.get(name).ok_or(PluginError::NotFound)?;
-        Ok(Secret { value: value.as_bytes().to_vec(), version: "1".into() })
+        Ok(Secret {
+            value: value.as_bytes().to_vec(),
+            version: "1".into(),
+        })
     }
 }
 

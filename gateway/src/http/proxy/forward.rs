@@ -15,7 +15,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
 
-type ProxyBody = http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+type ProxyBody =
+    http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
 /// A pooled HTTP/1.1 client for upstreams.
 #[derive(Clone, Debug)]
@@ -30,15 +31,23 @@ impl Default for UpstreamClient {
 }
 
 fn identity_header(name: &str) -> HeaderName {
-    HeaderName::from_bytes(format!("{IDENTITY_PREFIX}{name}").as_bytes()).unwrap_or(HeaderName::from_static("x-portcullis-invalid"))
+    HeaderName::from_bytes(format!("{IDENTITY_PREFIX}{name}").as_bytes())
+        .unwrap_or(HeaderName::from_static("x-portcullis-invalid"))
 }
 
 /// Sets the identity headers upstreams may trust. A value that cannot be a
 /// header (control characters) fails the request rather than being dropped.
-fn set_identity(headers: &mut HeaderMap, principal: &Principal, request_id: &str) -> Result<(), ApiError> {
+fn set_identity(
+    headers: &mut HeaderMap,
+    principal: &Principal,
+    request_id: &str,
+) -> Result<(), ApiError> {
     let mut set = |name: &str, value: &str| -> Result<(), ApiError> {
         let value = HeaderValue::from_str(value).map_err(|_| {
-            tracing::error!(header = name, "identity value is not a valid header value; refusing");
+            tracing::error!(
+                header = name,
+                "identity value is not a valid header value; refusing"
+            );
             ApiError::Internal
         })?;
         headers.insert(identity_header(name), value);
@@ -83,39 +92,55 @@ impl UpstreamClient {
         max_body_bytes: usize,
     ) -> Result<Response, ApiError> {
         let (mut parts, body) = request.into_parts();
-        let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|len| len > max_body_bytes) {
-            return Err(ApiError::PayloadTooLarge { limit: max_body_bytes });
+            return Err(ApiError::PayloadTooLarge {
+                limit: max_body_bytes,
+            });
         }
         let forwarded_host = parts.headers.get(header::HOST).cloned();
         sanitize_request(&mut parts.headers, route.forward_authorization);
         set_identity(&mut parts.headers, principal, request_id)?;
-        parts.headers.insert(HeaderName::from_static("x-forwarded-proto"), HeaderValue::from_static("https"));
+        parts.headers.insert(
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderValue::from_static("https"),
+        );
         if let Some(host) = forwarded_host {
-            parts.headers.insert(HeaderName::from_static("x-forwarded-host"), host);
+            parts
+                .headers
+                .insert(HeaderName::from_static("x-forwarded-host"), host);
         }
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        parts.uri = format!("{}{}", route.upstream, path).parse::<Uri>().map_err(|_| ApiError::BadRequest("invalid request target".into()))?;
+        parts.uri = format!("{}{}", route.upstream, path)
+            .parse::<Uri>()
+            .map_err(|_| ApiError::BadRequest("invalid request target".into()))?;
         parts.version = http::Version::HTTP_11;
         parts.headers.remove(header::HOST);
 
         let body: ProxyBody = Limited::new(body, max_body_bytes).boxed_unsync();
         let upstream = Request::from_parts(parts, body);
-        let response = match tokio::time::timeout(route.timeout, self.client.request(upstream)).await {
-            Err(_) => return Err(ApiError::UpstreamTimeout),
-            Ok(Err(error)) => {
-                let too_large = std::error::Error::source(&error)
-                    .and_then(|e| e.downcast_ref::<hyper::Error>())
-                    .and_then(std::error::Error::source)
-                    .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
-                if too_large {
-                    return Err(ApiError::PayloadTooLarge { limit: max_body_bytes });
+        let response =
+            match tokio::time::timeout(route.timeout, self.client.request(upstream)).await {
+                Err(_) => return Err(ApiError::UpstreamTimeout),
+                Ok(Err(error)) => {
+                    let too_large = std::error::Error::source(&error)
+                        .and_then(|e| e.downcast_ref::<hyper::Error>())
+                        .and_then(std::error::Error::source)
+                        .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
+                    if too_large {
+                        return Err(ApiError::PayloadTooLarge {
+                            limit: max_body_bytes,
+                        });
+                    }
+                    tracing::warn!(route = %route.name, error = %error, "upstream request failed");
+                    return Err(ApiError::UpstreamUnavailable);
                 }
-                tracing::warn!(route = %route.name, error = %error, "upstream request failed");
-                return Err(ApiError::UpstreamUnavailable);
-            }
-            Ok(Ok(response)) => response,
-        };
+                Ok(Ok(response)) => response,
+            };
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, Body::new(body)))

@@ -6,7 +6,11 @@ use crate::http::ApiError;
 
 /// Refuses ambiguous request paths with 400.
 pub fn check_path(path: &str) -> Result<(), ApiError> {
-    let bad = |why: &str| Err(ApiError::BadRequest(format!("ambiguous request path: {why}")));
+    let bad = |why: &str| {
+        Err(ApiError::BadRequest(format!(
+            "ambiguous request path: {why}"
+        )))
+    };
     if !path.starts_with('/') {
         return bad("must start with `/`");
     }
@@ -37,7 +41,16 @@ mod tests {
 
     #[test]
     fn ambiguous_paths_are_refused() {
-        for path in ["/a/../b", "/a/./b", "/a/%2e%2E/b", "/a//b", "/a%2Fb", "/a\\b", "/a/%2e", "/.."] {
+        for path in [
+            "/a/../b",
+            "/a/./b",
+            "/a/%2e%2E/b",
+            "/a//b",
+            "/a%2Fb",
+            "/a\\b",
+            "/a/%2e",
+            "/..",
+        ] {
             assert!(check_path(path).is_err(), "{path}");
         }
         for path in ["/", "/a", "/a/b/", "/a/b.c", "/a/..b", "/v1/x%20y"] {

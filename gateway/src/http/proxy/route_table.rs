@@ -64,11 +64,17 @@ fn parse_template(template: &str) -> Vec<Part> {
     let mut parts = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find('{') {
-        let Some(len) = rest[start..].find('}') else { break };
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
         if start > 0 {
             parts.push(Part::Literal(rest[..start].to_string()));
         }
-        parts.push(Part::Param(rest[start + 1..start + len].trim_start_matches('*').to_string()));
+        parts.push(Part::Param(
+            rest[start + 1..start + len]
+                .trim_start_matches('*')
+                .to_string(),
+        ));
         rest = &rest[start + len + 1..];
     }
     if !rest.is_empty() {
@@ -93,10 +99,17 @@ impl std::fmt::Debug for RouteTable {
 impl RouteTable {
     /// Compiles the configured routes. Conflicting templates or methods are
     /// errors naming the route's key.
-    pub fn build(routes: &[RouteConfig], default_timeout: Duration) -> Result<Self, RouteTableError> {
+    pub fn build(
+        routes: &[RouteConfig],
+        default_timeout: Duration,
+    ) -> Result<Self, RouteTableError> {
         let mut by_path: BTreeMap<&str, Vec<(usize, Arc<ProxyRoute>)>> = BTreeMap::new();
         for (i, config) in routes.iter().enumerate() {
-            let methods = config.methods.iter().filter_map(|m| m.parse().ok()).collect();
+            let methods = config
+                .methods
+                .iter()
+                .filter_map(|m| m.parse().ok())
+                .collect();
             let route = Arc::new(ProxyRoute {
                 name: config.name.clone(),
                 methods,
@@ -105,15 +118,22 @@ impl RouteTable {
                 resource: parse_template(&config.permission.resource),
                 allow_anonymous: config.allow_anonymous,
                 forward_authorization: config.forward_authorization,
-                timeout: config.timeout_ms.map_or(default_timeout, Duration::from_millis),
+                timeout: config
+                    .timeout_ms
+                    .map_or(default_timeout, Duration::from_millis),
             });
             let group = by_path.entry(config.path.as_str()).or_default();
             if let Some((other, _)) = group.iter().find(|(_, r)| {
-                r.methods.is_empty() || route.methods.is_empty() || r.methods.iter().any(|m| route.methods.contains(m))
+                r.methods.is_empty()
+                    || route.methods.is_empty()
+                    || r.methods.iter().any(|m| route.methods.contains(m))
             }) {
                 return Err(RouteTableError {
                     key: format!("routes[{i}].methods"),
-                    expected: format!("methods not already routed for `{}` by routes[{other}]", config.path),
+                    expected: format!(
+                        "methods not already routed for `{}` by routes[{other}]",
+                        config.path
+                    ),
                 });
             }
             group.push((i, route));
@@ -155,7 +175,10 @@ mod tests {
             methods: methods.iter().map(|m| (*m).to_string()).collect(),
             path: path.into(),
             upstream: "http://127.0.0.1:1".into(),
-            permission: Permission { action: "x".into(), resource: resource.into() },
+            permission: Permission {
+                action: "x".into(),
+                resource: resource.into(),
+            },
             allow_anonymous: false,
             forward_authorization: false,
             timeout_ms: None,
@@ -167,7 +190,12 @@ mod tests {
         let table = RouteTable::build(
             &[
                 route("read", "/v1/connections/{id}", &["GET"], "connections/{id}"),
-                route("write", "/v1/connections/{id}", &["PUT"], "connections/{id}/config"),
+                route(
+                    "write",
+                    "/v1/connections/{id}",
+                    &["PUT"],
+                    "connections/{id}/config",
+                ),
                 route("files", "/files/{*rest}", &[], "files/{rest}"),
             ],
             Duration::from_secs(1),
@@ -176,26 +204,40 @@ mod tests {
         let (r, res) = table.find(&Method::GET, "/v1/connections/42").unwrap();
         assert_eq!((r.name.as_str(), res.as_str()), ("read", "connections/42"));
         let (r, res) = table.find(&Method::PUT, "/v1/connections/42").unwrap();
-        assert_eq!((r.name.as_str(), res.as_str()), ("write", "connections/42/config"));
+        assert_eq!(
+            (r.name.as_str(), res.as_str()),
+            ("write", "connections/42/config")
+        );
         assert!(table.find(&Method::DELETE, "/v1/connections/42").is_none());
-        assert_eq!(table.find(&Method::POST, "/files/a/b").unwrap().1, "files/a/b");
+        assert_eq!(
+            table.find(&Method::POST, "/files/a/b").unwrap().1,
+            "files/a/b"
+        );
         assert!(table.find(&Method::GET, "/v1/other").is_none());
     }
 
     #[test]
     fn conflicts_are_errors_not_panics() {
         let err = RouteTable::build(
-            &[route("a", "/x/{id}", &["GET"], "x"), route("b", "/x/{id}", &[], "x")],
+            &[
+                route("a", "/x/{id}", &["GET"], "x"),
+                route("b", "/x/{id}", &[], "x"),
+            ],
             Duration::from_secs(1),
         )
         .unwrap_err();
         assert_eq!(err.key, "routes[1].methods");
         let err = RouteTable::build(
-            &[route("a", "/x/{id}", &["GET"], "x"), route("b", "/x/{name}", &["GET"], "x")],
+            &[
+                route("a", "/x/{id}", &["GET"], "x"),
+                route("b", "/x/{name}", &["GET"], "x"),
+            ],
             Duration::from_secs(1),
         )
         .unwrap_err();
         assert!(err.key.ends_with(".path"), "{err}");
-        assert!(RouteTable::build(&[route("a", "/x/{", &[], "x")], Duration::from_secs(1)).is_err());
+        assert!(
+            RouteTable::build(&[route("a", "/x/{", &[], "x")], Duration::from_secs(1)).is_err()
+        );
     }
 }

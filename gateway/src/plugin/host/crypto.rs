@@ -44,11 +44,16 @@ pub fn verify_signature(
     }
     .map_err(CryptoError::InvalidKey)?;
     let (algorithm, family) = algorithm(alg);
-    let KeyMaterial { family: key_family, bytes } = material;
+    let KeyMaterial {
+        family: key_family,
+        bytes,
+    } = material;
     if key_family != family {
         return Err(CryptoError::KeyAlgorithmMismatch);
     }
-    Ok(sig::UnparsedPublicKey::new(algorithm, bytes).verify(message, signature).is_ok())
+    Ok(sig::UnparsedPublicKey::new(algorithm, bytes)
+        .verify(message, signature)
+        .is_ok())
 }
 
 /// Computes a digest.
@@ -68,7 +73,9 @@ pub fn hmac(alg: HashAlgorithm, key: &[u8], data: &[u8]) -> Vec<u8> {
         HashAlgorithm::Sha384 => ring::hmac::HMAC_SHA384,
         HashAlgorithm::Sha512 => ring::hmac::HMAC_SHA512,
     };
-    ring::hmac::sign(&ring::hmac::Key::new(algorithm, key), data).as_ref().to_vec()
+    ring::hmac::sign(&ring::hmac::Key::new(algorithm, key), data)
+        .as_ref()
+        .to_vec()
 }
 
 impl Host for HostState {
@@ -82,11 +89,20 @@ impl Host for HostState {
         Ok(verify_signature(algorithm, &key, &message, &signature))
     }
 
-    async fn digest(&mut self, algorithm: HashAlgorithm, data: Vec<u8>) -> wasmtime::Result<Vec<u8>> {
+    async fn digest(
+        &mut self,
+        algorithm: HashAlgorithm,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Vec<u8>> {
         Ok(digest(algorithm, &data))
     }
 
-    async fn hmac(&mut self, algorithm: HashAlgorithm, key: Vec<u8>, data: Vec<u8>) -> wasmtime::Result<Vec<u8>> {
+    async fn hmac(
+        &mut self,
+        algorithm: HashAlgorithm,
+        key: Vec<u8>,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Vec<u8>> {
         Ok(hmac(algorithm, &key, &data))
     }
 

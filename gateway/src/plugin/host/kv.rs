@@ -11,16 +11,18 @@ const MAX_VALUE_BYTES: usize = 1024 * 1024;
 
 fn check_key(key: &str) -> Result<(), KvError> {
     if key.len() > MAX_KEY_BYTES {
-        return Err(KvError::TooLarge(format!("key longer than {MAX_KEY_BYTES} bytes")));
+        return Err(KvError::TooLarge(format!(
+            "key longer than {MAX_KEY_BYTES} bytes"
+        )));
     }
     Ok(())
 }
 
 fn check_value(value: Option<&[u8]>) -> Result<(), KvError> {
     match value {
-        Some(v) if v.len() > MAX_VALUE_BYTES => {
-            Err(KvError::TooLarge(format!("value larger than {MAX_VALUE_BYTES} bytes")))
-        }
+        Some(v) if v.len() > MAX_VALUE_BYTES => Err(KvError::TooLarge(format!(
+            "value larger than {MAX_VALUE_BYTES} bytes"
+        ))),
         _ => Ok(()),
     }
 }
@@ -35,21 +37,36 @@ impl Host for HostState {
         if let Err(e) = check_key(&key) {
             return Ok(Err(e));
         }
-        Ok(self.context.kv.get(&key).await.map_err(|e| unavailable(&self.context.name, e)))
+        Ok(self
+            .context
+            .kv
+            .get(&key)
+            .await
+            .map_err(|e| unavailable(&self.context.name, e)))
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), KvError>> {
         if let Err(e) = check_key(&key).and_then(|()| check_value(Some(&value))) {
             return Ok(Err(e));
         }
-        Ok(self.context.kv.set(&key, &value).await.map_err(|e| unavailable(&self.context.name, e)))
+        Ok(self
+            .context
+            .kv
+            .set(&key, &value)
+            .await
+            .map_err(|e| unavailable(&self.context.name, e)))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), KvError>> {
         if let Err(e) = check_key(&key) {
             return Ok(Err(e));
         }
-        Ok(self.context.kv.delete(&key).await.map_err(|e| unavailable(&self.context.name, e)))
+        Ok(self
+            .context
+            .kv
+            .delete(&key)
+            .await
+            .map_err(|e| unavailable(&self.context.name, e)))
     }
 
     async fn compare_and_swap(
@@ -69,10 +86,18 @@ impl Host for HostState {
             .map_err(|e| unavailable(&self.context.name, e)))
     }
 
-    async fn list_keys(&mut self, prefix: String) -> wasmtime::Result<Result<Vec<String>, KvError>> {
+    async fn list_keys(
+        &mut self,
+        prefix: String,
+    ) -> wasmtime::Result<Result<Vec<String>, KvError>> {
         if let Err(e) = check_key(&prefix) {
             return Ok(Err(e));
         }
-        Ok(self.context.kv.list_keys(&prefix).await.map_err(|e| unavailable(&self.context.name, e)))
+        Ok(self
+            .context
+            .kv
+            .list_keys(&prefix)
+            .await
+            .map_err(|e| unavailable(&self.context.name, e)))
     }
 }

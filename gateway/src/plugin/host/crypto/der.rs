@@ -27,7 +27,9 @@ pub fn read(input: &[u8]) -> Result<(Tag, &[u8], &[u8]), String> {
         if count == 0 || count > 4 || rest.len() < count {
             return Err("bad DER length".into());
         }
-        let len = rest[..count].iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        let len = rest[..count]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
         rest = &rest[count..];
         len
     };
@@ -41,7 +43,10 @@ pub fn read(input: &[u8]) -> Result<(Tag, &[u8], &[u8]), String> {
 pub fn expect(input: &[u8], tag: Tag) -> Result<(&[u8], &[u8]), String> {
     let (found, contents, rest) = read(input)?;
     if found != tag {
-        return Err(format!("expected DER tag {:#04x}, found {:#04x}", tag.0, found.0));
+        return Err(format!(
+            "expected DER tag {:#04x}, found {:#04x}",
+            tag.0, found.0
+        ));
     }
     Ok((contents, rest))
 }
@@ -62,7 +67,11 @@ fn write(tag: Tag, contents: &[u8], out: &mut Vec<u8>) {
 
 fn unsigned_integer(value: &[u8], out: &mut Vec<u8>) {
     let trimmed = {
-        let skip = value.iter().take_while(|b| **b == 0).count().min(value.len().saturating_sub(1));
+        let skip = value
+            .iter()
+            .take_while(|b| **b == 0)
+            .count()
+            .min(value.len().saturating_sub(1));
         &value[skip..]
     };
     let mut contents = Vec::with_capacity(trimmed.len() + 1);

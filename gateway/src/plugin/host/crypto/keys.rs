@@ -43,13 +43,17 @@ fn b64url(field: &str, value: Option<&str>) -> Result<Vec<u8>, String> {
 
 /// Parses a JSON Web Key.
 pub fn from_jwk(json: &str) -> Result<KeyMaterial, String> {
-    let jwk: serde_json::Value = serde_json::from_str(json).map_err(|_| "jwk is not JSON".to_string())?;
+    let jwk: serde_json::Value =
+        serde_json::from_str(json).map_err(|_| "jwk is not JSON".to_string())?;
     let field = |name: &str| jwk.get(name).and_then(|v| v.as_str());
     match field("kty") {
         Some("RSA") => {
             let n = b64url("n", field("n"))?;
             let e = b64url("e", field("e"))?;
-            Ok(KeyMaterial { family: Family::Rsa, bytes: der::rsa_public_key(&n, &e) })
+            Ok(KeyMaterial {
+                family: Family::Rsa,
+                bytes: der::rsa_public_key(&n, &e),
+            })
         }
         Some("EC") => {
             let family = match field("crv") {
@@ -60,11 +64,15 @@ pub fn from_jwk(json: &str) -> Result<KeyMaterial, String> {
             let mut point = vec![0x04];
             point.extend(b64url("x", field("x"))?);
             point.extend(b64url("y", field("y"))?);
-            Ok(KeyMaterial { family, bytes: point })
+            Ok(KeyMaterial {
+                family,
+                bytes: point,
+            })
         }
-        Some("OKP") if field("crv") == Some("Ed25519") => {
-            Ok(KeyMaterial { family: Family::Ed25519, bytes: b64url("x", field("x"))? })
-        }
+        Some("OKP") if field("crv") == Some("Ed25519") => Ok(KeyMaterial {
+            family: Family::Ed25519,
+            bytes: b64url("x", field("x"))?,
+        }),
         other => Err(format!("unsupported jwk kty {other:?}")),
     }
 }
@@ -86,8 +94,13 @@ fn pem_block(pem: &str) -> Result<(String, Vec<u8>), String> {
     let label = rest[..label_end].to_string();
     let body_start = label_end + 5;
     let end = rest.find("-----END ").ok_or("no PEM footer")?;
-    let text: String = rest[body_start..end].chars().filter(|c| !c.is_whitespace()).collect();
-    let body = STANDARD.decode(text).map_err(|_| "PEM body is not base64".to_string())?;
+    let text: String = rest[body_start..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let body = STANDARD
+        .decode(text)
+        .map_err(|_| "PEM body is not base64".to_string())?;
     Ok((label, body))
 }
 
@@ -115,7 +128,11 @@ fn from_spki(spki: &[u8]) -> Result<KeyMaterial, String> {
     let (info, _) = der::expect(spki, Tag::SEQUENCE)?;
     let (algorithm, rest) = der::expect(info, Tag::SEQUENCE)?;
     let (key_bits, _) = der::expect(rest, Tag::BIT_STRING)?;
-    let key = key_bits.split_first().filter(|(unused, _)| **unused == 0).ok_or("bad key bit string")?.1;
+    let key = key_bits
+        .split_first()
+        .filter(|(unused, _)| **unused == 0)
+        .ok_or("bad key bit string")?
+        .1;
     let (oid, params) = der::expect(algorithm, Tag::OID)?;
     let family = match oid {
         OID_RSA => Family::Rsa,
@@ -127,5 +144,8 @@ fn from_spki(spki: &[u8]) -> Result<KeyMaterial, String> {
         },
         _ => return Err("unsupported public key algorithm".into()),
     };
-    Ok(KeyMaterial { family, bytes: key.to_vec() })
+    Ok(KeyMaterial {
+        family,
+        bytes: key.to_vec(),
+    })
 }

@@ -13,7 +13,8 @@ const MESSAGE: &[u8] = b"header.payload";
 fn rsa_sign(params: &'static dyn ring::signature::RsaEncoding) -> (Vec<u8>, RsaKeyPair) {
     let key = RsaKeyPair::from_pkcs8(RSA_PKCS8).unwrap();
     let mut signature = vec![0; key.public().modulus_len()];
-    key.sign(params, &SystemRandom::new(), MESSAGE, &mut signature).unwrap();
+    key.sign(params, &SystemRandom::new(), MESSAGE, &mut signature)
+        .unwrap();
     (signature, key)
 }
 
@@ -22,7 +23,11 @@ fn rsa_jwk(key: &RsaKeyPair) -> String {
     let (n, rest) = der::expect(seq, der::Tag::INTEGER).unwrap();
     let (e, _) = der::expect(rest, der::Tag::INTEGER).unwrap();
     let n = n.strip_prefix(&[0]).unwrap_or(n);
-    format!(r#"{{"kty":"RSA","n":"{}","e":"{}"}}"#, URL_SAFE_NO_PAD.encode(n), URL_SAFE_NO_PAD.encode(e))
+    format!(
+        r#"{{"kty":"RSA","n":"{}","e":"{}"}}"#,
+        URL_SAFE_NO_PAD.encode(n),
+        URL_SAFE_NO_PAD.encode(e)
+    )
 }
 
 #[test]
@@ -31,9 +36,23 @@ fn rs256_verifies_with_pem_and_jwk_and_rejects_tampering() {
     let pem = PublicKey::Pem(RSA_PUBLIC_PEM.into());
     let jwk = PublicKey::Jwk(rsa_jwk(&key));
     for key in [&pem, &jwk] {
-        assert_eq!(verify_signature(SignatureAlgorithm::Rs256, key, MESSAGE, &signature), Ok(true));
-        assert_eq!(verify_signature(SignatureAlgorithm::Rs256, key, b"header.payloaD", &signature), Ok(false));
-        assert_eq!(verify_signature(SignatureAlgorithm::Rs384, key, MESSAGE, &signature), Ok(false));
+        assert_eq!(
+            verify_signature(SignatureAlgorithm::Rs256, key, MESSAGE, &signature),
+            Ok(true)
+        );
+        assert_eq!(
+            verify_signature(
+                SignatureAlgorithm::Rs256,
+                key,
+                b"header.payloaD",
+                &signature
+            ),
+            Ok(false)
+        );
+        assert_eq!(
+            verify_signature(SignatureAlgorithm::Rs384, key, MESSAGE, &signature),
+            Ok(false)
+        );
     }
 }
 
@@ -41,8 +60,14 @@ fn rs256_verifies_with_pem_and_jwk_and_rejects_tampering() {
 fn ps256_verifies() {
     let (signature, _) = rsa_sign(&ring::signature::RSA_PSS_SHA256);
     let pem = PublicKey::Pem(RSA_PUBLIC_PEM.into());
-    assert_eq!(verify_signature(SignatureAlgorithm::Ps256, &pem, MESSAGE, &signature), Ok(true));
-    assert_eq!(verify_signature(SignatureAlgorithm::Rs256, &pem, MESSAGE, &signature), Ok(false));
+    assert_eq!(
+        verify_signature(SignatureAlgorithm::Ps256, &pem, MESSAGE, &signature),
+        Ok(true)
+    );
+    assert_eq!(
+        verify_signature(SignatureAlgorithm::Rs256, &pem, MESSAGE, &signature),
+        Ok(false)
+    );
 }
 
 #[test]
@@ -59,17 +84,34 @@ fn es256_verifies_via_jwk_and_certificate() {
         URL_SAFE_NO_PAD.encode(&point[33..])
     );
     let jwk = PublicKey::Jwk(jwk);
-    assert_eq!(verify_signature(SignatureAlgorithm::Es256, &jwk, MESSAGE, signature.as_ref()), Ok(true));
-    assert_eq!(verify_signature(SignatureAlgorithm::Es256, &jwk, b"other", signature.as_ref()), Ok(false));
+    assert_eq!(
+        verify_signature(SignatureAlgorithm::Es256, &jwk, MESSAGE, signature.as_ref()),
+        Ok(true)
+    );
+    assert_eq!(
+        verify_signature(
+            SignatureAlgorithm::Es256,
+            &jwk,
+            b"other",
+            signature.as_ref()
+        ),
+        Ok(false)
+    );
 
     let key_pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
         &rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_ref()),
         &rcgen::PKCS_ECDSA_P256_SHA256,
     )
     .unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["idp.test".into()]).unwrap().self_signed(&key_pair).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["idp.test".into()])
+        .unwrap()
+        .self_signed(&key_pair)
+        .unwrap();
     let pem = PublicKey::Pem(cert.pem());
-    assert_eq!(verify_signature(SignatureAlgorithm::Es256, &pem, MESSAGE, signature.as_ref()), Ok(true));
+    assert_eq!(
+        verify_signature(SignatureAlgorithm::Es256, &pem, MESSAGE, signature.as_ref()),
+        Ok(true)
+    );
 }
 
 #[test]
@@ -82,7 +124,15 @@ fn ed25519_verifies_and_family_mismatch_is_an_error() {
         r#"{{"kty":"OKP","crv":"Ed25519","x":"{}"}}"#,
         URL_SAFE_NO_PAD.encode(key.public_key().as_ref())
     ));
-    assert_eq!(verify_signature(SignatureAlgorithm::Ed25519, &jwk, MESSAGE, signature.as_ref()), Ok(true));
+    assert_eq!(
+        verify_signature(
+            SignatureAlgorithm::Ed25519,
+            &jwk,
+            MESSAGE,
+            signature.as_ref()
+        ),
+        Ok(true)
+    );
     assert_eq!(
         verify_signature(SignatureAlgorithm::Rs256, &jwk, MESSAGE, signature.as_ref()),
         Err(CryptoError::KeyAlgorithmMismatch)
@@ -112,7 +162,11 @@ fn digests_and_hmac_match_known_vectors() {
     );
     // RFC 4231 test case 2.
     assert_eq!(
-        hex::encode(hmac(HashAlgorithm::Sha256, b"Jefe", b"what do ya want for nothing?")),
+        hex::encode(hmac(
+            HashAlgorithm::Sha256,
+            b"Jefe",
+            b"what do ya want for nothing?"
+        )),
         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
     );
 }

@@ -1,0 +1,90 @@
+# Portcullis — two commands:
+#   make run   set everything up and start the gateway on its embedded defaults
+#   make test  install what the tests need, then fmt, clippy and every test
+#
+# One target directory serves the gateway, the plugins and the test fixtures.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+WASM := wasm32-wasip2
+CARGO ?= cargo
+
+.PHONY: run test bench build plugins plugins-release fixtures fixtures-release wasm-target test-deps lint fmt fmt-check clippy unit e2e clean
+
+## Setup -------------------------------------------------------------------
+
+wasm-target:
+	@rustup target list --installed | grep -qx '$(WASM)' || rustup target add $(WASM)
+
+# Tools the end-to-end tests call: openssl (TLS 1.1 probe, fingerprints), curl.
+test-deps:
+	@missing=""; \
+	for tool in openssl curl; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+## Builds ------------------------------------------------------------------
+
+plugins: wasm-target
+	cd plugins && $(CARGO) build --target $(WASM)
+
+plugins-release: wasm-target
+	cd plugins && $(CARGO) build --release --target $(WASM)
+
+fixtures: wasm-target
+	cd tests/fixtures && $(CARGO) build --target $(WASM)
+
+fixtures-release: wasm-target
+	cd tests/fixtures && $(CARGO) build --release --target $(WASM)
+
+build:
+	$(CARGO) build -p portcullis
+
+## Run ---------------------------------------------------------------------
+
+# Embedded defaults: data in ./portcullis-data, https://127.0.0.1:8443.
+run: plugins-release
+	$(CARGO) build --release -p portcullis
+	$(CARGO_TARGET_DIR)/release/portcullis serve --plugin-dir $(CARGO_TARGET_DIR)/$(WASM)/release
+
+## Quality gates -----------------------------------------------------------
+
+fmt:
+	$(CARGO) fmt --all
+	cd plugins && $(CARGO) fmt --all
+	cd tests/fixtures && $(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+	cd plugins && $(CARGO) fmt --all -- --check
+	cd tests/fixtures && $(CARGO) fmt --all -- --check
+
+clippy: wasm-target
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	cd plugins && $(CARGO) clippy --target $(WASM) -- -D warnings
+	cd tests/fixtures && $(CARGO) clippy --target $(WASM) -- -D warnings
+
+lint: fmt-check clippy
+
+## Tests -------------------------------------------------------------------
+
+unit:
+	$(CARGO) test -p portcullis -p portcullis-sdk
+
+e2e: build plugins fixtures
+	$(CARGO) test -p portcullis-tests
+
+test: test-deps plugins fixtures fmt-check clippy build
+	$(CARGO) test --workspace
+
+## Benchmarks --------------------------------------------------------------
+
+# Plugins are benchmarked as they ship: release builds.
+bench: plugins-release fixtures-release
+	PORTCULLIS_WASM_PROFILE=release $(CARGO) bench -p portcullis-tests
+
+clean:
+	$(CARGO) clean
