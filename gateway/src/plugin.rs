@@ -21,12 +21,13 @@ mod worlds;
 pub use component::{ComponentInfo, HOST_WIT_VERSION, World};
 pub use engine::PluginEngine;
 pub use loaded::LoadedPlugin;
+pub use pool::Isolation;
 #[doc(hidden)]
 pub use pool::WorldBindings;
 pub use registry::{PluginRegistry, ReloadReport};
 pub use state::PluginContext;
 pub use worlds::{
-    Attribute, AuthProviderPlugin, AuthorizerPlugin, Credential, Decision, GuestError, Isolation,
+    Attribute, AuthProviderPlugin, AuthorizerPlugin, Credential, Decision, GuestError,
     KeyProviderPlugin, LoginInput, Principal, RequestInfo, Secret, SecretsBackendPlugin,
     StepResult, WrappedKey,
 };

@@ -110,3 +110,82 @@ async fn a_broken_replacement_keeps_the_running_plugin() {
         .unwrap();
     assert_eq!(reply.status, 200, "the previous plugin still serves");
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_certificate_for_new_connections() {
+    let upstream = Upstream::start().await;
+    let gateway = start(&config(
+        &upstream,
+        &paths::component("fixture_allow_all").display().to_string(),
+        "",
+    ))
+    .await;
+    let old = gateway.certificate();
+    let tls = gateway.dir().join("data/tls");
+    std::fs::remove_file(tls.join("cert.pem")).unwrap();
+    std::fs::remove_file(tls.join("key.pem")).unwrap();
+    gateway.signal(libc::SIGHUP);
+    assert!(
+        gateway
+            .wait_for_log("reload complete", Duration::from_secs(20))
+            .await,
+        "{}",
+        gateway.log()
+    );
+    let new = gateway.certificate();
+    assert_ne!(old, new, "a new self-signed certificate was generated");
+
+    let fresh = portcullis_tests::Client::new(gateway.addr, new, rustls::ALL_VERSIONS);
+    assert_eq!(
+        fresh.get("/healthz").await.unwrap().status,
+        200,
+        "new connections get the new certificate"
+    );
+    let stale = portcullis_tests::Client::new(gateway.addr, old, rustls::ALL_VERSIONS);
+    assert!(
+        stale.get("/healthz").await.is_err(),
+        "the old certificate is no longer served"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let upstream = Upstream::start().await;
+    let gateway = start(&config(
+        &upstream,
+        &paths::component("fixture_allow_all").display().to_string(),
+        "",
+    ))
+    .await;
+    let client = gateway.client();
+    let slow = tokio::spawn(async move {
+        client
+            .get_with(
+                "/v1/items/1",
+                &[("authorization", ALICE), ("x-test-delay-ms", "1500")],
+            )
+            .await
+    });
+    // Wait until the request is at the upstream, then ask the gateway to stop.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while upstream.seen().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let addr = gateway.addr;
+    let certificate = gateway.certificate();
+    gateway.signal(libc::SIGTERM);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let late = portcullis_tests::Client::new(addr, certificate, rustls::ALL_VERSIONS)
+        .get("/healthz")
+        .await;
+    assert!(
+        late.is_err(),
+        "no new connections are served while draining"
+    );
+    let reply = slow
+        .await
+        .unwrap()
+        .expect("the in-flight request completes");
+    assert_eq!(reply.status, 200);
+    assert_eq!(gateway.stop_wait().await, Some(0));
+}

@@ -187,8 +187,13 @@ impl Gateway {
     }
 
     /// Sends SIGTERM and waits for a clean exit; returns the exit code.
-    pub async fn stop(mut self) -> Option<i32> {
+    pub async fn stop(self) -> Option<i32> {
         self.signal(libc::SIGTERM);
+        self.stop_wait().await
+    }
+
+    /// Waits for the process to exit (after a signal sent earlier).
+    pub async fn stop_wait(mut self) -> Option<i32> {
         match tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await {
             Ok(Ok(status)) => status.code(),
             _ => None,

@@ -34,8 +34,9 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Starts on a free loopback port; answers `200 upstream-ok` and
-    /// records every request.
+    /// Starts on a free loopback port; answers `200 upstream-ok` (after
+    /// `x-test-delay-ms` milliseconds if the request asks) and records every
+    /// request.
     pub async fn start() -> Self {
         Self::spawn(true).await
     }
@@ -63,6 +64,15 @@ impl Upstream {
                         let record = record.clone();
                         async move {
                             let (parts, body) = request.into_parts();
+                            // Tests ask for a slow answer with this header.
+                            let delay = parts
+                                .headers
+                                .get("x-test-delay-ms")
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(|v| v.parse::<u64>().ok());
+                            if let Some(ms) = delay {
+                                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                            }
                             if !recording {
                                 drop(body);
                                 return Ok::<_, Infallible>(Response::new(Full::new(

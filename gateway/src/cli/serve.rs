@@ -69,6 +69,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(listen) = args.listen {
         config.server.listen = listen;
     }
+    // Handlers go in before anything is announced, so a signal sent right
+    // after the "listening" line is never taken by its default action.
+    let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     let gateway = server::start(config).await?;
     let fingerprint = gateway.certificate_fingerprint().to_string();
     println!("portcullis listening on https://{}", gateway.https_addr());
@@ -77,9 +82,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     println!("TLS certificate SHA-256 fingerprint: {fingerprint}");
 
-    let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     loop {
         tokio::select! {
             _ = hangup.recv() => match gateway.reload().await {

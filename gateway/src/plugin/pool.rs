@@ -15,6 +15,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SemaphorePermit};
+use tracing::Instrument;
 use wasmtime::component::InstancePre;
 use wasmtime::{Engine, Store, Trap};
 
@@ -43,6 +44,15 @@ pub trait WorldBindings: Sized + Send + Sync + 'static {
 pub(crate) struct Warm<W> {
     pub(crate) store: Store<HostState>,
     pub(crate) bindings: W,
+}
+
+/// Which instance a call runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// A warm instance from the pool, which keeps its state between calls.
+    Warm,
+    /// A fresh instance, discarded after the call.
+    Fresh,
 }
 
 /// Limits applied to every call of one plugin.
@@ -125,18 +135,30 @@ impl<W: WorldBindings> InstancePool<W> {
         }
     }
 
-    /// Leases a warm instance, waiting if all are busy.
-    pub(crate) async fn lease(&self) -> Result<Lease<'_, W>, PluginCallError> {
+    /// Waits for a free call slot.
+    async fn permit(&self) -> Result<SemaphorePermit<'_>, PluginCallError> {
+        self.concurrency
+            .acquire()
+            .await
+            .map_err(|_| PluginCallError::Instantiate {
+                plugin: self.context.name.clone(),
+                message: "plugin is shutting down".into(),
+            })
+    }
+
+    /// Leases an instance: a warm one from the pool, or with
+    /// [`Isolation::Fresh`] a brand-new one that is discarded after the call
+    /// (full isolation between calls, at the cost of an instantiation).
+    pub(crate) async fn lease(
+        &self,
+        isolation: Isolation,
+    ) -> Result<Lease<'_, W>, PluginCallError> {
         let started = Instant::now();
-        let permit =
-            self.concurrency
-                .acquire()
-                .await
-                .map_err(|_| PluginCallError::Instantiate {
-                    plugin: self.context.name.clone(),
-                    message: "plugin is shutting down".into(),
-                })?;
-        let idle = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
+        let permit = self.permit().await?;
+        let idle = match isolation {
+            Isolation::Warm => self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None),
+            Isolation::Fresh => None,
+        };
         let mut warm = match idle {
             Some(warm) => warm,
             None => match self.fresh().await {
@@ -152,36 +174,9 @@ impl<W: WorldBindings> InstancePool<W> {
             pool: self,
             warm,
             started,
-            keep: true,
+            keep: isolation == Isolation::Warm,
             _permit: permit,
         })
-    }
-
-    /// Leases a brand-new instance that is discarded after the call: full
-    /// isolation between calls, at the cost of an instantiation each time.
-    pub(crate) async fn lease_fresh(&self) -> Result<Lease<'_, W>, PluginCallError> {
-        let started = Instant::now();
-        let permit =
-            self.concurrency
-                .acquire()
-                .await
-                .map_err(|_| PluginCallError::Instantiate {
-                    plugin: self.context.name.clone(),
-                    message: "plugin is shutting down".into(),
-                })?;
-        match self.fresh().await {
-            Ok(warm) => Ok(Lease {
-                pool: self,
-                warm,
-                started,
-                keep: false,
-                _permit: permit,
-            }),
-            Err(error) => {
-                self.record(&error, started);
-                Err(error)
-            }
-        }
     }
 
     /// Keeps at least one instance warm, so the first request pays no
@@ -194,14 +189,19 @@ impl<W: WorldBindings> InstancePool<W> {
         Ok(())
     }
 
-    /// Runs `call` against the wall-clock deadline.
+    /// Runs `call` (the export `function`) against the wall-clock deadline,
+    /// in a tracing span naming the plugin and function.
     pub(crate) async fn guard<R>(
         &self,
+        function: &'static str,
         call: impl Future<Output = wasmtime::Result<R>>,
     ) -> Result<wasmtime::Result<R>, tokio::time::error::Elapsed> {
+        let span = tracing::debug_span!("plugin_call", plugin = %self.context.name, function);
         // A little slack so the epoch deadline, which names the cause
         // precisely, normally fires first.
-        tokio::time::timeout(self.limits.deadline + Duration::from_millis(50), call).await
+        tokio::time::timeout(self.limits.deadline + Duration::from_millis(50), call)
+            .instrument(span)
+            .await
     }
 
     fn record(&self, error: &PluginCallError, started: Instant) {

@@ -3,7 +3,7 @@
 
 use super::PluginCallError;
 use super::bindings::{auth_provider, authorizer, key_provider, secrets_backend, types};
-use super::pool::{InstancePool, WorldBindings};
+use super::pool::{Isolation, WorldBindings};
 use super::state::HostState;
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
@@ -96,17 +96,17 @@ pub type SecretsBackendPlugin = super::LoadedPlugin<secrets_backend::SecretsBack
 /// A `key-provider` plugin.
 pub type KeyProviderPlugin = super::LoadedPlugin<key_provider::KeyProvider>;
 
-fn pool<W: WorldBindings>(plugin: &super::LoadedPlugin<W>) -> &InstancePool<W> {
-    plugin.pool()
-}
-
-/// Which instance a call runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isolation {
-    /// A warm instance from the pool, which keeps its state between calls.
-    Warm,
-    /// A fresh instance, discarded after the call.
-    Fresh,
+/// Runs one export call: lease an instance, call `$function` on it under
+/// the plugin's limits, settle the lease. `$warm` names the leased
+/// instance (its `bindings` and `store`) inside `$call`.
+macro_rules! plugin_call {
+    ($plugin:expr, $isolation:expr, $function:literal, |$warm:ident| $call:expr) => {{
+        let pool = $plugin.pool();
+        let mut lease = pool.lease($isolation).await?;
+        let $warm = lease.warm();
+        let outcome = pool.guard($function, $call).await;
+        lease.settle(outcome)
+    }};
 }
 
 impl AuthorizerPlugin {
@@ -132,21 +132,10 @@ impl AuthorizerPlugin {
         resource: &str,
         context: &[Attribute],
     ) -> Result<Decision, PluginCallError> {
-        let pool = pool(self);
-        let mut lease = match isolation {
-            Isolation::Warm => pool.lease().await?,
-            Isolation::Fresh => pool.lease_fresh().await?,
-        };
-        let warm = lease.warm();
-        let call = warm.bindings.portcullis_plugin_authorize().call_check(
-            &mut warm.store,
-            principal,
-            action,
-            resource,
-            context,
-        );
-        let outcome = pool.guard(call).await;
-        lease.settle(outcome)
+        plugin_call!(self, isolation, "check", |warm| warm
+            .bindings
+            .portcullis_plugin_authorize()
+            .call_check(&mut warm.store, principal, action, resource, context,))
     }
 
     /// Replaces the policy snapshot on the instances.
@@ -154,15 +143,10 @@ impl AuthorizerPlugin {
         &self,
         snapshot: &str,
     ) -> Result<Result<(), GuestError>, PluginCallError> {
-        let pool = pool(self);
-        let mut lease = pool.lease().await?;
-        let warm = lease.warm();
-        let call = warm
+        plugin_call!(self, Isolation::Warm, "load-policy", |warm| warm
             .bindings
             .portcullis_plugin_authorize()
-            .call_load_policy(&mut warm.store, snapshot);
-        let outcome = pool.guard(call).await;
-        lease.settle(outcome)
+            .call_load_policy(&mut warm.store, snapshot))
     }
 }
 
@@ -173,15 +157,10 @@ impl AuthProviderPlugin {
         credential: &Credential,
         request: &RequestInfo,
     ) -> Result<Result<Principal, GuestError>, PluginCallError> {
-        let pool = pool(self);
-        let mut lease = pool.lease().await?;
-        let warm = lease.warm();
-        let call = warm
+        plugin_call!(self, Isolation::Warm, "verify-credential", |warm| warm
             .bindings
             .portcullis_plugin_authenticate()
-            .call_verify_credential(&mut warm.store, credential, request);
-        let outcome = pool.guard(call).await;
-        lease.settle(outcome)
+            .call_verify_credential(&mut warm.store, credential, request))
     }
 
     /// Starts an interactive login.
@@ -189,15 +168,10 @@ impl AuthProviderPlugin {
         &self,
         input: &LoginInput,
     ) -> Result<Result<StepResult, GuestError>, PluginCallError> {
-        let pool = pool(self);
-        let mut lease = pool.lease().await?;
-        let warm = lease.warm();
-        let call = warm
+        plugin_call!(self, Isolation::Warm, "begin-login", |warm| warm
             .bindings
             .portcullis_plugin_authenticate()
-            .call_begin_login(&mut warm.store, input);
-        let outcome = pool.guard(call).await;
-        lease.settle(outcome)
+            .call_begin_login(&mut warm.store, input))
     }
 
     /// Continues an interactive login.
@@ -206,15 +180,10 @@ impl AuthProviderPlugin {
         state: &[u8],
         input: &LoginInput,
     ) -> Result<Result<StepResult, GuestError>, PluginCallError> {
-        let pool = pool(self);
-        let mut lease = pool.lease().await?;
-        let warm = lease.warm();
-        let call = warm
+        plugin_call!(self, Isolation::Warm, "continue-login", |warm| warm
             .bindings
             .portcullis_plugin_authenticate()
-            .call_continue_login(&mut warm.store, state, input);
-        let outcome = pool.guard(call).await;
-        lease.settle(outcome)
+            .call_continue_login(&mut warm.store, state, input))
     }
 }
 
@@ -225,16 +194,10 @@ impl SecretsBackendPlugin {
         name: &str,
         version: Option<&str>,
     ) -> Result<Result<Secret, GuestError>, PluginCallError> {
-        let pool = pool(self);
-        let mut lease = pool.lease().await?;
-        let warm = lease.warm();
-        let call = warm.bindings.portcullis_plugin_secrets().call_get_secret(
-            &mut warm.store,
-            name,
-            version,
-        );
-        let outcome = pool.guard(call).await;
-        lease.settle(outcome)
+        plugin_call!(self, Isolation::Warm, "get-secret", |warm| warm
+            .bindings
+            .portcullis_plugin_secrets()
+            .call_get_secret(&mut warm.store, name, version,))
     }
 }
 
@@ -245,16 +208,10 @@ impl KeyProviderPlugin {
         plaintext: &[u8],
         context: &[Attribute],
     ) -> Result<Result<WrappedKey, GuestError>, PluginCallError> {
-        let pool = pool(self);
-        let mut lease = pool.lease().await?;
-        let warm = lease.warm();
-        let call = warm.bindings.portcullis_plugin_keys().call_wrap_key(
-            &mut warm.store,
-            plaintext,
-            context,
-        );
-        let outcome = pool.guard(call).await;
-        lease.settle(outcome)
+        plugin_call!(self, Isolation::Warm, "wrap-key", |warm| warm
+            .bindings
+            .portcullis_plugin_keys()
+            .call_wrap_key(&mut warm.store, plaintext, context,))
     }
 
     /// Unwraps a data key.
@@ -263,15 +220,9 @@ impl KeyProviderPlugin {
         wrapped: &WrappedKey,
         context: &[Attribute],
     ) -> Result<Result<Vec<u8>, GuestError>, PluginCallError> {
-        let pool = pool(self);
-        let mut lease = pool.lease().await?;
-        let warm = lease.warm();
-        let call = warm.bindings.portcullis_plugin_keys().call_unwrap_key(
-            &mut warm.store,
-            wrapped,
-            context,
-        );
-        let outcome = pool.guard(call).await;
-        lease.settle(outcome)
+        plugin_call!(self, Isolation::Warm, "unwrap-key", |warm| warm
+            .bindings
+            .portcullis_plugin_keys()
+            .call_unwrap_key(&mut warm.store, wrapped, context,))
     }
 }
