@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 WASM := wasm32-wasip2
 CARGO ?= cargo
 
-.PHONY: run test bench build plugins plugins-release fixtures fixtures-release wasm-target test-deps lint fmt fmt-check clippy unit e2e clean
+.PHONY: run test bench build doc plugins plugins-release fixtures fixtures-release wasm-target test-deps lint fmt fmt-check clippy unit e2e clean
 
 ## Setup -------------------------------------------------------------------
 
@@ -67,7 +67,10 @@ clippy: wasm-target
 	cd plugins && $(CARGO) clippy --target $(WASM) -- -D warnings
 	cd tests/fixtures && $(CARGO) clippy --target $(WASM) -- -D warnings
 
-lint: fmt-check clippy
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p portcullis -p portcullis-sdk
+
+lint: fmt-check clippy doc
 
 ## Tests -------------------------------------------------------------------
 
@@ -77,7 +80,7 @@ unit:
 e2e: build plugins fixtures
 	$(CARGO) test -p portcullis-tests
 
-test: test-deps plugins fixtures fmt-check clippy build
+test: test-deps plugins fixtures fmt-check clippy doc build
 	$(CARGO) test --workspace
 
 ## Benchmarks --------------------------------------------------------------

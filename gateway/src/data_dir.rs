@@ -1,7 +1,7 @@
 //! The data directory of a gateway: store, keys, generated certificates.
 //! Created owner-only; secret files are created 0600 and never rewritten.
 
-use secrecy::SecretString;
+use secrecy::SecretBox;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -77,8 +77,9 @@ impl DataDir {
         self.root.join("tls")
     }
 
-    /// The local key-encryption key, created (0600) on first use.
-    pub fn local_key(&self) -> Result<SecretString, DataDirError> {
+    /// The local root key, created (0600) on first use. Keys for each
+    /// purpose are derived from it, never used raw.
+    pub fn local_key(&self) -> Result<SecretBox<[u8; 32]>, DataDirError> {
         let path = self.root.join("local.key");
         let io = |source| DataDirError::Io {
             path: path.clone(),
@@ -90,12 +91,14 @@ impl DataDir {
             write_private_file(&path, hex::encode(key).as_bytes()).map_err(io)?;
             tracing::info!(path = %path.display(), "created local key file");
         }
-        let text = std::fs::read_to_string(&path).map_err(io)?;
-        let text = text.trim();
-        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(DataDirError::CorruptKey(path));
-        }
-        Ok(SecretString::from(text.to_string()))
+        let text = secrecy::SecretString::from(std::fs::read_to_string(&path).map_err(io)?);
+        let mut key = Box::new([0u8; 32]);
+        hex::decode_to_slice(
+            secrecy::ExposeSecret::expose_secret(&text).trim(),
+            key.as_mut_slice(),
+        )
+        .map_err(|_| DataDirError::CorruptKey(path.clone()))?;
+        Ok(SecretBox::new(key))
     }
 }
 
@@ -107,8 +110,8 @@ mod tests {
     fn key_file_is_private_stable_and_checked() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::prepare(&dir.path().join("d")).unwrap();
-        let first = secrecy::ExposeSecret::expose_secret(&data.local_key().unwrap()).to_string();
-        let second = secrecy::ExposeSecret::expose_secret(&data.local_key().unwrap()).to_string();
+        let first = *secrecy::ExposeSecret::expose_secret(&data.local_key().unwrap());
+        let second = *secrecy::ExposeSecret::expose_secret(&data.local_key().unwrap());
         assert_eq!(first, second);
         #[cfg(unix)]
         {

@@ -12,7 +12,7 @@ use crate::http::proxy::{RouteTable, UpstreamClient};
 use crate::http::{GatewayState, build_router};
 use crate::metrics::Metrics;
 use crate::plugin::{PluginEngine, PluginLoadError, PluginRegistry, ReloadReport};
-use crate::store::{Store, StoreError};
+use crate::store::{Sealer, Store, StoreError};
 use crate::tls::{self, CertificateSource, CertificateStore, TlsError};
 use arc_swap::ArcSwap;
 use std::net::SocketAddr;
@@ -114,7 +114,9 @@ fn route_table(config: &Config) -> Result<RouteTable, ServerError> {
 /// Starts a gateway: data directory, store, certificate, plugins, listeners.
 pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
     let data = DataDir::prepare(&config.data_dir)?;
-    let store = Store::open_sqlite(&data.store_path()).await?;
+    let root_key = data.local_key()?;
+    let sealer = Sealer::derive(&root_key, "plugin-kv").map_err(StoreError::from)?;
+    let store = Store::open_sqlite(&data.store_path(), sealer).await?;
     let certificate_source = certificate_source(&config, &data);
     let certificate = certificate_source.load()?;
     let certificates = CertificateStore::new(certificate.certified.clone());

@@ -6,13 +6,16 @@
 
 mod kv;
 mod migrations;
+mod sealing;
 
 pub use kv::KvNamespace;
+pub use sealing::{SealError, Sealer, derive_key};
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a store operation failed. Messages never contain stored values.
@@ -49,18 +52,23 @@ pub enum StoreError {
     /// A query failed.
     #[error("store query failed: {0}")]
     Query(#[from] sqlx::Error),
+    /// A stored value could not be sealed or opened.
+    #[error(transparent)]
+    Seal(#[from] SealError),
 }
 
-/// A handle to the gateway's database; cheap to clone.
+/// A handle to the gateway's database; cheap to clone. Values that may be
+/// secret are sealed by its [`Sealer`] before they reach the database.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    sealer: Arc<Sealer>,
 }
 
 impl Store {
     /// Opens (creating if needed) the SQLite store at `path`, owner-only,
-    /// and brings its schema up to date.
-    pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
+    /// and brings its schema up to date. `sealer` seals secret values.
+    pub async fn open_sqlite(path: &Path, sealer: Sealer) -> Result<Self, StoreError> {
         let open_error = |source| StoreError::Open {
             path: path.display().to_string(),
             source,
@@ -80,7 +88,10 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(open_error)?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            sealer: Arc::new(sealer),
+        };
         migrations::apply(&store.pool).await?;
         Ok(store)
     }
@@ -101,12 +112,15 @@ impl Store {
                 source,
             })?;
         migrations::apply(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            sealer: Arc::new(Sealer::ephemeral()?),
+        })
     }
 
     /// The private key-value namespace `namespace` (one per plugin instance).
     pub fn kv(&self, namespace: &str) -> KvNamespace {
-        KvNamespace::new(self.pool.clone(), namespace)
+        KvNamespace::new(self.pool.clone(), self.sealer.clone(), namespace)
     }
 
     /// Whether the database answers.

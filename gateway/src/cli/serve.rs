@@ -3,6 +3,7 @@
 use crate::config::{Config, PluginConfig};
 use crate::data_dir::DataDir;
 use crate::server;
+use crate::store::derive_key;
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
@@ -45,10 +46,10 @@ fn embedded_config(args: &ServeArgs) -> anyhow::Result<Config> {
         );
     }
     let mut config = Config::embedded(data.root(), &plugin_dir);
-    let key = data.local_key()?;
+    let key = derive_key(&data.local_key()?, "keys-local")?;
     let mut keys_config = toml::Table::new();
     keys_config.insert("key_id".into(), "local-1".into());
-    keys_config.insert("key_hex".into(), key.expose_secret().into());
+    keys_config.insert("key_hex".into(), hex::encode(key.expose_secret()).into());
     config.plugins.insert(
         "keys".into(),
         PluginConfig::new(plugin_dir.join("keys_local.wasm"), keys_config),

@@ -1,7 +1,8 @@
 //! Namespaced key-value storage for plugins. A namespace handle can only
-//! ever address its own rows: the namespace is bound into every query.
+//! ever address its own rows: the namespace is bound into every query and,
+//! as associated data, into every sealed value.
 
-use super::StoreError;
+use super::{Sealer, StoreError};
 use sqlx::SqlitePool;
 use std::sync::Arc;
 
@@ -9,37 +10,62 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub struct KvNamespace {
     pool: SqlitePool,
+    sealer: Arc<Sealer>,
     namespace: Arc<str>,
 }
 
 impl KvNamespace {
-    pub(super) fn new(pool: SqlitePool, namespace: &str) -> Self {
+    pub(super) fn new(pool: SqlitePool, sealer: Arc<Sealer>, namespace: &str) -> Self {
         Self {
             pool,
+            sealer,
             namespace: namespace.into(),
+        }
+    }
+
+    /// The associated data binding a value to its row.
+    fn context(&self, key: &str) -> Vec<u8> {
+        let mut context = Vec::with_capacity(self.namespace.len() + key.len() + 8);
+        context.extend_from_slice(b"kv\0");
+        context.extend_from_slice(self.namespace.as_bytes());
+        context.push(0);
+        context.extend_from_slice(key.as_bytes());
+        context
+    }
+
+    /// The current value and its version.
+    async fn current(&self, key: &str) -> Result<Option<(Vec<u8>, i64)>, StoreError> {
+        let row: Option<(Vec<u8>, i64)> =
+            sqlx::query_as("SELECT value, version FROM plugin_kv WHERE namespace = ? AND key = ?")
+                .bind(&*self.namespace)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        match row {
+            Some((sealed, version)) => Ok(Some((
+                self.sealer.open(&self.context(key), &sealed)?,
+                version,
+            ))),
+            None => Ok(None),
         }
     }
 
     /// Reads a value.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM plugin_kv WHERE namespace = ? AND key = ?")
-                .bind(&*self.namespace)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(self.current(key).await?.map(|(value, _)| value))
     }
 
     /// Writes a value.
     pub async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let sealed = self.sealer.seal(&self.context(key), value)?;
         sqlx::query(
-            "INSERT INTO plugin_kv (namespace, key, value, updated_at) VALUES (?, ?, ?, unixepoch())
-             ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            "INSERT INTO plugin_kv (namespace, key, value, version, updated_at) VALUES (?, ?, ?, 1, unixepoch())
+             ON CONFLICT (namespace, key) DO UPDATE
+             SET value = excluded.value, version = plugin_kv.version + 1, updated_at = excluded.updated_at",
         )
         .bind(&*self.namespace)
         .bind(key)
-        .bind(value)
+        .bind(sealed)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -55,45 +81,59 @@ impl KvNamespace {
         Ok(())
     }
 
-    /// Replaces `expected` by `new` in one statement, so concurrent callers
-    /// cannot both succeed. Returns whether the swap happened.
+    /// Replaces `expected` by `new` (`None` meaning absent). The write is
+    /// conditional on the row's version being the one whose value was
+    /// compared, so of two concurrent swaps at most one succeeds. Returns
+    /// whether this swap happened.
     pub async fn compare_and_swap(
         &self,
         key: &str,
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
+        let current = self.current(key).await?;
+        if current.as_ref().map(|(value, _)| value.as_slice()) != expected {
+            return Ok(false);
+        }
         let ns = &*self.namespace;
-        let affected = match (expected, new) {
-            (None, Some(new)) => sqlx::query(
-                "INSERT INTO plugin_kv (namespace, key, value, updated_at) VALUES (?, ?, ?, unixepoch())
-                 ON CONFLICT (namespace, key) DO NOTHING",
-            )
-            .bind(ns)
-            .bind(key)
-            .bind(new)
-            .execute(&self.pool)
-            .await?
-            .rows_affected(),
-            (Some(old), Some(new)) => sqlx::query(
-                "UPDATE plugin_kv SET value = ?, updated_at = unixepoch()
-                 WHERE namespace = ? AND key = ? AND value = ?",
-            )
-            .bind(new)
-            .bind(ns)
-            .bind(key)
-            .bind(old)
-            .execute(&self.pool)
-            .await?
-            .rows_affected(),
-            (Some(old), None) => sqlx::query("DELETE FROM plugin_kv WHERE namespace = ? AND key = ? AND value = ?")
+        let affected = match (current, new) {
+            (None, None) => return Ok(true),
+            (None, Some(new)) => {
+                let sealed = self.sealer.seal(&self.context(key), new)?;
+                sqlx::query(
+                    "INSERT INTO plugin_kv (namespace, key, value, version, updated_at) VALUES (?, ?, ?, 1, unixepoch())
+                     ON CONFLICT (namespace, key) DO NOTHING",
+                )
                 .bind(ns)
                 .bind(key)
-                .bind(old)
+                .bind(sealed)
                 .execute(&self.pool)
                 .await?
-                .rows_affected(),
-            (None, None) => return Ok(self.get(key).await?.is_none()),
+                .rows_affected()
+            }
+            (Some((_, version)), Some(new)) => {
+                let sealed = self.sealer.seal(&self.context(key), new)?;
+                sqlx::query(
+                    "UPDATE plugin_kv SET value = ?, version = version + 1, updated_at = unixepoch()
+                     WHERE namespace = ? AND key = ? AND version = ?",
+                )
+                .bind(sealed)
+                .bind(ns)
+                .bind(key)
+                .bind(version)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+            }
+            (Some((_, version)), None) => {
+                sqlx::query("DELETE FROM plugin_kv WHERE namespace = ? AND key = ? AND version = ?")
+                    .bind(ns)
+                    .bind(key)
+                    .bind(version)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+            }
         };
         Ok(affected == 1)
     }
@@ -114,7 +154,8 @@ impl KvNamespace {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::Store;
+    use crate::store::{Sealer, Store};
+    use secrecy::SecretBox;
 
     #[tokio::test]
     async fn namespaces_are_isolated_and_cas_is_exact() {
@@ -145,11 +186,67 @@ mod tests {
                 .await
                 .unwrap()
         );
+        assert_eq!(a.get("secret").await.unwrap().as_deref(), Some(&b"x"[..]));
         assert!(a.compare_and_swap("fresh", None, Some(b"1")).await.unwrap());
         assert!(a.compare_and_swap("fresh", Some(b"1"), None).await.unwrap());
         assert_eq!(a.get("fresh").await.unwrap(), None);
         a.set("p%_x", b"1").await.unwrap();
         assert_eq!(a.list_keys("p%").await.unwrap(), vec!["p%_x".to_string()]);
         assert_eq!(store.schema_version().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn values_are_sealed_on_disk_and_bound_to_their_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let root = SecretBox::new(Box::new([9u8; 32]));
+        {
+            let store = Store::open_sqlite(&path, Sealer::derive(&root, "kv").unwrap())
+                .await
+                .unwrap();
+            store
+                .kv("authn")
+                .set("totp/alice", b"JBSWY3DPEHPK3PXP-plaintext-marker")
+                .await
+                .unwrap();
+            store.kv("authn").set("totp/bob", b"other").await.unwrap();
+            // Copy alice's sealed value into bob's row: it must not open there.
+            sqlx::query("UPDATE plugin_kv SET value = (SELECT value FROM plugin_kv WHERE key = 'totp/alice') WHERE key = 'totp/bob'")
+                .execute(&store.pool)
+                .await
+                .unwrap();
+            assert!(
+                store.kv("authn").get("totp/bob").await.is_err(),
+                "a moved value fails authentication"
+            );
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&store.pool)
+                .await
+                .unwrap();
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(8).any(|w| w == b"JBSWY3DP"),
+            "the database file must not hold the plaintext"
+        );
+        let reopened = Store::open_sqlite(&path, Sealer::derive(&root, "kv").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            reopened
+                .kv("authn")
+                .get("totp/alice")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(&b"JBSWY3DPEHPK3PXP-plaintext-marker"[..])
+        );
+        let wrong_key = Store::open_sqlite(
+            &path,
+            Sealer::derive(&SecretBox::new(Box::new([1u8; 32])), "kv").unwrap(),
+        )
+        .await
+        .unwrap();
+        assert!(wrong_key.kv("authn").get("totp/alice").await.is_err());
     }
 }

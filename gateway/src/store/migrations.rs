@@ -18,7 +18,8 @@ const MIGRATIONS: &[Migration] = &[Migration {
     sql: "CREATE TABLE plugin_kv (
               namespace TEXT NOT NULL,
               key TEXT NOT NULL,
-              value BLOB NOT NULL,
+              value BLOB NOT NULL, -- sealed: AES-256-GCM, row identity as AAD
+              version INTEGER NOT NULL DEFAULT 1, -- bumped on every write, for compare-and-swap
               updated_at INTEGER NOT NULL,
               PRIMARY KEY (namespace, key)
           ) WITHOUT ROWID;",
