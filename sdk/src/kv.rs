@@ -1,5 +1,5 @@
 //! The plugin's private key-value store, namespaced to this plugin instance
-//! and kept in the gateway's database.
+//! and kept in the gateway's database, every value encrypted at rest.
 
 use crate::__raw::kv as raw;
 pub use crate::__raw::kv::KvError;
