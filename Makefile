@@ -80,8 +80,10 @@ unit:
 e2e: build plugins fixtures
 	$(CARGO) test -p portcullis-tests
 
+# Ends with one plain "N passed, N failed" line totalling every test binary.
 test: test-deps plugins fixtures fmt-check clippy doc build
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace 2>&1 | tee $(CARGO_TARGET_DIR)/test-output.log
+	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' $(CARGO_TARGET_DIR)/test-output.log
 
 ## Benchmarks --------------------------------------------------------------
 
