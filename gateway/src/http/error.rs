@@ -31,6 +31,8 @@ pub enum ApiError {
     AuthorizationUnavailable,
     /// No route matches.
     NotFound,
+    /// A route matches the path but not the method; these methods do.
+    MethodNotAllowed(Vec<http::Method>),
     /// The request body is over the limit.
     PayloadTooLarge {
         /// The limit in bytes.
@@ -69,6 +71,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
@@ -87,6 +90,7 @@ impl ApiError {
             Self::AuthenticationUnavailable => "authentication_unavailable",
             Self::AuthorizationUnavailable => "authorization_unavailable",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::BadRequest(_) => "bad_request",
             Self::UpstreamUnavailable => "upstream_unavailable",
@@ -111,6 +115,7 @@ impl ApiError {
                 "authorization is unavailable; the request was refused".into()
             }
             Self::NotFound => "no such route".into(),
+            Self::MethodNotAllowed(_) => "method not allowed on this route".into(),
             Self::PayloadTooLarge { limit } => format!("request body larger than {limit} bytes"),
             Self::BadRequest(why) => why.clone(),
             Self::UpstreamUnavailable => "the upstream service is unavailable".into(),
@@ -122,6 +127,17 @@ impl ApiError {
     /// The response for request `request_id`.
     pub fn into_response_for(self, request_id: &str) -> Response {
         let status = self.status();
+        let allow = match &self {
+            Self::MethodNotAllowed(methods) => HeaderValue::from_str(
+                &methods
+                    .iter()
+                    .map(http::Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+            .ok(),
+            _ => None,
+        };
         let body = ErrorBody {
             code: self.code(),
             message: self.message(),
@@ -140,6 +156,9 @@ impl ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(challenge),
             );
+        }
+        if let Some(allow) = allow {
+            response.headers_mut().insert(header::ALLOW, allow);
         }
         if let Ok(id) = HeaderValue::from_str(request_id) {
             response.headers_mut().insert(super::request_id::HEADER, id);

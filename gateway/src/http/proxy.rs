@@ -8,7 +8,7 @@ mod route_table;
 
 pub use forward::UpstreamClient;
 pub use path::check_path;
-pub use route_table::{ProxyRoute, RouteTable, RouteTableError};
+pub use route_table::{Lookup, ProxyRoute, RouteTable, RouteTableError};
 
 use super::identify;
 use super::{ApiError, RequestId};
@@ -46,9 +46,13 @@ async fn proxy(
     let unrouted = |error| ("unrouted".to_string(), error);
     check_path(request.uri().path()).map_err(unrouted)?;
     let table = state.routes.load();
-    let (route, resource) = table
-        .find(request.method(), request.uri().path())
-        .ok_or_else(|| unrouted(ApiError::NotFound))?;
+    let (route, resource) = match table.find(request.method(), request.uri().path()) {
+        Lookup::Found(route, resource) => (route, resource),
+        Lookup::MethodNotAllowed(allowed) => {
+            return Err(unrouted(ApiError::MethodNotAllowed(allowed)));
+        }
+        Lookup::NoRoute => return Err(unrouted(ApiError::NotFound)),
+    };
     let fail = |error| (route.name.clone(), error);
 
     // Only the head is held across plugin calls; the body streams later.

@@ -4,6 +4,7 @@ use super::ProxyRoute;
 use crate::http::ApiError;
 use crate::http::headers::{IDENTITY_PREFIX, sanitize_request, strip_hop_by_hop};
 use crate::http::request_id;
+use crate::http::router::ClientAddr;
 use crate::plugin::Principal;
 use axum::body::Body;
 use axum::response::Response;
@@ -113,6 +114,17 @@ impl UpstreamClient {
             parts
                 .headers
                 .insert(HeaderName::from_static("x-forwarded-host"), host);
+        }
+        // The client's own address, as the gateway saw it; any
+        // client-supplied chain was removed by `sanitize_request`.
+        let client_ip = parts
+            .extensions
+            .get::<ClientAddr>()
+            .map(|addr| addr.0.ip().to_string());
+        if let Some(ip) = client_ip.and_then(|ip| HeaderValue::from_str(&ip).ok()) {
+            parts
+                .headers
+                .insert(HeaderName::from_static("x-forwarded-for"), ip);
         }
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         parts.uri = format!("{}{}", route.upstream, path)

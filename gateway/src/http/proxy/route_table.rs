@@ -83,6 +83,17 @@ fn parse_template(template: &str) -> Vec<Part> {
     parts
 }
 
+/// What a lookup found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// A route and the resource its permission names.
+    Found(Arc<ProxyRoute>, String),
+    /// The path matches, but no route takes this method; these do.
+    MethodNotAllowed(Vec<Method>),
+    /// Nothing matches the path.
+    NoRoute,
+}
+
 /// Routes by path template, then method.
 #[derive(Default)]
 pub struct RouteTable {
@@ -157,10 +168,20 @@ impl RouteTable {
     }
 
     /// The route for `method` and `path`, with its filled resource.
-    pub fn find(&self, method: &Method, path: &str) -> Option<(Arc<ProxyRoute>, String)> {
-        let matched = self.paths.at(path).ok()?;
-        let route = matched.value.iter().find(|r| r.accepts(method))?;
-        Some((route.clone(), route.resource(&matched.params)))
+    pub fn find(&self, method: &Method, path: &str) -> Lookup {
+        let Ok(matched) = self.paths.at(path) else {
+            return Lookup::NoRoute;
+        };
+        match matched.value.iter().find(|r| r.accepts(method)) {
+            Some(route) => Lookup::Found(route.clone(), route.resource(&matched.params)),
+            None => Lookup::MethodNotAllowed(
+                matched
+                    .value
+                    .iter()
+                    .flat_map(|r| r.methods.iter().cloned())
+                    .collect(),
+            ),
+        }
     }
 }
 
@@ -201,19 +222,30 @@ mod tests {
             Duration::from_secs(1),
         )
         .unwrap();
-        let (r, res) = table.find(&Method::GET, "/v1/connections/42").unwrap();
-        assert_eq!((r.name.as_str(), res.as_str()), ("read", "connections/42"));
-        let (r, res) = table.find(&Method::PUT, "/v1/connections/42").unwrap();
+        let found = |method: &Method, path: &str| match table.find(method, path) {
+            Lookup::Found(route, resource) => Some((route.name.clone(), resource)),
+            _ => None,
+        };
         assert_eq!(
-            (r.name.as_str(), res.as_str()),
-            ("write", "connections/42/config")
+            found(&Method::GET, "/v1/connections/42"),
+            Some(("read".into(), "connections/42".into()))
         );
-        assert!(table.find(&Method::DELETE, "/v1/connections/42").is_none());
         assert_eq!(
-            table.find(&Method::POST, "/files/a/b").unwrap().1,
-            "files/a/b"
+            found(&Method::PUT, "/v1/connections/42"),
+            Some(("write".into(), "connections/42/config".into()))
         );
-        assert!(table.find(&Method::GET, "/v1/other").is_none());
+        assert!(matches!(
+            table.find(&Method::DELETE, "/v1/connections/42"),
+            Lookup::MethodNotAllowed(methods) if methods == vec![Method::GET, Method::PUT]
+        ));
+        assert_eq!(
+            found(&Method::POST, "/files/a/b").map(|f| f.1),
+            Some("files/a/b".into())
+        );
+        assert!(matches!(
+            table.find(&Method::GET, "/v1/other"),
+            Lookup::NoRoute
+        ));
     }
 
     #[test]
