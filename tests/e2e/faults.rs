@@ -183,3 +183,28 @@ async fn plugins_keep_state_in_their_private_store() {
         gateway.log()
     );
 }
+
+#[tokio::test]
+async fn plugins_get_no_filesystem_environment_or_sockets() {
+    let upstream = Upstream::start().await;
+    let gateway = fault_gateway(&upstream).await;
+    let reply = gateway
+        .client()
+        .get_with("/fault/sandbox", &[("authorization", ALICE)])
+        .await
+        .unwrap();
+    assert!(
+        gateway
+            .wait_for_log("sandbox escapes:", Duration::from_secs(2))
+            .await,
+        "{}",
+        gateway.log()
+    );
+    let log = gateway.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("sandbox escapes:"))
+        .unwrap();
+    assert!(line.contains("sandbox escapes: []"), "{line}");
+    assert_eq!(reply.status, 200);
+}

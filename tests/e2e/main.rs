@@ -47,6 +47,7 @@ allow_hosts = ["127.0.0.1:{port}"]
 [plugins.authz.config]
 allowed_url = "{upstream}/egress"
 denied_url = "http://blocked.invalid/"
+socket_port = {port}
 
 [plugins.tokens]
 path = "{tokens}"
