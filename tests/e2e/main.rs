@@ -98,3 +98,27 @@ async fn start(config: &str) -> Gateway {
         ),
     }
 }
+
+/// An upstream and a gateway in front of it, with the fixture component
+/// `fixture` (crate file name) as the authorizer.
+async fn gateway_with(fixture: &str) -> (Upstream, Gateway) {
+    let upstream = Upstream::start().await;
+    let gateway = start(&config(
+        &upstream,
+        &paths::component(fixture).display().to_string(),
+        "",
+    ))
+    .await;
+    (upstream, gateway)
+}
+
+/// Asserts that the gateway logs `needle` within two seconds.
+async fn assert_logged(gateway: &Gateway, needle: &str) {
+    assert!(
+        gateway
+            .wait_for_log(needle, std::time::Duration::from_secs(2))
+            .await,
+        "expected `{needle}` in the log:\n{}",
+        gateway.log()
+    );
+}

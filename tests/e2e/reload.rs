@@ -1,7 +1,7 @@
 //! Replacing a plugin file and sending SIGHUP swaps the plugin in without
 //! failing a single request.
 
-use super::{ALICE, config, start};
+use super::{ALICE, config, gateway_with, start};
 use portcullis_tests::{Upstream, paths};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -113,13 +113,7 @@ async fn a_broken_replacement_keeps_the_running_plugin() {
 
 #[tokio::test]
 async fn sighup_reloads_the_certificate_for_new_connections() {
-    let upstream = Upstream::start().await;
-    let gateway = start(&config(
-        &upstream,
-        &paths::component("fixture_allow_all").display().to_string(),
-        "",
-    ))
-    .await;
+    let (_upstream, gateway) = gateway_with("fixture_allow_all").await;
     let old = gateway.certificate();
     let tls = gateway.dir().join("data/tls");
     std::fs::remove_file(tls.join("cert.pem")).unwrap();
@@ -150,13 +144,7 @@ async fn sighup_reloads_the_certificate_for_new_connections() {
 
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish() {
-    let upstream = Upstream::start().await;
-    let gateway = start(&config(
-        &upstream,
-        &paths::component("fixture_allow_all").display().to_string(),
-        "",
-    ))
-    .await;
+    let (upstream, gateway) = gateway_with("fixture_allow_all").await;
     let client = gateway.client();
     let slow = tokio::spawn(async move {
         client
