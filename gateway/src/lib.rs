@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod data_dir;
 pub mod http;
+pub mod identity;
 pub mod metrics;
 pub mod plugin;
 pub mod server;

@@ -1,0 +1,3 @@
+//! Who is calling: credentials the gateway itself issues and verifies.
+
+pub mod api_key;
