@@ -119,6 +119,16 @@ pub enum PluginCallError {
         /// The trap.
         message: String,
     },
+    /// Every instance stayed busy for a whole deadline.
+    #[error(
+        "plugin `{plugin}` is overloaded: all {instances} instances stayed busy for a whole deadline"
+    )]
+    Overloaded {
+        /// The plugin's name.
+        plugin: String,
+        /// The configured number of instances.
+        instances: usize,
+    },
     /// A fresh instance could not be created.
     #[error("plugin `{plugin}` could not be instantiated: {message}")]
     Instantiate {
@@ -137,6 +147,7 @@ impl PluginCallError {
             Self::MemoryExceeded { .. } => "memory",
             Self::Trap { .. } => "trap",
             Self::Instantiate { .. } => "instantiate",
+            Self::Overloaded { .. } => "overloaded",
         }
     }
 }

@@ -132,3 +132,36 @@ async fn plugins_get_no_filesystem_environment_or_sockets() {
     assert!(line.contains("sandbox escapes: []"), "{line}");
     assert_eq!(reply.status, 200);
 }
+
+#[tokio::test]
+async fn callers_do_not_queue_without_bound_when_every_instance_is_busy() {
+    let upstream = portcullis_tests::Upstream::start().await;
+    let text = super::config(
+        &upstream,
+        &portcullis_tests::paths::component("fixture_fault_authorizer")
+            .display()
+            .to_string(),
+        "",
+    )
+    .replace("instances = 4", "instances = 1");
+    let gateway = super::start(&text).await;
+    // One instance, three calls that each hold it for the whole 300 ms
+    // deadline: the last in line waits longer than a deadline and must be
+    // refused instead of queueing.
+    let client = gateway.client();
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .get_with("/fault/loop", &[("authorization", ALICE)])
+                    .await
+            })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap().status, 503);
+    }
+    assert_logged(&gateway, "is overloaded: all 1 instances stayed busy").await;
+    expect_recovery(&gateway).await;
+}

@@ -71,6 +71,7 @@ pub(crate) struct InstancePool<W: WorldBindings> {
     limits: CallLimits,
     idle: Mutex<Vec<Warm<W>>>,
     concurrency: Semaphore,
+    instances: usize,
     metrics: Arc<Metrics>,
     ok_metrics: PluginCallHandles,
 }
@@ -93,6 +94,7 @@ impl<W: WorldBindings> InstancePool<W> {
             limits,
             idle: Mutex::new(Vec::with_capacity(instances)),
             concurrency: Semaphore::new(instances),
+            instances,
             ok_metrics: metrics.plugin_handles(&context.name),
             metrics,
         }
@@ -136,14 +138,21 @@ impl<W: WorldBindings> InstancePool<W> {
     }
 
     /// Waits for a free call slot.
+    /// Waits for a free call slot, at most the plugin's deadline: a plugin
+    /// whose every instance is busy fails the request closed rather than
+    /// queueing it without bound.
     async fn permit(&self) -> Result<SemaphorePermit<'_>, PluginCallError> {
-        self.concurrency
-            .acquire()
-            .await
-            .map_err(|_| PluginCallError::Instantiate {
+        match tokio::time::timeout(self.limits.deadline, self.concurrency.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(PluginCallError::Instantiate {
                 plugin: self.context.name.clone(),
                 message: "plugin is shutting down".into(),
-            })
+            }),
+            Err(_) => Err(PluginCallError::Overloaded {
+                plugin: self.context.name.clone(),
+                instances: self.instances,
+            }),
+        }
     }
 
     /// Leases an instance: a warm one from the pool, or with
@@ -154,7 +163,10 @@ impl<W: WorldBindings> InstancePool<W> {
         isolation: Isolation,
     ) -> Result<Lease<'_, W>, PluginCallError> {
         let started = Instant::now();
-        let permit = self.permit().await?;
+        let permit = self
+            .permit()
+            .await
+            .inspect_err(|error| self.record(error, started))?;
         let idle = match isolation {
             Isolation::Warm => self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None),
             Isolation::Fresh => None,

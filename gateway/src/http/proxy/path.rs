@@ -24,8 +24,14 @@ pub fn check_path(path: &str) -> Result<(), ApiError> {
     let segments: Vec<&str> = path[1..].split('/').collect();
     let last = segments.len().saturating_sub(1);
     for (i, segment) in segments.iter().enumerate() {
-        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-        if decoded == "." || decoded == ".." {
+        // Some servers drop `;params` from a segment before resolving dots
+        // (`..;` means `..` to them), so the check ignores them too.
+        let decoded = segment
+            .to_ascii_lowercase()
+            .replace("%2e", ".")
+            .replace("%3b", ";");
+        let name = decoded.split(';').next().unwrap_or_default();
+        if name == "." || name == ".." {
             return bad("dot segment");
         }
         if segment.is_empty() && i != last {
