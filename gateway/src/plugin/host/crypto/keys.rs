@@ -88,20 +88,16 @@ pub fn from_pem(pem: &str) -> Result<KeyMaterial, String> {
 }
 
 fn pem_block(pem: &str) -> Result<(String, Vec<u8>), String> {
-    let begin = pem.find("-----BEGIN ").ok_or("no PEM block")?;
-    let rest = &pem[begin + 11..];
-    let label_end = rest.find("-----").ok_or("bad PEM header")?;
-    let label = rest[..label_end].to_string();
-    let body_start = label_end + 5;
-    let end = rest.find("-----END ").ok_or("no PEM footer")?;
-    let text: String = rest[body_start..end]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let (_, after_begin) = pem.split_once("-----BEGIN ").ok_or("no PEM block")?;
+    let (label, after_header) = after_begin.split_once("-----").ok_or("bad PEM header")?;
+    let (body, _) = after_header
+        .split_once("-----END ")
+        .ok_or("no PEM footer")?;
+    let text: String = body.chars().filter(|c| !c.is_whitespace()).collect();
     let body = STANDARD
         .decode(text)
         .map_err(|_| "PEM body is not base64".to_string())?;
-    Ok((label, body))
+    Ok((label.to_string(), body))
 }
 
 /// The SubjectPublicKeyInfo inside an X.509 certificate.

@@ -146,6 +146,9 @@ fn garbage_keys_are_errors_not_panics() {
         PublicKey::Jwk(r#"{"kty":"RSA","n":"!!","e":"AQAB"}"#.into()),
         PublicKey::Pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----".into()),
         PublicKey::Pem("nothing".into()),
+        PublicKey::Pem("-----BEGIN -----END -----".into()),
+        PublicKey::Pem("-----BEGIN PUBLIC KEY-----".into()),
+        PublicKey::Pem("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----".into()),
     ] {
         assert!(matches!(
             verify_signature(SignatureAlgorithm::Rs256, &key, MESSAGE, b"sig"),
@@ -169,4 +172,49 @@ fn digests_and_hmac_match_known_vectors() {
         )),
         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
     );
+}
+
+#[test]
+fn key_parsers_never_panic_on_arbitrary_input() {
+    use base64::engine::general_purpose::STANDARD;
+    // A fixed-seed xorshift generator: reproducible, no extra dependency.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let valid_spki = {
+        let text = RSA_PUBLIC_PEM;
+        let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+        STANDARD.decode(body).unwrap()
+    };
+    for round in 0..20_000 {
+        let len = (next() % 300) as usize;
+        let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if round % 2 == 0 {
+            // Mutate a real SubjectPublicKeyInfo, to reach deep into the DER walker.
+            bytes = valid_spki.clone();
+            for _ in 0..(1 + next() % 4) {
+                let at = (next() as usize) % bytes.len();
+                bytes[at] = next() as u8;
+            }
+            bytes.truncate((next() as usize) % (bytes.len() + 1));
+        }
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----",
+            STANDARD.encode(&bytes)
+        );
+        let cert = pem.replace("PUBLIC KEY", "CERTIFICATE");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        for key in [
+            PublicKey::Pem(pem),
+            PublicKey::Pem(cert),
+            PublicKey::Pem(text.clone()),
+            PublicKey::Jwk(text),
+        ] {
+            let _ = verify_signature(SignatureAlgorithm::Rs256, &key, MESSAGE, b"sig");
+        }
+    }
 }
