@@ -1,3 +1,4 @@
 //! Who is calling: credentials the gateway itself issues and verifies.
 
+pub mod access_token;
 pub mod api_key;

@@ -1,5 +1,6 @@
 //! Identity checks on the request path: API key parse + checksum + keyed
-//! hash comparison (no store lookup).
+//! hash comparison (no store lookup), and access-token verification
+//! (EdDSA signature + claims).
 #![expect(
     missing_docs,
     reason = "criterion's macros generate undocumented items"
@@ -10,6 +11,7 @@
 )]
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use portcullis::identity::access_token::{Claims, SigningKeys};
 use portcullis::identity::api_key::{ApiKeyHasher, parse};
 use secrecy::{ExposeSecret, SecretBox};
 use std::hint::black_box;
@@ -27,5 +29,25 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+fn access_token(c: &mut Criterion) {
+    let mut keys = SigningKeys::new("https://gw.example", "portcullis-api");
+    keys.rotate().expect("key");
+    let now = 1_800_000_000;
+    let claims = Claims {
+        iss: "https://gw.example".into(),
+        aud: "portcullis-api".into(),
+        sub: "alice".into(),
+        sid: "s1".into(),
+        amr: vec!["pwd".into(), "otp".into()],
+        iat: now,
+        exp: now + 300,
+    };
+    let token = keys.issue(&claims).expect("issue");
+    assert_eq!(keys.verify(&token, now).expect("verify"), claims);
+    c.bench_function("access_token/verify_eddsa", |b| {
+        b.iter(|| keys.verify(black_box(&token), now).expect("verify"))
+    });
+}
+
+criterion_group!(benches, bench, access_token);
 criterion_main!(benches);
