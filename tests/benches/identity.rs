@@ -10,7 +10,7 @@
     reason = "a benchmark whose setup fails must stop loudly"
 )]
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use portcullis::identity::access_token::{Claims, SigningKeys};
 use portcullis::identity::api_key::{ApiKeyHasher, parse};
 use secrecy::{ExposeSecret, SecretBox};
@@ -44,8 +44,25 @@ fn access_token(c: &mut Criterion) {
     };
     let token = keys.issue(&claims).expect("issue");
     assert_eq!(keys.verify(&token, now).expect("verify"), claims);
-    c.bench_function("access_token/verify_eddsa", |b| {
+    // A client reusing its token: answered from the verified-token cache.
+    c.bench_function("access_token/verify_cached", |b| {
         b.iter(|| keys.verify(black_box(&token), now).expect("verify"))
+    });
+    // A token seen for the first time: the full EdDSA verification.
+    let mut serial = 0u64;
+    c.bench_function("access_token/verify_first_time", |b| {
+        b.iter_batched(
+            || {
+                serial += 1;
+                keys.issue(&Claims {
+                    sid: format!("s{serial}"),
+                    ..claims.clone()
+                })
+                .expect("issue")
+            },
+            |fresh| keys.verify(&fresh, now).expect("verify"),
+            BatchSize::SmallInput,
+        )
     });
 }
 

@@ -11,6 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::RwLock;
 
 /// Why a token was refused. Deliberately coarse for clients; precise for logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,7 +83,13 @@ pub struct SigningKeys {
     audience: String,
     /// Allowed clock skew, in seconds.
     leeway: i64,
+    /// Tokens whose signature and claims already verified, by SHA-256 of
+    /// the token. Times are re-checked on every hit; retiring a key clears it.
+    verified: RwLock<HashMap<[u8; 32], Claims>>,
 }
+
+/// Most verified tokens remembered; past this the cache starts over.
+const VERIFIED_CACHE_CAPACITY: usize = 16_384;
 
 impl std::fmt::Debug for SigningKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,6 +114,7 @@ impl SigningKeys {
             issuer: issuer.into(),
             audience: audience.into(),
             leeway: 30,
+            verified: RwLock::new(HashMap::new()),
         }
     }
 
@@ -128,6 +137,9 @@ impl SigningKeys {
     pub fn retire_all_but(&mut self, keep: usize) {
         let excess = self.keys.len().saturating_sub(keep.max(1));
         self.keys.drain(..excess);
+        if let Ok(mut verified) = self.verified.write() {
+            verified.clear();
+        }
     }
 
     /// Signs `claims` with the newest key.
@@ -145,8 +157,46 @@ impl SigningKeys {
         Ok(format!("{signing_input}.{}", b64(signature.as_ref())))
     }
 
+    /// Checks the time claims, which change meaning as time passes.
+    fn check_times(&self, claims: &Claims, now: i64) -> Result<(), TokenError> {
+        if now >= claims.exp + self.leeway {
+            return Err(TokenError::Expired);
+        }
+        if claims.iat > now + self.leeway {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(())
+    }
+
     /// Verifies `token` at time `now` (Unix seconds) and returns its claims.
+    /// A token verified before is answered from a cache (signature and
+    /// audience are fixed properties of the bytes; times are re-checked).
     pub fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let mut id = [0u8; 32];
+        id.copy_from_slice(digest.as_ref());
+        let cached = self
+            .verified
+            .read()
+            .ok()
+            .and_then(|verified| verified.get(&id).cloned());
+        if let Some(claims) = cached {
+            self.check_times(&claims, now)?;
+            return Ok(claims);
+        }
+        let claims = self.verify_uncached(token)?;
+        self.check_times(&claims, now)?;
+        if let Ok(mut verified) = self.verified.write() {
+            if verified.len() >= VERIFIED_CACHE_CAPACITY {
+                verified.clear();
+            }
+            verified.insert(id, claims.clone());
+        }
+        Ok(claims)
+    }
+
+    /// Signature, algorithm, key and audience checks, without the cache.
+    fn verify_uncached(&self, token: &str) -> Result<Claims, TokenError> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -176,12 +226,6 @@ impl SigningKeys {
             serde_json::from_slice(&decode(payload)?).map_err(|_| TokenError::Malformed)?;
         if claims.iss != self.issuer || claims.aud != self.audience {
             return Err(TokenError::WrongAudience);
-        }
-        if now >= claims.exp + self.leeway {
-            return Err(TokenError::Expired);
-        }
-        if claims.iat > now + self.leeway {
-            return Err(TokenError::NotYetValid);
         }
         Ok(claims)
     }
