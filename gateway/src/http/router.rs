@@ -43,20 +43,26 @@ pub struct GatewayState {
 
 /// Builds the router over `state`.
 pub fn build_router(state: Arc<GatewayState>) -> Router {
+    // Computed once here, not on every response.
+    let hsts = (state.server.hsts_max_age_secs > 0)
+        .then(|| {
+            format!(
+                "max-age={}; includeSubDomains",
+                state.server.hsts_max_age_secs
+            )
+        })
+        .and_then(|value| HeaderValue::from_str(&value).ok());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(proxy::handle)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            around_request,
-        ))
+        .layer(middleware::from_fn_with_state(hsts, around_request))
         .with_state(state)
 }
 
 async fn around_request(
-    State(state): State<Arc<GatewayState>>,
+    State(hsts): State<Option<HeaderValue>>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -69,13 +75,8 @@ async fn around_request(
     if let Some(id) = id_header {
         headers.entry(request_id::HEADER).or_insert(id);
     }
-    if state.server.hsts_max_age_secs > 0
-        && let Ok(value) = HeaderValue::from_str(&format!(
-            "max-age={}; includeSubDomains",
-            state.server.hsts_max_age_secs
-        ))
-    {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, value);
+    if let Some(hsts) = hsts {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts);
     }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
