@@ -59,6 +59,7 @@ pub fn verify_signature(
 /// Computes a digest.
 pub fn digest(alg: HashAlgorithm, data: &[u8]) -> Vec<u8> {
     let algorithm = match alg {
+        HashAlgorithm::Sha1 => &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
         HashAlgorithm::Sha256 => &ring::digest::SHA256,
         HashAlgorithm::Sha384 => &ring::digest::SHA384,
         HashAlgorithm::Sha512 => &ring::digest::SHA512,
@@ -69,6 +70,7 @@ pub fn digest(alg: HashAlgorithm, data: &[u8]) -> Vec<u8> {
 /// Computes an HMAC.
 pub fn hmac(alg: HashAlgorithm, key: &[u8], data: &[u8]) -> Vec<u8> {
     let algorithm = match alg {
+        HashAlgorithm::Sha1 => ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
         HashAlgorithm::Sha256 => ring::hmac::HMAC_SHA256,
         HashAlgorithm::Sha384 => ring::hmac::HMAC_SHA384,
         HashAlgorithm::Sha512 => ring::hmac::HMAC_SHA512,

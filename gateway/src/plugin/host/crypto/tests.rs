@@ -163,6 +163,29 @@ fn digests_and_hmac_match_known_vectors() {
         hex::encode(digest(HashAlgorithm::Sha256, b"abc")),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
+    // RFC 2202 test case 2 (HMAC-SHA1, as TOTP uses it).
+    assert_eq!(
+        hex::encode(hmac(
+            HashAlgorithm::Sha1,
+            b"Jefe",
+            b"what do ya want for nothing?"
+        )),
+        "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+    );
+    // RFC 6238 appendix B, T = 59 s: the 8-digit SHA-1 TOTP is 94287082.
+    let mac = hmac(
+        HashAlgorithm::Sha1,
+        b"12345678901234567890",
+        &1u64.to_be_bytes(),
+    );
+    let offset = usize::from(mac[19] & 0x0f);
+    let code = u32::from_be_bytes([
+        mac[offset] & 0x7f,
+        mac[offset + 1],
+        mac[offset + 2],
+        mac[offset + 3],
+    ]);
+    assert_eq!(code % 100_000_000, 94_287_082);
     // RFC 4231 test case 2.
     assert_eq!(
         hex::encode(hmac(
