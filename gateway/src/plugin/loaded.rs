@@ -21,23 +21,37 @@ pub(crate) struct Prepared {
     pub(crate) fingerprint: String,
 }
 
-/// Reads, compiles and checks the component of plugin `name`.
+/// A plugin's component file as read, with its fingerprint.
+pub(crate) struct Source {
+    bytes: Vec<u8>,
+    pub(crate) fingerprint: String,
+}
+
+/// Reads the component of plugin `name` and fingerprints it with its
+/// configuration — cheap, so a reload can skip unchanged plugins.
+pub(crate) async fn read(name: &str, config: &PluginConfig) -> Result<Source, PluginLoadError> {
+    let bytes = tokio::fs::read(&config.path)
+        .await
+        .map_err(|source| PluginLoadError::Read {
+            plugin: name.to_string(),
+            path: config.path.clone(),
+            source,
+        })?;
+    let fingerprint = fingerprint(&bytes, config);
+    Ok(Source { bytes, fingerprint })
+}
+
+/// Compiles and checks a component read by [`read`].
 pub(crate) async fn prepare(
     engine: &PluginEngine,
     name: &str,
     config: &PluginConfig,
+    source: Source,
 ) -> Result<Prepared, PluginLoadError> {
-    let path = config.path.clone();
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|source| PluginLoadError::Read {
-            plugin: name.to_string(),
-            path: path.clone(),
-            source,
-        })?;
-    let fingerprint = fingerprint(&bytes, config);
+    let Source { bytes, fingerprint } = source;
     let compiling = engine.clone();
     let plugin = name.to_string();
+    let path = config.path.clone();
     let component = tokio::task::spawn_blocking(move || compiling.compile(&plugin, &path, &bytes))
         .await
         .map_err(|e| PluginLoadError::Engine(format!("compile task failed: {e}")))??;

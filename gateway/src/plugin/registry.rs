@@ -8,7 +8,7 @@
 use super::PluginLoadError;
 use super::component::World;
 use super::engine::PluginEngine;
-use super::loaded::{LoadedPlugin, prepare};
+use super::loaded::{LoadedPlugin, prepare, read};
 use super::pool::WorldBindings;
 use super::worlds::{
     AuthProviderPlugin, AuthorizerPlugin, KeyProviderPlugin, SecretsBackendPlugin,
@@ -119,7 +119,7 @@ impl PluginRegistry {
     ) -> Result<Self, PluginLoadError> {
         let mut slots = BTreeMap::new();
         for (name, config) in plugins {
-            let prepared = prepare(&engine, name, config).await?;
+            let prepared = prepare(&engine, name, config, read(name, config).await?).await?;
             role_check(name, prepared.world, auth)?;
             let slot = match prepared.world {
                 World::Authorizer => Slot::Authorizer(ArcSwap::new(
@@ -226,10 +226,11 @@ impl PluginRegistry {
         slot: &Slot,
         config: &PluginConfig,
     ) -> Result<bool, PluginLoadError> {
-        let prepared = prepare(&self.engine, name, config).await?;
-        if prepared.fingerprint == slot.fingerprint() {
+        let source = read(name, config).await?;
+        if source.fingerprint == slot.fingerprint() {
             return Ok(false);
         }
+        let prepared = prepare(&self.engine, name, config, source).await?;
         if prepared.world != slot.world() {
             return Err(PluginLoadError::WrongWorld {
                 plugin: name.to_string(),
