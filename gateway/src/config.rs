@@ -8,7 +8,8 @@ mod model;
 mod validate;
 
 pub use model::{
-    AuthConfig, Config, Permission, PluginConfig, RouteConfig, ServerConfig, TlsConfig,
+    AuthConfig, Config, IdentityConfig, Permission, PluginConfig, RouteConfig, ServerConfig,
+    TlsConfig,
 };
 
 use std::path::{Path, PathBuf};

@@ -4,9 +4,10 @@
 pub mod error;
 mod headers;
 pub mod identify;
+pub mod permission;
 pub mod proxy;
 mod redirect;
-mod request_id;
+pub mod request_id;
 pub mod router;
 
 pub use error::ApiError;

@@ -5,6 +5,7 @@
 //! ([`http`]), storage ([`store`]) — and everything a customer may swap is a
 //! sandboxed WebAssembly plugin ([`plugin`]).
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod data_dir;

@@ -60,6 +60,7 @@ pub struct Metrics {
     plugin_calls: Family<PluginCallLabels, Counter>,
     plugin_latency: Family<PluginLabels, Histogram, fn() -> Histogram>,
     requests: Family<RequestLabels, Counter>,
+    api_key_lookups: Counter,
 }
 
 impl Metrics {
@@ -72,6 +73,12 @@ impl Metrics {
                 latency_histogram,
             );
         let requests = Family::<RequestLabels, Counter>::default();
+        let api_key_lookups = Counter::default();
+        registry.register(
+            "api_key_store_lookups",
+            "API keys looked up in the store (cache misses); malformed keys never are",
+            api_key_lookups.clone(),
+        );
         registry.register(
             "plugin_calls",
             "Plugin calls by outcome",
@@ -92,6 +99,7 @@ impl Metrics {
             plugin_calls,
             plugin_latency,
             requests,
+            api_key_lookups,
         })
     }
 
@@ -128,6 +136,11 @@ impl Metrics {
                 plugin: plugin.to_string(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records one API key looked up in the store.
+    pub fn api_key_lookup(&self) {
+        self.api_key_lookups.inc();
     }
 
     /// Records one finished request.

@@ -27,9 +27,9 @@ pub use pool::WorldBindings;
 pub use registry::{PluginRegistry, ReloadReport};
 pub use state::PluginContext;
 pub use worlds::{
-    Attribute, AuthProviderPlugin, AuthorizerPlugin, Credential, Decision, GuestError,
-    KeyProviderPlugin, LoginInput, Principal, RequestInfo, Secret, SecretsBackendPlugin,
-    StepResult, WrappedKey,
+    Attribute, AuthProviderPlugin, AuthorizerPlugin, Credential, Decision, Form, FormField,
+    GuestError, GuestResult, KeyProviderPlugin, LoginInput, LoginStep, MfaStatus, Principal,
+    RequestInfo, Secret, SecretsBackendPlugin, StepResult, TotpEnrollment, WrappedKey,
 };
 
 use std::path::PathBuf;

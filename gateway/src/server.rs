@@ -11,6 +11,7 @@ use crate::data_dir::{DataDir, DataDirError};
 use crate::http::proxy::{RouteTable, UpstreamClient};
 use crate::http::{GatewayState, build_router};
 use crate::metrics::Metrics;
+use crate::identity::{BootstrapAdmin, Identity, IdentityError};
 use crate::plugin::{PluginEngine, PluginLoadError, PluginRegistry, ReloadReport};
 use crate::store::{Sealer, Store, StoreError};
 use crate::tls::{self, CertificateSource, CertificateStore, TlsError};
@@ -48,6 +49,9 @@ pub enum ServerError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The identity service could not start (store or signing keys).
+    #[error("cannot start the identity service: {0}")]
+    Identity(#[from] IdentityError),
     /// Routes conflict.
     #[error("{file}: {source}")]
     Routes {
@@ -78,6 +82,7 @@ pub struct RunningGateway {
     config: Mutex<Config>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    bootstrap_admin: Mutex<Option<BootstrapAdmin>>,
 }
 
 impl std::fmt::Debug for RunningGateway {
@@ -111,36 +116,106 @@ fn route_table(config: &Config) -> Result<RouteTable, ServerError> {
     })
 }
 
+/// The parts of a gateway that hold state, without any listener: what
+/// `serve` runs on and what `portcullis admin` works with.
+#[derive(Debug)]
+pub struct Core {
+    /// The data directory.
+    pub data: DataDir,
+    /// The store.
+    pub store: Store,
+    /// Loaded plugins.
+    pub plugins: Arc<PluginRegistry>,
+    /// The identity service.
+    pub identity: Arc<Identity>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Core {
+    /// Opens the data directory and store, loads the plugins and starts the
+    /// identity service (making the default organization if needed).
+    pub async fn open(config: &Config) -> Result<Self, ServerError> {
+        let data = DataDir::prepare(&config.data_dir)?;
+        let root_key = data.local_key()?;
+        let sealer = Sealer::derive(&root_key, "plugin-kv").map_err(StoreError::from)?;
+        let store = Store::open_sqlite(&data.store_path(), sealer).await?;
+        let metrics = Metrics::new();
+        let engine = PluginEngine::new()?;
+        let plugins = Arc::new(
+            PluginRegistry::load(
+                engine,
+                &config.plugins,
+                &config.auth,
+                store.clone(),
+                metrics.clone(),
+            )
+            .await?,
+        );
+        let identity = Arc::new(
+            Identity::new(
+                store.clone(),
+                plugins.clone(),
+                config.identity.clone(),
+                &root_key,
+                metrics.clone(),
+            )
+            .await?,
+        );
+        Ok(Self {
+            data,
+            store,
+            plugins,
+            identity,
+            metrics,
+        })
+    }
+}
+
+/// How often signing keys are rotated/retired and dead sessions purged.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+/// How long ended sessions are kept (for listing and forensics).
+const ENDED_SESSION_RETENTION_SECS: i64 = 7 * 86_400;
+
+async fn maintain_identity(identity: Arc<Identity>, store: Store, mut shutdown: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(MAINTENANCE_INTERVAL);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = crate::identity::now();
+        if let Err(error) = identity.signer().maintain(now).await {
+            tracing::error!(%error, "signing key maintenance failed; will retry");
+        }
+        match store.purge_sessions(now - ENDED_SESSION_RETENTION_SECS).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "purged ended sessions"),
+            Err(error) => tracing::warn!(%error, "session purge failed; will retry"),
+        }
+    }
+}
+
 /// Starts a gateway: data directory, store, certificate, plugins, listeners.
 pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
-    let data = DataDir::prepare(&config.data_dir)?;
-    let root_key = data.local_key()?;
-    let sealer = Sealer::derive(&root_key, "plugin-kv").map_err(StoreError::from)?;
-    let store = Store::open_sqlite(&data.store_path(), sealer).await?;
-    let certificate_source = certificate_source(&config, &data);
+    let core = Core::open(&config).await?;
+    let bootstrap_admin = core.identity.bootstrap().await?;
+    let data = &core.data;
+    let certificate_source = certificate_source(&config, data);
     let certificate = certificate_source.load()?;
     let certificates = CertificateStore::new(certificate.certified.clone());
     let tls_config = tls::server_config(certificates.clone())?;
     let routes = route_table(&config)?;
 
-    let metrics = Metrics::new();
-    let engine = PluginEngine::new()?;
-    let plugins = PluginRegistry::load(
-        engine,
-        &config.plugins,
-        &config.auth,
-        store.clone(),
-        metrics.clone(),
-    )
-    .await?;
-
     let state = Arc::new(GatewayState {
-        plugins: Arc::new(plugins),
-        store,
-        metrics,
+        plugins: core.plugins.clone(),
+        store: core.store.clone(),
+        metrics: core.metrics.clone(),
         upstream: UpstreamClient::new(),
         routes: ArcSwap::from_pointee(routes),
         server: config.server.clone(),
+        identity: core.identity.clone(),
     });
     let router = build_router(state.clone());
 
@@ -183,6 +258,11 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
             shutdown_rx,
         ));
     }
+    tasks.spawn(maintain_identity(
+        core.identity.clone(),
+        core.store.clone(),
+        shutdown.subscribe(),
+    ));
     tracing::info!(%https_addr, ?http_addr, config = %config.origin(), "portcullis is serving");
     Ok(RunningGateway {
         https_addr,
@@ -194,6 +274,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
         config: Mutex::new(config),
         shutdown,
         tasks,
+        bootstrap_admin: Mutex::new(bootstrap_admin),
     })
 }
 
@@ -216,6 +297,12 @@ impl RunningGateway {
     /// Whether the certificate was generated by this start.
     pub fn certificate_generated(&self) -> bool {
         self.certificate_generated
+    }
+
+    /// The administrator created by this start, handed out once so that
+    /// its one-time password is shown exactly once.
+    pub fn take_bootstrap_admin(&self) -> Option<BootstrapAdmin> {
+        self.bootstrap_admin.lock().ok()?.take()
     }
 
     /// Shared state, for inspection.

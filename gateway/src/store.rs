@@ -4,11 +4,19 @@
 //! only [`Store`] and the handles it gives out, so a PostgreSQL backend can
 //! sit behind the same methods.
 
+mod api_keys;
+mod directory;
 mod kv;
 mod migrations;
 mod sealing;
+mod sessions;
+mod signing_keys;
 
+pub use api_keys::ApiKeyRecord;
+pub use directory::{OrgChanges, OrgRecord, UserChanges, UserRecord};
 pub use kv::KvNamespace;
+pub use sessions::{SessionPrincipal, SessionRecord};
+pub use signing_keys::SigningKeyRecord;
 pub use sealing::{SealError, Sealer, derive_key};
 
 use sqlx::sqlite::{

@@ -72,6 +72,7 @@ pub mod key_provider {
     });
 }
 
+pub use auth_provider::exports::portcullis::plugin::accounts;
 pub use auth_provider::exports::portcullis::plugin::authenticate;
 pub use authorizer::exports::portcullis::plugin::authorize;
 pub use authorizer::portcullis::plugin::{config, crypto, kv, log, types};

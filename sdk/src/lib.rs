@@ -39,7 +39,7 @@ pub mod random;
 #[doc(hidden)]
 pub mod __worlds {
     //! Re-exported plumbing used by the export macros.
-    pub use crate::worlds::not_initialised;
+    pub use crate::worlds::{not_initialised, with_accounts};
 }
 mod worlds;
 
@@ -48,8 +48,9 @@ pub mod __raw;
 #[doc(hidden)]
 pub use wit_bindgen::rt as __rt;
 
-pub use worlds::{AuthProvider, Authorizer, KeyProvider, SecretsBackend};
+pub use worlds::{Accounts, AuthProvider, Authorizer, KeyProvider, SecretsBackend};
 
+pub use __raw::accounts::{MfaStatus, TotpEnrollment};
 pub use __raw::authenticate::{Credential, Form, FormField, LoginInput, LoginStep, StepResult};
 pub use __raw::keys::WrappedKey;
 pub use __raw::secrets::Secret;

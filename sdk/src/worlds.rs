@@ -5,8 +5,8 @@
 //! call that arrives before a successful `init` fails closed.
 
 use crate::{
-    Attribute, Credential, Decision, LoginInput, PluginError, Principal, RequestInfo, Secret,
-    StepResult, WrappedKey,
+    Attribute, Credential, Decision, LoginInput, MfaStatus, PluginError, Principal, RequestInfo,
+    Secret, StepResult, TotpEnrollment, WrappedKey,
 };
 
 /// A policy decision point (`authorizer` world).
@@ -62,6 +62,64 @@ pub trait AuthProvider: Sized + 'static {
     ) -> Result<Principal, PluginError> {
         let _ = (credential, request);
         Err(PluginError::UnsupportedCredential)
+    }
+
+    /// Local accounts, for providers that keep credentials themselves.
+    /// The default: this provider keeps none.
+    fn accounts(&mut self) -> Option<&mut dyn Accounts> {
+        None
+    }
+}
+
+/// The credentials a provider keeps itself (the `accounts` interface):
+/// passwords, TOTP secrets and recovery codes of gateway users. Return it
+/// from [`AuthProvider::accounts`].
+pub trait Accounts {
+    /// Creates the credentials of `user_id`, whose login name is `email`.
+    fn create_account(
+        &mut self,
+        user_id: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<(), PluginError>;
+    /// Sets a password chosen by an administrator.
+    fn set_password(&mut self, user_id: &str, password: &str) -> Result<(), PluginError>;
+    /// Changes the password after checking the current one.
+    fn change_password(
+        &mut self,
+        user_id: &str,
+        current: &str,
+        new: &str,
+        client_ip: &str,
+    ) -> Result<(), PluginError>;
+    /// Removes every credential of the user.
+    fn delete_account(&mut self, user_id: &str) -> Result<(), PluginError>;
+    /// Starts TOTP enrollment.
+    fn begin_totp_enrollment(&mut self, user_id: &str) -> Result<TotpEnrollment, PluginError>;
+    /// Confirms TOTP enrollment with a first code; returns recovery codes.
+    fn confirm_totp_enrollment(
+        &mut self,
+        user_id: &str,
+        code: &str,
+    ) -> Result<Vec<String>, PluginError>;
+    /// Replaces the recovery codes.
+    fn regenerate_recovery_codes(&mut self, user_id: &str) -> Result<Vec<String>, PluginError>;
+    /// Removes every second factor.
+    fn reset_mfa(&mut self, user_id: &str) -> Result<(), PluginError>;
+    /// The user's second factors.
+    fn mfa_status(&mut self, user_id: &str) -> Result<MfaStatus, PluginError>;
+}
+
+/// Runs `f` on the provider's [`Accounts`], or fails with
+/// `unsupported-credential` when it keeps none.
+#[doc(hidden)]
+pub fn with_accounts<P: AuthProvider, R>(
+    provider: &mut P,
+    f: impl FnOnce(&mut dyn Accounts) -> Result<R, PluginError>,
+) -> Result<R, PluginError> {
+    match provider.accounts() {
+        Some(accounts) => f(accounts),
+        None => Err(PluginError::UnsupportedCredential),
     }
 }
 
@@ -193,6 +251,36 @@ macro_rules! export_auth_provider {
                     request: $crate::RequestInfo,
                 ) -> ::std::result::Result<$crate::Principal, $crate::PluginError> {
                     __with_state(|s| <$ty as $crate::AuthProvider>::verify_credential(s, &credential, &request))?
+                }
+            }
+
+            impl $crate::__raw::accounts::Guest for __PortcullisPlugin {
+                fn create_account(user_id: ::std::string::String, email: ::std::string::String, password: ::std::string::String) -> ::std::result::Result<(), $crate::PluginError> {
+                    __with_state(|s| $crate::__worlds::with_accounts(s, |a| a.create_account(&user_id, &email, &password)))?
+                }
+                fn set_password(user_id: ::std::string::String, password: ::std::string::String) -> ::std::result::Result<(), $crate::PluginError> {
+                    __with_state(|s| $crate::__worlds::with_accounts(s, |a| a.set_password(&user_id, &password)))?
+                }
+                fn change_password(user_id: ::std::string::String, current: ::std::string::String, new: ::std::string::String, client_ip: ::std::string::String) -> ::std::result::Result<(), $crate::PluginError> {
+                    __with_state(|s| $crate::__worlds::with_accounts(s, |a| a.change_password(&user_id, &current, &new, &client_ip)))?
+                }
+                fn delete_account(user_id: ::std::string::String) -> ::std::result::Result<(), $crate::PluginError> {
+                    __with_state(|s| $crate::__worlds::with_accounts(s, |a| a.delete_account(&user_id)))?
+                }
+                fn begin_totp_enrollment(user_id: ::std::string::String) -> ::std::result::Result<$crate::TotpEnrollment, $crate::PluginError> {
+                    __with_state(|s| $crate::__worlds::with_accounts(s, |a| a.begin_totp_enrollment(&user_id)))?
+                }
+                fn confirm_totp_enrollment(user_id: ::std::string::String, code: ::std::string::String) -> ::std::result::Result<::std::vec::Vec<::std::string::String>, $crate::PluginError> {
+                    __with_state(|s| $crate::__worlds::with_accounts(s, |a| a.confirm_totp_enrollment(&user_id, &code)))?
+                }
+                fn regenerate_recovery_codes(user_id: ::std::string::String) -> ::std::result::Result<::std::vec::Vec<::std::string::String>, $crate::PluginError> {
+                    __with_state(|s| $crate::__worlds::with_accounts(s, |a| a.regenerate_recovery_codes(&user_id)))?
+                }
+                fn reset_mfa(user_id: ::std::string::String) -> ::std::result::Result<(), $crate::PluginError> {
+                    __with_state(|s| $crate::__worlds::with_accounts(s, |a| a.reset_mfa(&user_id)))?
+                }
+                fn get_mfa_status(user_id: ::std::string::String) -> ::std::result::Result<$crate::MfaStatus, $crate::PluginError> {
+                    __with_state(|s| $crate::__worlds::with_accounts(s, |a| a.mfa_status(&user_id)))?
                 }
             }
             $crate::__raw::auth_provider::export_raw!(__PortcullisPlugin with_types_in $crate::__raw::auth_provider);

@@ -12,12 +12,12 @@
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use portcullis::identity::access_token::{Claims, SigningKeys};
-use portcullis::identity::api_key::{ApiKeyHasher, parse};
+use portcullis::identity::api_key::{KeyedHasher, parse};
 use secrecy::{ExposeSecret, SecretBox};
 use std::hint::black_box;
 
 fn bench(c: &mut Criterion) {
-    let hasher = ApiKeyHasher::new(&SecretBox::new(Box::new([5u8; 32])));
+    let hasher = KeyedHasher::new(&SecretBox::new(Box::new([5u8; 32])));
     let issued = hasher.issue().expect("issue");
     let token = issued.token.expose_secret().to_string();
     assert!(hasher.verify(&parse(&token).expect("parse"), &issued.hash));

@@ -29,9 +29,9 @@ pub struct ServeArgs {
 }
 
 /// The bundled plugins the embedded default loads, by file name.
-const BUNDLED: [&str; 2] = ["authz_static.wasm", "keys_local.wasm"];
+const BUNDLED: [&str; 3] = ["authz_static.wasm", "keys_local.wasm", "authn_local.wasm"];
 
-fn embedded_config(args: &ServeArgs) -> anyhow::Result<Config> {
+pub(super) fn embedded_config(args: &ServeArgs) -> anyhow::Result<Config> {
     let data = DataDir::prepare(&args.data_dir)?;
     let plugin_dir = args
         .plugin_dir
@@ -57,7 +57,7 @@ fn embedded_config(args: &ServeArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn load_config(path: &Path) -> anyhow::Result<Config> {
+pub(super) fn load_config(path: &Path) -> anyhow::Result<Config> {
     Ok(Config::load(path)?)
 }
 
@@ -82,6 +82,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("redirecting http://{addr} to https");
     }
     println!("TLS certificate SHA-256 fingerprint: {fingerprint}");
+    if let Some(admin) = gateway.take_bootstrap_admin() {
+        // Standard output only, never the log: this is the one time it is shown.
+        println!("bootstrap administrator: {}", admin.email);
+        println!(
+            "one-time password (shown once; must be changed at first sign-in): {}",
+            admin.password.expose_secret()
+        );
+    }
 
     loop {
         tokio::select! {

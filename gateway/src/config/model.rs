@@ -22,6 +22,9 @@ pub struct Config {
     /// Which plugins authenticate and authorize requests.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Sessions, access tokens, API keys and local accounts.
+    #[serde(default)]
+    pub identity: IdentityConfig,
     /// Plugin instances by name.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
@@ -99,6 +102,57 @@ pub struct AuthConfig {
     /// `auth-provider` plugins asked, in order, to verify request credentials.
     #[serde(default)]
     pub providers: Vec<String>,
+}
+
+/// Sessions, access tokens, API keys and local accounts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// The `auth-provider` plugin that keeps local accounts (passwords,
+    /// TOTP, recovery codes). Without one, users sign in only through SSO.
+    pub local_provider: Option<String>,
+    /// `iss` of access tokens (and what they are checked against).
+    pub issuer: String,
+    /// `aud` of access tokens.
+    pub audience: String,
+    /// Lifetime of an access token, in seconds.
+    pub access_token_ttl_secs: u64,
+    /// A new signing key is made this often; the previous one keeps
+    /// verifying until every token it signed has expired.
+    pub signing_key_rotation_secs: u64,
+    /// A session unused this long ends.
+    pub session_idle_timeout_secs: u64,
+    /// A session ends this long after sign-in, used or not.
+    pub session_absolute_timeout_secs: u64,
+    /// Name of the session cookie.
+    pub session_cookie: String,
+    /// How long an unfinished login (e.g. waiting for the TOTP code) lasts.
+    pub login_flow_timeout_secs: u64,
+    /// How long a cached session, user or API key is trusted before it is
+    /// re-read from the store. Changes made through this gateway apply at
+    /// once; this bounds how late changes by other gateways or the offline
+    /// `portcullis admin` command are seen.
+    pub cache_ttl_ms: u64,
+    /// Email of the administrator created on first start.
+    pub bootstrap_admin_email: String,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            local_provider: None,
+            issuer: "portcullis".into(),
+            audience: "portcullis-api".into(),
+            access_token_ttl_secs: 300,
+            signing_key_rotation_secs: 86_400,
+            session_idle_timeout_secs: 1_800,
+            session_absolute_timeout_secs: 43_200,
+            session_cookie: "portcullis_session".into(),
+            login_flow_timeout_secs: 600,
+            cache_ttl_ms: 2_000,
+            bootstrap_admin_email: "admin@portcullis.local".into(),
+        }
+    }
 }
 
 /// One plugin instance.
@@ -248,6 +302,11 @@ pub(super) fn embedded_default(data_dir: &Path, plugin_dir: &Path) -> Config {
         "authz".to_string(),
         PluginConfig::new(plugin_dir.join("authz_static.wasm"), authz_config),
     );
+    let mut local = PluginConfig::new(plugin_dir.join("authn_local.wasm"), toml::Table::new());
+    // argon2id needs 19 MiB per hash; few instances keep memory bounded.
+    local.instances = 4;
+    local.deadline_ms = 5_000;
+    plugins.insert("local".to_string(), local);
     Config {
         data_dir: data_dir.to_path_buf(),
         server: ServerConfig::default(),
@@ -255,6 +314,10 @@ pub(super) fn embedded_default(data_dir: &Path, plugin_dir: &Path) -> Config {
         auth: AuthConfig {
             authorizer: Some("authz".into()),
             providers: Vec::new(),
+        },
+        identity: IdentityConfig {
+            local_provider: Some("local".into()),
+            ..IdentityConfig::default()
         },
         plugins,
         routes: Vec::new(),

@@ -85,6 +85,47 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
         }
     }
 
+    if let Some(local) = &config.identity.local_provider
+        && !known(local)
+    {
+        return Err(problem(
+            "identity.local_provider",
+            format!("the name of a plugin under [plugins], not `{local}`"),
+        ));
+    }
+    let identity = &config.identity;
+    for (key, value, range) in [
+        ("identity.access_token_ttl_secs", identity.access_token_ttl_secs, 10..=86_400),
+        ("identity.signing_key_rotation_secs", identity.signing_key_rotation_secs, 60..=31_536_000),
+        ("identity.session_idle_timeout_secs", identity.session_idle_timeout_secs, 60..=2_592_000),
+        ("identity.session_absolute_timeout_secs", identity.session_absolute_timeout_secs, 60..=31_536_000),
+        ("identity.login_flow_timeout_secs", identity.login_flow_timeout_secs, 30..=86_400),
+        ("identity.cache_ttl_ms", identity.cache_ttl_ms, 0..=60_000),
+    ] {
+        if !range.contains(&value) {
+            return Err(problem(
+                key,
+                format!("a number from {} to {}", range.start(), range.end()),
+            ));
+        }
+    }
+    if identity.signing_key_rotation_secs <= identity.access_token_ttl_secs {
+        return Err(problem(
+            "identity.signing_key_rotation_secs",
+            "longer than identity.access_token_ttl_secs, so every token outlives no more than one rotation",
+        ));
+    }
+    if identity.session_cookie.is_empty()
+        || !identity
+            .session_cookie
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(problem(
+            "identity.session_cookie",
+            "a cookie name of letters, digits, `_` and `-`",
+        ));
+    }
     if !config.routes.is_empty() && config.auth.authorizer.is_none() {
         return Err(problem(
             "auth.authorizer",

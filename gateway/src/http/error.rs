@@ -18,6 +18,31 @@ pub enum ApiError {
     InvalidCredentials,
     /// The credential was right but has expired.
     CredentialExpired,
+    /// The API key was right but has expired.
+    ApiKeyExpired,
+    /// The API key was right but has been revoked.
+    ApiKeyRevoked,
+    /// Too many failed attempts; retry after this many seconds.
+    TooManyAttempts {
+        /// Seconds to wait.
+        retry_after: u32,
+    },
+    /// The account is disabled.
+    AccountDisabled,
+    /// The session must finish these actions before anything else.
+    ActionsPending(Vec<String>),
+    /// The request is well-formed but forbidden for this caller.
+    NotPermitted(String),
+    /// The addressed resource does not exist (or is not visible).
+    ResourceNotFound(&'static str),
+    /// The resource already exists.
+    Conflict(String),
+    /// The request's content is invalid; the text says why.
+    InvalidInput(String),
+    /// A feature that is not configured.
+    NotConfigured(String),
+    /// The store failed.
+    StoreUnavailable,
     /// The authorizer denied the action.
     Forbidden {
         /// The action asked for.
@@ -63,13 +88,23 @@ impl ApiError {
     /// HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthenticated | Self::InvalidCredentials | Self::CredentialExpired => {
-                StatusCode::UNAUTHORIZED
-            }
-            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::AuthenticationUnavailable | Self::AuthorizationUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Unauthenticated
+            | Self::InvalidCredentials
+            | Self::CredentialExpired
+            | Self::ApiKeyExpired
+            | Self::ApiKeyRevoked => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. }
+            | Self::AccountDisabled
+            | Self::ActionsPending(_)
+            | Self::NotPermitted(_) => StatusCode::FORBIDDEN,
+            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::InvalidInput(_) => StatusCode::BAD_REQUEST,
+            Self::NotConfigured(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::AuthenticationUnavailable
+            | Self::AuthorizationUnavailable
+            | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -86,6 +121,23 @@ impl ApiError {
             Self::Unauthenticated => "unauthenticated",
             Self::InvalidCredentials => "invalid_credentials",
             Self::CredentialExpired => "credential_expired",
+            Self::ApiKeyExpired => "api_key_expired",
+            Self::ApiKeyRevoked => "api_key_revoked",
+            Self::TooManyAttempts { .. } => "too_many_attempts",
+            Self::AccountDisabled => "account_disabled",
+            Self::ActionsPending(actions) => {
+                if actions.iter().any(|a| a == crate::identity::pending::CHANGE_PASSWORD) {
+                    "password_change_required"
+                } else {
+                    "mfa_enrollment_required"
+                }
+            }
+            Self::NotPermitted(_) => "forbidden",
+            Self::ResourceNotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::InvalidInput(_) => "invalid_input",
+            Self::NotConfigured(_) => "not_configured",
+            Self::StoreUnavailable => "store_unavailable",
             Self::Forbidden { .. } => "forbidden",
             Self::AuthenticationUnavailable => "authentication_unavailable",
             Self::AuthorizationUnavailable => "authorization_unavailable",
@@ -105,6 +157,19 @@ impl ApiError {
             Self::Unauthenticated => "authentication required".into(),
             Self::InvalidCredentials => "the credential was not accepted".into(),
             Self::CredentialExpired => "the credential has expired".into(),
+            Self::ApiKeyExpired => "the API key has expired; create a new one".into(),
+            Self::ApiKeyRevoked => "the API key has been revoked".into(),
+            Self::TooManyAttempts { retry_after } => {
+                format!("too many failed attempts; try again in {retry_after} s")
+            }
+            Self::AccountDisabled => "the account is disabled".into(),
+            Self::ActionsPending(actions) => format!(
+                "finish these first: {} (see /api/v1/me)",
+                actions.join(", ")
+            ),
+            Self::NotPermitted(why) | Self::Conflict(why) | Self::InvalidInput(why) | Self::NotConfigured(why) => why.clone(),
+            Self::ResourceNotFound(what) => format!("no such {what}"),
+            Self::StoreUnavailable => "the store is unavailable; try again".into(),
             Self::Forbidden { action, resource } => {
                 format!("not allowed to `{action}` on `{resource}`")
             }
@@ -138,6 +203,10 @@ impl ApiError {
             .ok(),
             _ => None,
         };
+        let retry_after = match &self {
+            Self::TooManyAttempts { retry_after } => Some(*retry_after),
+            _ => None,
+        };
         let body = ErrorBody {
             code: self.code(),
             message: self.message(),
@@ -147,7 +216,7 @@ impl ApiError {
         if status == StatusCode::UNAUTHORIZED {
             let challenge = match self {
                 Self::Unauthenticated => "Bearer",
-                Self::CredentialExpired => {
+                Self::CredentialExpired | Self::ApiKeyExpired => {
                     "Bearer error=\"invalid_token\", error_description=\"expired\""
                 }
                 _ => "Bearer error=\"invalid_token\"",
@@ -160,10 +229,48 @@ impl ApiError {
         if let Some(allow) = allow {
             response.headers_mut().insert(header::ALLOW, allow);
         }
+        if let Some(retry_after) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
         if let Ok(id) = HeaderValue::from_str(request_id) {
             response.headers_mut().insert(super::request_id::HEADER, id);
         }
         response
+    }
+}
+
+/// Renders with the request id of the request being handled.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.into_response_for(&super::request_id::current())
+    }
+}
+
+impl From<crate::identity::IdentityError> for ApiError {
+    fn from(error: crate::identity::IdentityError) -> Self {
+        use crate::identity::IdentityError as E;
+        match error {
+            E::InvalidCredentials => Self::InvalidCredentials,
+            E::CredentialExpired => Self::CredentialExpired,
+            E::ApiKeyExpired => Self::ApiKeyExpired,
+            E::ApiKeyRevoked => Self::ApiKeyRevoked,
+            E::Throttled(retry_after) => Self::TooManyAttempts { retry_after },
+            E::AccountDisabled => Self::AccountDisabled,
+            E::ActionsPending(actions) => Self::ActionsPending(actions),
+            E::NotFound(what) => Self::ResourceNotFound(what),
+            E::Conflict(why) => Self::Conflict(why),
+            E::InvalidInput(why) => Self::InvalidInput(why),
+            E::Forbidden(why) => Self::NotPermitted(why),
+            E::NotConfigured(why) => Self::NotConfigured(why),
+            E::ProviderUnavailable => Self::AuthenticationUnavailable,
+            E::Store(error) => {
+                tracing::error!(%error, "store failed");
+                Self::StoreUnavailable
+            }
+            E::Internal => Self::Internal,
+        }
     }
 }
 

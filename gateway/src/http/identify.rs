@@ -1,14 +1,14 @@
-//! Who is calling: the credential on the request, verified by the
-//! configured auth-provider plugins in order. Any doubt denies.
+//! Who is calling: the credential or session cookie on the request, handed
+//! to the identity service. A malformed credential is an error, never
+//! "no credential". Any doubt denies.
 
 use super::ApiError;
 use super::headers::is_credential_header;
-use crate::plugin::{
-    Attribute, AuthProviderPlugin, Credential, GuestError, Principal, RequestInfo,
-};
+use super::router::{ClientAddr, GatewayState};
+use crate::identity::{Caller, Presented};
+use crate::plugin::{Attribute, Credential, Principal, RequestInfo};
 use base64::Engine as _;
 use http::{HeaderMap, header};
-use std::sync::Arc;
 
 /// The subject of requests that carry no credential, on routes that allow it.
 pub const ANONYMOUS: &str = "anonymous";
@@ -89,37 +89,81 @@ pub fn request_info(
     }
 }
 
-/// Verifies `credential` with each provider in turn. The first provider
-/// that recognises it decides; a provider that fails denies the request.
-pub async fn verify(
-    providers: &[Arc<AuthProviderPlugin>],
-    credential: &Credential,
-    request: &RequestInfo,
-) -> Result<Principal, ApiError> {
-    for provider in providers {
-        match provider.verify_credential(credential, request).await {
-            Ok(Ok(principal)) => return Ok(principal),
-            Ok(Err(GuestError::UnsupportedCredential)) => continue,
-            Ok(Err(GuestError::Expired)) => return Err(ApiError::CredentialExpired),
-            Ok(Err(
-                GuestError::InvalidCredentials | GuestError::NotFound | GuestError::InvalidInput(_),
-            )) => {
-                return Err(ApiError::InvalidCredentials);
-            }
-            Ok(Err(other)) => {
-                tracing::error!(plugin = provider.name(), error = ?other, "auth provider failed; denying");
-                return Err(ApiError::AuthenticationUnavailable);
-            }
-            Err(_) => return Err(ApiError::AuthenticationUnavailable),
-        }
+/// The session cookie named `name`, if the request carries it.
+pub fn session_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"').to_string())
+}
+
+/// What the request presents: an `Authorization` credential takes
+/// precedence over the session cookie.
+pub fn presented(headers: &HeaderMap, cookie_name: &str) -> Result<Option<Presented>, ApiError> {
+    if let Some(credential) = credential(headers)? {
+        return Ok(Some(Presented::Credential(credential)));
     }
-    Err(ApiError::InvalidCredentials)
+    Ok(session_cookie(headers, cookie_name).map(Presented::SessionCookie))
+}
+
+/// Authenticates the request whose head is `parts`; `None` when it
+/// presents nothing.
+pub async fn caller(
+    state: &GatewayState,
+    parts: &http::request::Parts,
+) -> Result<Option<(Caller, bool)>, ApiError> {
+    let Some(presented) = presented(&parts.headers, &state.identity.config().session_cookie)?
+    else {
+        return Ok(None);
+    };
+    let via_cookie = matches!(presented, Presented::SessionCookie(_));
+    let client_ip = parts
+        .extensions
+        .get::<ClientAddr>()
+        .map(|a| a.0.ip().to_string())
+        .unwrap_or_default();
+    let request_id = parts
+        .extensions
+        .get::<super::RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    let info = request_info(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &client_ip,
+        &request_id,
+    );
+    let caller = state.identity.resolve(presented, &info).await?;
+    Ok(Some((caller, via_cookie)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    #[test]
+    fn finds_the_session_cookie_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1; sid=xyz"));
+        headers.append(header::COOKIE, HeaderValue::from_static("other=2"));
+        assert_eq!(session_cookie(&headers, "sid").as_deref(), Some("xyz"));
+        assert_eq!(session_cookie(&headers, "missing"), None);
+        assert!(matches!(
+            presented(&headers, "sid"),
+            Ok(Some(Presented::SessionCookie(v))) if v == "xyz"
+        ));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+        assert!(matches!(
+            presented(&headers, "sid"),
+            Ok(Some(Presented::Credential(Credential::Bearer(t)))) if t == "t"
+        ));
+    }
 
     fn with_auth(value: &'static str) -> HeaderMap {
         let mut headers = HeaderMap::new();

@@ -12,7 +12,7 @@ pub use route_table::{Lookup, ProxyRoute, RouteTable, RouteTableError};
 
 use super::identify;
 use super::{ApiError, RequestId};
-use crate::http::router::{ClientAddr, GatewayState};
+use crate::http::router::GatewayState;
 use crate::plugin::Principal;
 use axum::body::Body;
 use axum::extract::State;
@@ -57,9 +57,7 @@ async fn proxy(
 
     // Only the head is held across plugin calls; the body streams later.
     let (parts, body) = request.into_parts();
-    let principal = authenticate(state, &route, &parts, request_id)
-        .await
-        .map_err(fail)?;
+    let principal = authenticate(state, &route, &parts).await.map_err(fail)?;
     authorize(state, &route, &principal, &resource)
         .await
         .map_err(fail)?;
@@ -86,28 +84,15 @@ async fn authenticate(
     state: &GatewayState,
     route: &ProxyRoute,
     request: &http::request::Parts,
-    request_id: &str,
 ) -> Result<Principal, ApiError> {
-    let Some(credential) = identify::credential(&request.headers)? else {
-        return if route.allow_anonymous {
-            Ok(identify::anonymous())
-        } else {
-            Err(ApiError::Unauthenticated)
-        };
-    };
-    let client_ip = request
-        .extensions
-        .get::<ClientAddr>()
-        .map(|a| a.0.ip().to_string())
-        .unwrap_or_default();
-    let info = identify::request_info(
-        &request.method,
-        &request.uri,
-        &request.headers,
-        &client_ip,
-        request_id,
-    );
-    identify::verify(&state.plugins.providers(), &credential, &info).await
+    match identify::caller(state, request).await? {
+        Some((caller, _)) => {
+            caller.require_full_access()?;
+            Ok(caller.principal)
+        }
+        None if route.allow_anonymous => Ok(identify::anonymous()),
+        None => Err(ApiError::Unauthenticated),
+    }
 }
 
 async fn authorize(
@@ -116,22 +101,5 @@ async fn authorize(
     principal: &Principal,
     resource: &str,
 ) -> Result<(), ApiError> {
-    let Some(authorizer) = state.plugins.authorizer() else {
-        tracing::error!(route = %route.name, "no authorizer configured; denying");
-        return Err(ApiError::AuthorizationUnavailable);
-    };
-    let decision = authorizer
-        .check(principal, &route.action, resource, &[])
-        .await
-        .map_err(|_| ApiError::AuthorizationUnavailable)?;
-    if decision.allowed {
-        tracing::debug!(route = %route.name, subject = %principal.subject, reason = %decision.reason, "allowed");
-        Ok(())
-    } else {
-        tracing::info!(route = %route.name, subject = %principal.subject, action = %route.action, resource, reason = %decision.reason, "denied");
-        Err(ApiError::Forbidden {
-            action: route.action.clone(),
-            resource: resource.to_string(),
-        })
-    }
+    super::permission::check(state, principal, &route.action, resource).await
 }

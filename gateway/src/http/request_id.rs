@@ -22,3 +22,18 @@ impl Default for RequestId {
         Self::new()
     }
 }
+
+tokio::task_local! {
+    static CURRENT: String;
+}
+
+/// Runs `future` with `id` as the current request id, so that errors
+/// rendered anywhere inside it carry the id.
+pub async fn scope<F: std::future::Future>(id: String, future: F) -> F::Output {
+    CURRENT.scope(id, future).await
+}
+
+/// The id of the request being handled on this task ("" outside one).
+pub fn current() -> String {
+    CURRENT.try_with(Clone::clone).unwrap_or_default()
+}

@@ -39,6 +39,8 @@ pub struct GatewayState {
     pub routes: ArcSwap<RouteTable>,
     /// Limits and timeouts.
     pub server: ServerConfig,
+    /// Sessions, tokens, API keys and the user directory.
+    pub identity: Arc<crate::identity::Identity>,
 }
 
 /// Builds the router over `state`.
@@ -56,6 +58,7 @@ pub fn build_router(state: Arc<GatewayState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(crate::api::routes())
         .fallback(proxy::handle)
         .layer(middleware::from_fn_with_state(hsts, around_request))
         .with_state(state)
@@ -69,8 +72,9 @@ async fn around_request(
     let id = RequestId::new();
     let span = tracing::info_span!("request", id = %id.0, method = %request.method(), path = %request.uri().path());
     let id_header = HeaderValue::from_str(&id.0).ok();
+    let id_text = id.0.clone();
     request.extensions_mut().insert(id);
-    let mut response = next.run(request).instrument(span).await;
+    let mut response = request_id::scope(id_text, next.run(request).instrument(span)).await;
     let headers = response.headers_mut();
     if let Some(id) = id_header {
         headers.entry(request_id::HEADER).or_insert(id);

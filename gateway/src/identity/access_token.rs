@@ -10,6 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use secrecy::{ExposeSecret, SecretBox};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -106,6 +107,31 @@ fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A new Ed25519 key as PKCS#8, to store sealed and [`SigningKeys::add`].
+pub fn generate_key() -> Result<SecretBox<Vec<u8>>, TokenError> {
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+        .map_err(|_| TokenError::KeyGeneration)?;
+    Ok(SecretBox::new(Box::new(pkcs8.as_ref().to_vec())))
+}
+
+/// The `kid` of a public key: base64url of the first 96 bits of its SHA-256.
+pub fn key_id(public_key: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, public_key);
+    b64(&digest.as_ref()[..12])
+}
+
+/// The issuer claimed by `token`, read without verifying anything: only to
+/// decide which verifier is responsible for it.
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct IssuerOnly {
+        iss: Option<String>,
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<IssuerOnly>(&bytes).ok()?.iss
+}
+
 impl SigningKeys {
     /// An empty key set for tokens from `issuer` to `audience`.
     pub fn new(issuer: &str, audience: &str) -> Self {
@@ -120,17 +146,28 @@ impl SigningKeys {
 
     /// Generates a key that signs from now on; returns its `kid`.
     pub fn rotate(&mut self) -> Result<String, TokenError> {
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
-            .map_err(|_| TokenError::KeyGeneration)?;
-        let pair =
-            Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| TokenError::KeyGeneration)?;
-        let digest = ring::digest::digest(&ring::digest::SHA256, pair.public_key().as_ref());
-        let kid = b64(&digest.as_ref()[..12]);
+        let pkcs8 = generate_key()?;
+        self.add(pkcs8.expose_secret())
+    }
+
+    /// Adds a stored key (PKCS#8); the newest added signs. Returns its `kid`.
+    pub fn add(&mut self, pkcs8: &[u8]) -> Result<String, TokenError> {
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| TokenError::KeyGeneration)?;
+        let kid = key_id(pair.public_key().as_ref());
+        self.keys.retain(|k| k.kid != kid);
         self.keys.push(SigningKey {
             kid: kid.clone(),
             pair,
         });
+        if let Ok(mut verified) = self.verified.write() {
+            verified.clear();
+        }
         Ok(kid)
+    }
+
+    /// The `kid`s, oldest first; the last one signs.
+    pub fn kids(&self) -> Vec<String> {
+        self.keys.iter().map(|k| k.kid.clone()).collect()
     }
 
     /// Stops verifying with all but the newest `keep` keys.

@@ -106,19 +106,22 @@ pub fn parse(token: &str) -> Result<PresentedKey<'_>, ApiKeyFormatError> {
     Ok(PresentedKey { id, secret })
 }
 
-/// Issues keys and verifies presented ones against stored hashes.
-pub struct ApiKeyHasher {
+/// Issues keys and verifies presented ones against stored hashes. Also
+/// used, under its own key, for other `id` + `secret` credentials (session
+/// cookies).
+pub struct KeyedHasher {
     key: hmac::Key,
     random: SystemRandom,
 }
 
-impl std::fmt::Debug for ApiKeyHasher {
+impl std::fmt::Debug for KeyedHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiKeyHasher(..)")
+        f.write_str("KeyedHasher(..)")
     }
 }
 
-fn random_base62(random: &SystemRandom, len: usize) -> Result<String, ApiKeyFormatError> {
+/// `len` uniformly random base62 characters.
+pub fn random_base62(random: &SystemRandom, len: usize) -> Result<String, ApiKeyFormatError> {
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {
@@ -136,7 +139,7 @@ fn random_base62(random: &SystemRandom, len: usize) -> Result<String, ApiKeyForm
     Ok(out)
 }
 
-impl ApiKeyHasher {
+impl KeyedHasher {
     /// A hasher keyed with `key` (derive it for this purpose only).
     pub fn new(key: &SecretBox<[u8; 32]>) -> Self {
         Self {
@@ -153,26 +156,37 @@ impl ApiKeyHasher {
         message
     }
 
+    /// The keyed hash of `id` and `secret`.
+    pub fn hash(&self, id: &str, secret: &str) -> [u8; 32] {
+        let tag = hmac::sign(&self.key, &Self::message(id, secret));
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(tag.as_ref());
+        hash
+    }
+
+    /// Whether `id` and `secret` match `hash`, in constant time.
+    pub fn verify_parts(&self, id: &str, secret: &str, hash: &[u8; 32]) -> bool {
+        hmac::verify(&self.key, &Self::message(id, secret), hash).is_ok()
+    }
+
+    /// Random base62 text of `len` characters from this hasher's generator.
+    pub fn random(&self, len: usize) -> Result<String, ApiKeyFormatError> {
+        random_base62(&self.random, len)
+    }
+
     /// Issues a new key.
     pub fn issue(&self) -> Result<IssuedKey, ApiKeyFormatError> {
         let id = random_base62(&self.random, ID_LEN)?;
         let secret = SecretString::from(random_base62(&self.random, SECRET_LEN)?);
         let body = format!("{PREFIX}{id}_{}", secret.expose_secret());
         let token = SecretString::from(format!("{body}_{}", checksum(&body)));
-        let tag = hmac::sign(&self.key, &Self::message(&id, secret.expose_secret()));
-        let mut hash = [0u8; 32];
-        hash.copy_from_slice(tag.as_ref());
+        let hash = self.hash(&id, secret.expose_secret());
         Ok(IssuedKey { id, token, hash })
     }
 
     /// Whether `presented` matches the stored `hash`, in constant time.
     pub fn verify(&self, presented: &PresentedKey<'_>, hash: &[u8; 32]) -> bool {
-        hmac::verify(
-            &self.key,
-            &Self::message(presented.id, presented.secret),
-            hash,
-        )
-        .is_ok()
+        self.verify_parts(presented.id, presented.secret, hash)
     }
 }
 
@@ -180,8 +194,8 @@ impl ApiKeyHasher {
 mod tests {
     use super::*;
 
-    fn hasher(byte: u8) -> ApiKeyHasher {
-        ApiKeyHasher::new(&SecretBox::new(Box::new([byte; 32])))
+    fn hasher(byte: u8) -> KeyedHasher {
+        KeyedHasher::new(&SecretBox::new(Box::new([byte; 32])))
     }
 
     #[test]

@@ -166,6 +166,14 @@ impl PluginRegistry {
             .collect()
     }
 
+    /// An auth provider by name, whether or not it verifies request credentials.
+    pub fn auth_provider(&self, name: &str) -> Option<Arc<AuthProviderPlugin>> {
+        match self.slots.get(name)? {
+            Slot::AuthProvider(plugin) => Some(plugin.load_full()),
+            _ => None,
+        }
+    }
+
     /// A secrets backend by name.
     pub fn secrets_backend(&self, name: &str) -> Option<Arc<SecretsBackendPlugin>> {
         match self.slots.get(name)? {

@@ -8,8 +8,11 @@ use super::state::HostState;
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
+pub use super::bindings::auth_provider::exports::portcullis::plugin::accounts::{
+    MfaStatus, TotpEnrollment,
+};
 pub use super::bindings::auth_provider::exports::portcullis::plugin::authenticate::{
-    Credential, LoginInput, StepResult,
+    Credential, Form, FormField, LoginInput, LoginStep, StepResult,
 };
 pub use super::bindings::key_provider::exports::portcullis::plugin::keys::WrappedKey;
 pub use super::bindings::secrets_backend::exports::portcullis::plugin::secrets::Secret;
@@ -28,6 +31,7 @@ fn guest_text(error: &GuestError) -> String {
         GuestError::InvalidConfig(why) => format!("invalid config: {why}"),
         GuestError::Unavailable(why) => format!("unavailable: {why}"),
         GuestError::Internal(why) => format!("internal error: {why}"),
+        GuestError::Throttled(seconds) => format!("throttled for {seconds} s"),
     }
 }
 
@@ -184,6 +188,73 @@ impl AuthProviderPlugin {
             .bindings
             .portcullis_plugin_authenticate()
             .call_continue_login(&mut warm.store, state, input))
+    }
+}
+
+/// A result from a guest call: the call may fail in the host (trap,
+/// deadline, ...) or the guest may report an error value.
+pub type GuestResult<T> = Result<Result<T, GuestError>, PluginCallError>;
+
+/// Calls one function of the `accounts` interface on a fresh instance lease.
+macro_rules! accounts_call {
+    ($plugin:expr, $function:literal, $method:ident ( $($arg:expr),* )) => {
+        plugin_call!($plugin, Isolation::Warm, $function, |warm| warm
+            .bindings
+            .portcullis_plugin_accounts()
+            .$method(&mut warm.store, $($arg),*))
+    };
+}
+
+impl AuthProviderPlugin {
+    /// Creates the credentials of a user.
+    pub async fn create_account(&self, user_id: &str, email: &str, password: &str) -> GuestResult<()> {
+        accounts_call!(self, "create-account", call_create_account(user_id, email, password))
+    }
+
+    /// Sets a password chosen by an administrator.
+    pub async fn set_password(&self, user_id: &str, password: &str) -> GuestResult<()> {
+        accounts_call!(self, "set-password", call_set_password(user_id, password))
+    }
+
+    /// Changes a password after checking the current one.
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        current: &str,
+        new: &str,
+        client_ip: &str,
+    ) -> GuestResult<()> {
+        accounts_call!(self, "change-password", call_change_password(user_id, current, new, client_ip))
+    }
+
+    /// Removes a user's credentials.
+    pub async fn delete_account(&self, user_id: &str) -> GuestResult<()> {
+        accounts_call!(self, "delete-account", call_delete_account(user_id))
+    }
+
+    /// Starts TOTP enrollment.
+    pub async fn begin_totp_enrollment(&self, user_id: &str) -> GuestResult<TotpEnrollment> {
+        accounts_call!(self, "begin-totp-enrollment", call_begin_totp_enrollment(user_id))
+    }
+
+    /// Confirms TOTP enrollment; returns recovery codes.
+    pub async fn confirm_totp_enrollment(&self, user_id: &str, code: &str) -> GuestResult<Vec<String>> {
+        accounts_call!(self, "confirm-totp-enrollment", call_confirm_totp_enrollment(user_id, code))
+    }
+
+    /// Replaces the recovery codes.
+    pub async fn regenerate_recovery_codes(&self, user_id: &str) -> GuestResult<Vec<String>> {
+        accounts_call!(self, "regenerate-recovery-codes", call_regenerate_recovery_codes(user_id))
+    }
+
+    /// Removes every second factor.
+    pub async fn reset_mfa(&self, user_id: &str) -> GuestResult<()> {
+        accounts_call!(self, "reset-mfa", call_reset_mfa(user_id))
+    }
+
+    /// The user's second factors.
+    pub async fn mfa_status(&self, user_id: &str) -> GuestResult<MfaStatus> {
+        accounts_call!(self, "get-mfa-status", call_get_mfa_status(user_id))
     }
 }
 

@@ -12,7 +12,8 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
+const MIGRATIONS: &[Migration] = &[
+    Migration {
     version: 1,
     name: "plugin key-value store",
     sql: "CREATE TABLE plugin_kv (
@@ -23,7 +24,66 @@ const MIGRATIONS: &[Migration] = &[Migration {
               updated_at INTEGER NOT NULL,
               PRIMARY KEY (namespace, key)
           ) WITHOUT ROWID;",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "organizations, users, sessions, API keys and signing keys",
+        sql: "CREATE TABLE orgs (
+                  id TEXT PRIMARY KEY,
+                  name TEXT NOT NULL UNIQUE,
+                  mfa_required INTEGER NOT NULL DEFAULT 0,
+                  api_key_max_lifetime_days INTEGER NOT NULL DEFAULT 90,
+                  created_at INTEGER NOT NULL
+              );
+              CREATE TABLE users (
+                  id TEXT PRIMARY KEY,
+                  org_id TEXT NOT NULL REFERENCES orgs(id),
+                  email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+                  display_name TEXT,
+                  groups TEXT NOT NULL DEFAULT '[]', -- JSON array
+                  disabled INTEGER NOT NULL DEFAULT 0,
+                  password_must_change INTEGER NOT NULL DEFAULT 0,
+                  created_at INTEGER NOT NULL
+              );
+              CREATE INDEX users_org ON users(org_id);
+              CREATE TABLE sessions (
+                  id TEXT PRIMARY KEY,
+                  secret_hash BLOB NOT NULL, -- HMAC-SHA-256 of the cookie secret; the secret is never stored
+                  user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+                  org_id TEXT,
+                  principal TEXT NOT NULL, -- JSON: subject, issuer, email, amr
+                  pending TEXT NOT NULL DEFAULT '[]', -- JSON: actions required before full access
+                  created_at INTEGER NOT NULL,
+                  last_seen_at INTEGER NOT NULL,
+                  expires_at INTEGER NOT NULL,
+                  revoked_at INTEGER,
+                  client_ip TEXT NOT NULL DEFAULT '',
+                  user_agent TEXT NOT NULL DEFAULT ''
+              );
+              CREATE INDEX sessions_user ON sessions(user_id);
+              CREATE TABLE api_keys (
+                  id TEXT PRIMARY KEY,
+                  org_id TEXT NOT NULL REFERENCES orgs(id),
+                  owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                  name TEXT NOT NULL,
+                  scope TEXT, -- JSON array of groups, NULL = the owner's
+                  secret_hash BLOB NOT NULL, -- HMAC-SHA-256 of the secret; the secret is never stored
+                  created_at INTEGER NOT NULL,
+                  created_by TEXT NOT NULL,
+                  expires_at INTEGER NOT NULL,
+                  last_used_at INTEGER,
+                  revoked_at INTEGER
+              );
+              CREATE INDEX api_keys_org ON api_keys(org_id);
+              CREATE INDEX api_keys_owner ON api_keys(owner_id);
+              CREATE TABLE signing_keys (
+                  kid TEXT PRIMARY KEY,
+                  private_key BLOB NOT NULL, -- sealed PKCS#8
+                  created_at INTEGER NOT NULL,
+                  retired_at INTEGER
+              );",
+    },
+];
 
 /// Newest schema version this build knows.
 fn latest() -> i64 {

@@ -1,0 +1,86 @@
+//! API keys of the caller's organization: `/api/v1/api-keys*`.
+
+use super::admin::permit;
+use super::extract::{FullAccess, JsonBody};
+use super::me::{NewKeyBody, refuse_key_minting_keys};
+use super::views::ApiKeyView;
+use crate::http::ApiError;
+use crate::http::router::GatewayState;
+use crate::store::ApiKeyRecord;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use http::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The response to a key creation: the only time the key is shown.
+pub fn created(record: ApiKeyRecord, key: &SecretString) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "api_key": ApiKeyView::from(record),
+            "key": key.expose_secret(),
+        })),
+    )
+}
+
+/// Filters of the list.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    owner_id: Option<String>,
+}
+
+/// `GET /api/v1/api-keys[?owner_id=]`.
+pub async fn list(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let org = permit(&state, &caller, "api_keys.list", "orgs/{org}/api_keys").await?;
+    let keys: Vec<ApiKeyView> = state
+        .identity
+        .list_api_keys(&org, query.owner_id.as_deref())
+        .await?
+        .into_iter()
+        .map(ApiKeyView::from)
+        .collect();
+    Ok(Json(json!({ "api_keys": keys })))
+}
+
+/// `POST /api/v1/api-keys`: a key for any user of the organization.
+pub async fn create(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+    JsonBody(body): JsonBody<NewKeyBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    refuse_key_minting_keys(&caller)?;
+    let org = permit(&state, &caller, "api_keys.create", "orgs/{org}/api_keys").await?;
+    let creator = caller.require_user()?.id.clone();
+    let owner = body
+        .owner_id()
+        .map_or_else(|| creator.clone(), str::to_string);
+    let new = body.into_new_key(owner)?;
+    let (record, key) = state.identity.create_api_key(&org, &creator, new).await?;
+    Ok(created(record, &key))
+}
+
+/// `DELETE /api/v1/api-keys/{key_id}`: refused from the next request on.
+pub async fn revoke(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+    Path(key_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let org = permit(
+        &state,
+        &caller,
+        "api_keys.revoke",
+        &format!("orgs/{{org}}/api_keys/{key_id}"),
+    )
+    .await?;
+    state.identity.revoke_api_key(&org, &key_id, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

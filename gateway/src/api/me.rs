@@ -1,0 +1,224 @@
+//! The caller's own account: `/api/v1/me/*`.
+
+use super::extract::{Authenticated, ClientIp, FullAccess, JsonBody};
+use super::views::{ApiKeyView, MfaView, SessionView, TotpEnrollmentView};
+use crate::http::ApiError;
+use crate::http::router::GatewayState;
+use crate::identity::{Caller, NewApiKey, now};
+use axum::Json;
+use axum::extract::{Path, State};
+use http::StatusCode;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// A password change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: SecretString,
+    new_password: SecretString,
+}
+
+/// `POST /api/v1/me/password`.
+pub async fn change_password(
+    State(state): State<Arc<GatewayState>>,
+    Authenticated(caller): Authenticated,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .identity
+        .change_own_password(&caller, &body.current_password, &body.new_password, &ip)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn user_id(caller: &Caller) -> Result<String, ApiError> {
+    Ok(caller.require_user()?.id.clone())
+}
+
+/// `GET /api/v1/me/mfa`.
+pub async fn mfa(
+    State(state): State<Arc<GatewayState>>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<MfaView>, ApiError> {
+    let status = state.identity.mfa_status(&user_id(&caller)?).await?;
+    Ok(Json(status.into()))
+}
+
+/// `POST /api/v1/me/mfa/totp`: starts enrollment.
+pub async fn begin_totp(
+    State(state): State<Arc<GatewayState>>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<TotpEnrollmentView>, ApiError> {
+    let enrollment = state.identity.begin_totp_enrollment(&caller).await?;
+    Ok(Json(enrollment.into()))
+}
+
+/// A TOTP code.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpCode {
+    code: String,
+}
+
+/// `POST /api/v1/me/mfa/totp/confirm`: finishes enrollment.
+pub async fn confirm_totp(
+    State(state): State<Arc<GatewayState>>,
+    Authenticated(caller): Authenticated,
+    JsonBody(body): JsonBody<TotpCode>,
+) -> Result<Json<Value>, ApiError> {
+    let codes = state
+        .identity
+        .confirm_totp_enrollment(&caller, &body.code)
+        .await?;
+    Ok(Json(json!({ "recovery_codes": codes })))
+}
+
+/// `POST /api/v1/me/mfa/recovery-codes`: new recovery codes.
+pub async fn regenerate_recovery_codes(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+) -> Result<Json<Value>, ApiError> {
+    let codes = state.identity.regenerate_recovery_codes(&caller).await?;
+    Ok(Json(json!({ "recovery_codes": codes })))
+}
+
+/// `GET /api/v1/me/sessions`.
+pub async fn sessions(
+    State(state): State<Arc<GatewayState>>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let sessions: Vec<_> = state
+        .identity
+        .sessions_of(&user_id(&caller)?)
+        .await?
+        .into_iter()
+        .map(|s| SessionView::new(s, &caller))
+        .collect();
+    Ok(Json(json!({ "sessions": sessions })))
+}
+
+/// `DELETE /api/v1/me/sessions/{session_id}`.
+pub async fn revoke_session(
+    State(state): State<Arc<GatewayState>>,
+    Authenticated(caller): Authenticated,
+    Path(session_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let mine = state
+        .identity
+        .sessions_of(&user_id(&caller)?)
+        .await?
+        .iter()
+        .any(|s| s.id == session_id);
+    if !mine {
+        return Err(ApiError::ResourceNotFound("session"));
+    }
+    state.identity.revoke_session(&session_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// When a new API key expires: exactly one of the two.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyBody {
+    name: String,
+    #[serde(default)]
+    scope: Option<Vec<String>>,
+    #[serde(default)]
+    expires_in_seconds: Option<i64>,
+    #[serde(default)]
+    expires_at: Option<i64>,
+    #[serde(default)]
+    owner_id: Option<String>,
+}
+
+impl NewKeyBody {
+    /// The key to create for `owner_id`.
+    pub fn into_new_key(self, owner_id: String) -> Result<NewApiKey, ApiError> {
+        let expires_at = match (self.expires_in_seconds, self.expires_at) {
+            (Some(seconds), None) => now().saturating_add(seconds),
+            (None, Some(at)) => at,
+            _ => {
+                return Err(ApiError::InvalidInput(
+                    "an expiry is required: give `expires_in_seconds` or `expires_at` (Unix seconds)".into(),
+                ));
+            }
+        };
+        Ok(NewApiKey {
+            name: self.name,
+            owner_id,
+            scope: self.scope,
+            expires_at,
+        })
+    }
+
+    /// The owner named in the body, if any.
+    pub fn owner_id(&self) -> Option<&str> {
+        self.owner_id.as_deref()
+    }
+}
+
+/// Refuses key creation by callers that are themselves API keys: a key
+/// must not mint keys that outlive or outscope it.
+pub fn refuse_key_minting_keys(caller: &Caller) -> Result<(), ApiError> {
+    if caller.is_api_key() {
+        return Err(ApiError::NotPermitted(
+            "API keys cannot create API keys; sign in".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /api/v1/me/api-keys`.
+pub async fn api_keys(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+) -> Result<Json<Value>, ApiError> {
+    let user = caller.require_user()?;
+    let keys: Vec<ApiKeyView> = state
+        .identity
+        .list_api_keys(&user.org_id, Some(&user.id))
+        .await?
+        .into_iter()
+        .map(ApiKeyView::from)
+        .collect();
+    Ok(Json(json!({ "api_keys": keys })))
+}
+
+/// `POST /api/v1/me/api-keys`: the key is in the response, once.
+pub async fn create_api_key(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+    JsonBody(body): JsonBody<NewKeyBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    refuse_key_minting_keys(&caller)?;
+    let user = caller.require_user()?;
+    if body.owner_id().is_some_and(|o| o != user.id) {
+        return Err(ApiError::InvalidInput(
+            "keys created here are your own; use /api/v1/api-keys to create keys for others".into(),
+        ));
+    }
+    let new = body.into_new_key(user.id.clone())?;
+    let (record, key) = state
+        .identity
+        .create_api_key(&user.org_id, &user.id, new)
+        .await?;
+    Ok(super::api_keys::created(record, &key))
+}
+
+/// `DELETE /api/v1/me/api-keys/{key_id}`.
+pub async fn revoke_api_key(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+    Path(key_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let user = caller.require_user()?;
+    state
+        .identity
+        .revoke_api_key(&user.org_id, &key_id, Some(&user.id))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

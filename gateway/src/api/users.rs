@@ -1,0 +1,219 @@
+//! Users of the caller's organization: `/api/v1/users*`.
+
+use super::admin::permit;
+use super::extract::{FullAccess, JsonBody};
+use super::views::{SessionView, UserView};
+use crate::http::ApiError;
+use crate::http::router::GatewayState;
+use crate::identity::NewUser;
+use crate::store::UserChanges;
+use axum::Json;
+use axum::extract::{Path, State};
+use http::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// `GET /api/v1/users`.
+pub async fn list(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+) -> Result<Json<Value>, ApiError> {
+    let org = permit(&state, &caller, "users.list", "orgs/{org}/users").await?;
+    let users: Vec<UserView> = state
+        .identity
+        .list_users(&org)
+        .await?
+        .iter()
+        .map(UserView::from)
+        .collect();
+    Ok(Json(json!({ "users": users })))
+}
+
+/// A user to create or invite.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    email: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    /// Without it, a one-time password is generated and returned once.
+    #[serde(default)]
+    password: Option<SecretString>,
+}
+
+/// `POST /api/v1/users`: creates (or, without a password, invites) a user.
+pub async fn create(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+    JsonBody(body): JsonBody<NewUserBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let org = permit(&state, &caller, "users.create", "orgs/{org}/users").await?;
+    let (user, one_time) = state
+        .identity
+        .create_user(
+            &org,
+            NewUser {
+                email: body.email,
+                display_name: body.display_name,
+                groups: body.groups,
+                password: body.password,
+            },
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "user": UserView::from(&user),
+            "one_time_password": one_time.as_ref().map(|p| p.expose_secret().to_string()),
+        })),
+    ))
+}
+
+fn user_resource(user_id: &str) -> String {
+    format!("orgs/{{org}}/users/{user_id}")
+}
+
+/// `GET /api/v1/users/{user_id}`.
+pub async fn get(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+    Path(user_id): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    let org = permit(&state, &caller, "users.read", &user_resource(&user_id)).await?;
+    Ok(Json(UserView::from(&state.identity.user_in(&org, &user_id).await?)))
+}
+
+/// Changes to a user.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[serde(default, with = "double_option")]
+    display_name: Option<Option<String>>,
+    #[serde(default)]
+    groups: Option<Vec<String>>,
+    #[serde(default)]
+    disabled: Option<bool>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(deserializer).map(Some)
+    }
+}
+
+/// `PATCH /api/v1/users/{user_id}`: disabling ends the user's sessions.
+pub async fn update(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+    Path(user_id): Path<String>,
+    JsonBody(body): JsonBody<UserPatch>,
+) -> Result<Json<UserView>, ApiError> {
+    let org = permit(&state, &caller, "users.update", &user_resource(&user_id)).await?;
+    if body.disabled == Some(true) && caller.user.as_ref().is_some_and(|u| u.id == user_id) {
+        return Err(ApiError::InvalidInput("you cannot disable yourself".into()));
+    }
+    let changes = UserChanges {
+        display_name: body.display_name,
+        groups: body.groups,
+        disabled: body.disabled,
+        password_must_change: None,
+    };
+    let user = state.identity.update_user(&org, &user_id, &changes).await?;
+    Ok(Json(UserView::from(&user)))
+}
+
+/// `DELETE /api/v1/users/{user_id}`.
+pub async fn delete(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let org = permit(&state, &caller, "users.delete", &user_resource(&user_id)).await?;
+    if caller.user.as_ref().is_some_and(|u| u.id == user_id) {
+        return Err(ApiError::InvalidInput("you cannot delete yourself".into()));
+    }
+    state.identity.delete_user(&org, &user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/users/{user_id}/password-reset`: a new one-time password.
+pub async fn reset_password(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let org = permit(&state, &caller, "users.reset_password", &user_resource(&user_id)).await?;
+    let password = state.identity.reset_password(&org, &user_id).await?;
+    Ok(Json(json!({ "one_time_password": password.expose_secret() })))
+}
+
+/// `DELETE /api/v1/users/{user_id}/mfa`: removes the user's second factors.
+pub async fn reset_mfa(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let org = permit(&state, &caller, "users.reset_mfa", &user_resource(&user_id)).await?;
+    state.identity.reset_mfa(&org, &user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/users/{user_id}/sessions`.
+pub async fn sessions(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let org = permit(&state, &caller, "sessions.list", &user_resource(&user_id)).await?;
+    state.identity.user_in(&org, &user_id).await?;
+    let sessions: Vec<_> = state
+        .identity
+        .sessions_of(&user_id)
+        .await?
+        .into_iter()
+        .map(|s| SessionView::new(s, &caller))
+        .collect();
+    Ok(Json(json!({ "sessions": sessions })))
+}
+
+/// `DELETE /api/v1/users/{user_id}/sessions`: ends all of them.
+pub async fn revoke_sessions(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let org = permit(&state, &caller, "sessions.revoke", &user_resource(&user_id)).await?;
+    state.identity.user_in(&org, &user_id).await?;
+    let revoked = state.identity.revoke_sessions_of(&user_id, None).await?;
+    Ok(Json(json!({ "revoked": revoked })))
+}
+
+/// `DELETE /api/v1/users/{user_id}/sessions/{session_id}`.
+pub async fn revoke_session(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+    Path((user_id, session_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let org = permit(&state, &caller, "sessions.revoke", &user_resource(&user_id)).await?;
+    state.identity.user_in(&org, &user_id).await?;
+    let owned = state
+        .identity
+        .sessions_of(&user_id)
+        .await?
+        .iter()
+        .any(|s| s.id == session_id);
+    if !owned {
+        return Err(ApiError::ResourceNotFound("session"));
+    }
+    state.identity.revoke_session(&session_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,200 @@
+//! The JSON shapes the API returns. Times are Unix seconds.
+
+use crate::identity::{Caller, now};
+use crate::plugin::{Form, MfaStatus, TotpEnrollment};
+use crate::store::{ApiKeyRecord, OrgRecord, SessionRecord, UserRecord};
+use serde::Serialize;
+
+/// Keys expiring within this many seconds are flagged.
+const EXPIRING_SOON_SECS: i64 = 7 * 86_400;
+
+/// An organization.
+#[derive(Debug, Serialize)]
+pub struct OrgView {
+    id: String,
+    name: String,
+    mfa_required: bool,
+    api_key_max_lifetime_days: i64,
+    created_at: i64,
+}
+
+impl From<OrgRecord> for OrgView {
+    fn from(org: OrgRecord) -> Self {
+        Self {
+            id: org.id,
+            name: org.name,
+            mfa_required: org.mfa_required,
+            api_key_max_lifetime_days: org.api_key_max_lifetime_days,
+            created_at: org.created_at,
+        }
+    }
+}
+
+/// A user.
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    id: String,
+    org_id: String,
+    email: String,
+    display_name: Option<String>,
+    groups: Vec<String>,
+    disabled: bool,
+    password_must_change: bool,
+    created_at: i64,
+}
+
+impl From<&UserRecord> for UserView {
+    fn from(user: &UserRecord) -> Self {
+        Self {
+            id: user.id.clone(),
+            org_id: user.org_id.clone(),
+            email: user.email.clone(),
+            display_name: user.display_name.clone(),
+            groups: user.groups.clone(),
+            disabled: user.disabled,
+            password_must_change: user.password_must_change,
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// A session, as its owner or an administrator sees it.
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    id: String,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+    client_ip: String,
+    user_agent: String,
+    amr: Vec<String>,
+    current: bool,
+}
+
+impl SessionView {
+    /// `session`, marked current when it is the caller's.
+    pub fn new(session: SessionRecord, caller: &Caller) -> Self {
+        Self {
+            current: caller.session_id.as_deref() == Some(session.id.as_str()),
+            id: session.id,
+            created_at: session.created_at,
+            last_seen_at: session.last_seen_at,
+            expires_at: session.expires_at,
+            client_ip: session.client_ip,
+            user_agent: session.user_agent,
+            amr: session.principal.amr,
+        }
+    }
+}
+
+/// An API key, never with its secret.
+#[derive(Debug, Serialize)]
+pub struct ApiKeyView {
+    id: String,
+    name: String,
+    owner_id: String,
+    scope: Option<Vec<String>>,
+    created_at: i64,
+    created_by: String,
+    expires_at: i64,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+    /// `active`, `expired` or `revoked`.
+    status: &'static str,
+    /// Active and expiring within 7 days.
+    expiring_soon: bool,
+}
+
+impl From<ApiKeyRecord> for ApiKeyView {
+    fn from(key: ApiKeyRecord) -> Self {
+        let now = now();
+        let status = if key.revoked_at.is_some() {
+            "revoked"
+        } else if now >= key.expires_at {
+            "expired"
+        } else {
+            "active"
+        };
+        Self {
+            expiring_soon: status == "active" && key.expires_at - now <= EXPIRING_SOON_SECS,
+            status,
+            id: key.id,
+            name: key.name,
+            owner_id: key.owner_id,
+            scope: key.scope,
+            created_at: key.created_at,
+            created_by: key.created_by,
+            expires_at: key.expires_at,
+            last_used_at: key.last_used_at,
+            revoked_at: key.revoked_at,
+        }
+    }
+}
+
+/// A second-factor summary.
+#[derive(Debug, Serialize)]
+pub struct MfaView {
+    totp: bool,
+    recovery_codes_left: u32,
+}
+
+impl From<MfaStatus> for MfaView {
+    fn from(status: MfaStatus) -> Self {
+        Self {
+            totp: status.totp,
+            recovery_codes_left: status.recovery_codes_left,
+        }
+    }
+}
+
+/// A TOTP enrollment to show once.
+#[derive(Debug, Serialize)]
+pub struct TotpEnrollmentView {
+    secret: String,
+    otpauth_uri: String,
+    qr_svg: String,
+}
+
+impl From<TotpEnrollment> for TotpEnrollmentView {
+    fn from(enrollment: TotpEnrollment) -> Self {
+        Self {
+            secret: enrollment.secret,
+            otpauth_uri: enrollment.uri,
+            qr_svg: enrollment.qr_svg,
+        }
+    }
+}
+
+/// A form field of a login step.
+#[derive(Debug, Serialize)]
+pub struct FormFieldView {
+    name: String,
+    label: String,
+    kind: String,
+}
+
+/// A login form.
+#[derive(Debug, Serialize)]
+pub struct FormView {
+    title: String,
+    fields: Vec<FormFieldView>,
+    error: Option<String>,
+}
+
+impl From<Form> for FormView {
+    fn from(form: Form) -> Self {
+        Self {
+            title: form.title,
+            fields: form
+                .fields
+                .into_iter()
+                .map(|f| FormFieldView {
+                    name: f.name,
+                    label: f.label,
+                    kind: f.kind,
+                })
+                .collect(),
+            error: form.error,
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! First start: the default organization and an administrator whose
+//! one-time password is shown once and must be changed at first sign-in.
+
+use super::{Identity, IdentityError, NewUser, now};
+use crate::store::OrgRecord;
+use secrecy::SecretString;
+
+/// Id of the organization every embedded gateway starts with.
+pub const DEFAULT_ORG_ID: &str = "org_default";
+/// Group the bootstrap administrator is put in.
+pub const ADMIN_GROUP: &str = "admins";
+
+/// The administrator created on first start.
+#[derive(Debug)]
+pub struct BootstrapAdmin {
+    /// Their email.
+    pub email: String,
+    /// The one-time password.
+    pub password: SecretString,
+}
+
+impl Identity {
+    /// Makes sure the default organization exists and, when there are no
+    /// users at all and local accounts are enabled, creates the bootstrap
+    /// administrator. Returns it only when it was just created.
+    pub async fn bootstrap(&self) -> Result<Option<BootstrapAdmin>, IdentityError> {
+        self.store
+            .insert_org(&OrgRecord {
+                id: DEFAULT_ORG_ID.into(),
+                name: "default".into(),
+                mfa_required: false,
+                api_key_max_lifetime_days: 90,
+                created_at: now(),
+            })
+            .await?;
+        if self.config.local_provider.is_none() || self.store.count_users().await? > 0 {
+            return Ok(None);
+        }
+        let email = self.config.bootstrap_admin_email.clone();
+        let (user, password) = self
+            .create_user(
+                DEFAULT_ORG_ID,
+                NewUser {
+                    email: email.clone(),
+                    display_name: Some("Administrator".into()),
+                    groups: vec![ADMIN_GROUP.into()],
+                    password: None,
+                },
+            )
+            .await?;
+        tracing::warn!(user = %user.id, %email, "created the bootstrap administrator; its one-time password is printed once on standard output");
+        Ok(password.map(|password| BootstrapAdmin { email, password }))
+    }
+}

@@ -1,0 +1,304 @@
+//! Turning what a request presents (a session cookie, an access token, an
+//! API key or a provider's credential) into a [`Caller`]. Any doubt denies.
+
+use super::access_token::{TokenError, unverified_issuer};
+use super::{Identity, IdentityError, api_key, now, pending};
+use crate::plugin::{Credential, GuestError, Principal, RequestInfo};
+use crate::store::{SessionRecord, UserRecord};
+use std::sync::Arc;
+
+/// Seconds between writes of a session's or key's last use to the store.
+const TOUCH_INTERVAL_SECS: i64 = 60;
+
+/// What the request presented.
+#[derive(Debug)]
+pub enum Presented {
+    /// An `Authorization` credential.
+    Credential(Credential),
+    /// The session cookie's value.
+    SessionCookie(String),
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Who, as the authorizer sees them (groups filled from the directory).
+    pub principal: Principal,
+    /// The directory user, when the caller is one.
+    pub user: Option<Arc<UserRecord>>,
+    /// The session the request belongs to (cookie or access token).
+    pub session_id: Option<String>,
+    /// The API key used, if any.
+    pub api_key_id: Option<String>,
+    /// Actions required before full access.
+    pub pending: Vec<String>,
+}
+
+impl Caller {
+    /// A caller from a plugin-verified credential, outside the directory.
+    fn external(principal: Principal) -> Self {
+        Self {
+            principal,
+            user: None,
+            session_id: None,
+            api_key_id: None,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The caller's organization, for directory users.
+    pub fn org_id(&self) -> Option<&str> {
+        self.user.as_deref().map(|u| u.org_id.as_str())
+    }
+
+    /// Refuses callers that still have actions pending (restricted sessions).
+    pub fn require_full_access(&self) -> Result<(), IdentityError> {
+        if self.pending.is_empty() {
+            Ok(())
+        } else {
+            Err(IdentityError::ActionsPending(self.pending.clone()))
+        }
+    }
+
+    /// The directory user, or a refusal for callers that are not one.
+    pub fn require_user(&self) -> Result<&Arc<UserRecord>, IdentityError> {
+        self.user.as_ref().ok_or_else(|| {
+            IdentityError::Forbidden("only directory users can do this".into())
+        })
+    }
+
+    /// Whether the caller authenticated with an API key.
+    pub fn is_api_key(&self) -> bool {
+        self.api_key_id.is_some()
+    }
+}
+
+fn token_error(error: TokenError) -> IdentityError {
+    match error {
+        TokenError::Expired => IdentityError::CredentialExpired,
+        other => {
+            tracing::debug!(error = %other, "access token refused");
+            IdentityError::InvalidCredentials
+        }
+    }
+}
+
+impl Identity {
+    /// Authenticates what a request presented.
+    pub async fn resolve(
+        &self,
+        presented: Presented,
+        request: &RequestInfo,
+    ) -> Result<Caller, IdentityError> {
+        match presented {
+            Presented::SessionCookie(value) => self.resolve_cookie(&value).await,
+            Presented::Credential(Credential::Bearer(token))
+                if token.starts_with(api_key::PREFIX) =>
+            {
+                self.resolve_api_key(&token).await
+            }
+            Presented::Credential(Credential::Bearer(token))
+                if unverified_issuer(&token).as_deref() == Some(self.signer.issuer()) =>
+            {
+                self.resolve_access_token(&token).await
+            }
+            Presented::Credential(credential) => self.resolve_with_providers(&credential, request).await,
+        }
+    }
+
+    async fn resolve_cookie(&self, value: &str) -> Result<Caller, IdentityError> {
+        let (id, secret) =
+            super::sessions::split_cookie(value).ok_or(IdentityError::InvalidCredentials)?;
+        let session = self.live_session(id).await?;
+        if !self
+            .session_hasher
+            .verify_parts(id, secret, &session.secret_hash)
+        {
+            return Err(IdentityError::InvalidCredentials);
+        }
+        self.caller_for_session(&session).await
+    }
+
+    async fn resolve_access_token(&self, token: &str) -> Result<Caller, IdentityError> {
+        let claims = self.signer.verify(token, now()).map_err(token_error)?;
+        let session = self.live_session(&claims.sid).await?;
+        if session.principal.subject != claims.sub {
+            return Err(IdentityError::InvalidCredentials);
+        }
+        self.caller_for_session(&session).await
+    }
+
+    /// The session `id` if it is live now: not revoked, not past its
+    /// absolute or idle timeout. Records activity lazily.
+    pub(super) async fn live_session(&self, id: &str) -> Result<Arc<SessionRecord>, IdentityError> {
+        let session = match self.sessions.get(id) {
+            Some(session) => session,
+            None => {
+                let session = Arc::new(
+                    self.store
+                        .session(id)
+                        .await?
+                        .ok_or(IdentityError::InvalidCredentials)?,
+                );
+                self.sessions.insert(id, session.clone());
+                session
+            }
+        };
+        let now = now();
+        if session.revoked_at.is_some() {
+            return Err(IdentityError::InvalidCredentials);
+        }
+        let idle = i64::try_from(self.config.session_idle_timeout_secs).unwrap_or(i64::MAX);
+        if now >= session.expires_at || now - session.last_seen_at > idle {
+            return Err(IdentityError::CredentialExpired);
+        }
+        if now - session.last_seen_at >= TOUCH_INTERVAL_SECS {
+            self.store.touch_session(id, now).await?;
+            let mut touched = (*session).clone();
+            touched.last_seen_at = now;
+            self.sessions.insert(id, Arc::new(touched));
+        }
+        Ok(session)
+    }
+
+    async fn caller_for_session(&self, session: &SessionRecord) -> Result<Caller, IdentityError> {
+        let p = &session.principal;
+        let user = match &session.user_id {
+            Some(id) => {
+                let user = self
+                    .cached_user(id)
+                    .await?
+                    .ok_or(IdentityError::InvalidCredentials)?;
+                if user.disabled {
+                    return Err(IdentityError::AccountDisabled);
+                }
+                Some(user)
+            }
+            None => None,
+        };
+        let groups = user
+            .as_ref()
+            .map_or_else(|| p.groups.clone(), |u| u.groups.clone());
+        let mut pending = session.pending.clone();
+        if user.as_ref().is_some_and(|u| u.password_must_change)
+            && !pending.iter().any(|a| a == pending::CHANGE_PASSWORD)
+        {
+            pending.push(pending::CHANGE_PASSWORD.into());
+        }
+        Ok(Caller {
+            principal: Principal {
+                subject: p.subject.clone(),
+                issuer: p.issuer.clone(),
+                email: p.email.clone(),
+                display_name: user.as_ref().and_then(|u| u.display_name.clone()),
+                groups,
+                amr: p.amr.clone(),
+                attributes: Vec::new(),
+            },
+            user,
+            session_id: Some(session.id.clone()),
+            api_key_id: None,
+            pending,
+        })
+    }
+
+    /// Verifies an API key: checksum first (no lookup for a typo), then the
+    /// keyed hash in constant time, then revocation and expiry.
+    pub async fn resolve_api_key(&self, token: &str) -> Result<Caller, IdentityError> {
+        let presented = api_key::parse(token).map_err(|error| {
+            tracing::debug!(%error, "API key refused before lookup");
+            IdentityError::InvalidCredentials
+        })?;
+        let record = match self.api_keys.get(presented.id) {
+            Some(record) => record,
+            None => {
+                self.metrics.api_key_lookup();
+                let record = Arc::new(
+                    self.store
+                        .api_key(presented.id)
+                        .await?
+                        .ok_or(IdentityError::InvalidCredentials)?,
+                );
+                self.api_keys.insert(presented.id, record.clone());
+                record
+            }
+        };
+        if !self.api_key_hasher.verify(&presented, &record.secret_hash) {
+            return Err(IdentityError::InvalidCredentials);
+        }
+        if record.revoked_at.is_some() {
+            return Err(IdentityError::ApiKeyRevoked);
+        }
+        let now = now();
+        if now >= record.expires_at {
+            return Err(IdentityError::ApiKeyExpired);
+        }
+        let owner = self
+            .cached_user(&record.owner_id)
+            .await?
+            .ok_or(IdentityError::InvalidCredentials)?;
+        if owner.disabled {
+            return Err(IdentityError::AccountDisabled);
+        }
+        if record.last_used_at.is_none_or(|t| now - t >= TOUCH_INTERVAL_SECS) {
+            self.store.touch_api_key(&record.id, now).await?;
+            let mut touched = (*record).clone();
+            touched.last_used_at = Some(now);
+            self.api_keys.insert(&record.id, Arc::new(touched));
+        }
+        let groups = match &record.scope {
+            Some(scope) => owner
+                .groups
+                .iter()
+                .filter(|g| scope.contains(g))
+                .cloned()
+                .collect(),
+            None => owner.groups.clone(),
+        };
+        Ok(Caller {
+            principal: Principal {
+                subject: owner.id.clone(),
+                issuer: "portcullis".into(),
+                email: Some(owner.email.clone()),
+                display_name: owner.display_name.clone(),
+                groups,
+                amr: vec!["api_key".into()],
+                attributes: Vec::new(),
+            },
+            user: Some(owner),
+            session_id: None,
+            api_key_id: Some(record.id.clone()),
+            pending: Vec::new(),
+        })
+    }
+
+    /// Asks the configured providers in turn; the first that recognises the
+    /// credential decides.
+    async fn resolve_with_providers(
+        &self,
+        credential: &Credential,
+        request: &RequestInfo,
+    ) -> Result<Caller, IdentityError> {
+        for provider in self.plugins.providers() {
+            match provider.verify_credential(credential, request).await {
+                Ok(Ok(principal)) => return Ok(Caller::external(principal)),
+                Ok(Err(GuestError::UnsupportedCredential)) => continue,
+                Ok(Err(GuestError::Expired)) => return Err(IdentityError::CredentialExpired),
+                Ok(Err(
+                    GuestError::InvalidCredentials
+                    | GuestError::NotFound
+                    | GuestError::InvalidInput(_),
+                )) => return Err(IdentityError::InvalidCredentials),
+                Ok(Err(GuestError::Throttled(seconds))) => {
+                    return Err(IdentityError::Throttled(seconds));
+                }
+                Ok(Err(other)) => {
+                    tracing::error!(plugin = provider.name(), error = ?other, "auth provider failed; denying");
+                    return Err(IdentityError::ProviderUnavailable);
+                }
+                Err(_) => return Err(IdentityError::ProviderUnavailable),
+            }
+        }
+        Err(IdentityError::InvalidCredentials)
+    }
+}

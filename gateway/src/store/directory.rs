@@ -1,0 +1,257 @@
+//! Organizations and users: who exists, in which organization, in which
+//! groups, and whether they may sign in. Credentials are not here: they
+//! belong to the identity provider that checks them.
+
+use super::{Store, StoreError};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+/// An organization and its identity settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgRecord {
+    /// Stable id.
+    pub id: String,
+    /// Unique display name.
+    pub name: String,
+    /// Local users must enroll a second factor before they get full access.
+    pub mfa_required: bool,
+    /// Longest lifetime an API key may be created with, in days.
+    pub api_key_max_lifetime_days: i64,
+    /// Creation time (Unix seconds).
+    pub created_at: i64,
+}
+
+/// A user of an organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserRecord {
+    /// Stable id (also the subject in tokens).
+    pub id: String,
+    /// The organization.
+    pub org_id: String,
+    /// Email, unique across the gateway, compared case-insensitively.
+    pub email: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Groups, as the authorizer sees them.
+    pub groups: Vec<String>,
+    /// A disabled user cannot sign in and their credentials stop working.
+    pub disabled: bool,
+    /// The password was set by someone else and must be changed first.
+    pub password_must_change: bool,
+    /// Creation time (Unix seconds).
+    pub created_at: i64,
+}
+
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    /// New display name (`Some(None)` clears it).
+    pub display_name: Option<Option<String>>,
+    /// New groups.
+    pub groups: Option<Vec<String>>,
+    /// Disable or enable.
+    pub disabled: Option<bool>,
+    /// Require or clear a password change.
+    pub password_must_change: Option<bool>,
+}
+
+/// Changes to an organization's settings.
+#[derive(Debug, Clone, Default)]
+pub struct OrgChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// Require MFA for local users.
+    pub mfa_required: Option<bool>,
+    /// Longest API key lifetime, in days.
+    pub api_key_max_lifetime_days: Option<i64>,
+}
+
+const USER_COLUMNS: &str =
+    "id, org_id, email, display_name, groups, disabled, password_must_change, created_at";
+const ORG_COLUMNS: &str = "id, name, mfa_required, api_key_max_lifetime_days, created_at";
+
+fn org_from_row(row: &SqliteRow) -> Result<OrgRecord, sqlx::Error> {
+    Ok(OrgRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        mfa_required: row.try_get("mfa_required")?,
+        api_key_max_lifetime_days: row.try_get("api_key_max_lifetime_days")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn user_from_row(row: &SqliteRow) -> Result<UserRecord, sqlx::Error> {
+    let groups: String = row.try_get("groups")?;
+    Ok(UserRecord {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        email: row.try_get("email")?,
+        display_name: row.try_get("display_name")?,
+        groups: serde_json::from_str(&groups).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        disabled: row.try_get("disabled")?,
+        password_must_change: row.try_get("password_must_change")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn json(groups: &[String]) -> String {
+    serde_json::to_string(groups).unwrap_or_else(|_| "[]".into())
+}
+
+impl Store {
+    /// Creates an organization; `false` if the name is taken.
+    pub async fn insert_org(&self, org: &OrgRecord) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO orgs (id, name, mfa_required, api_key_max_lifetime_days, created_at)
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&org.id)
+        .bind(&org.name)
+        .bind(org.mfa_required)
+        .bind(org.api_key_max_lifetime_days)
+        .bind(org.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Every organization, oldest first.
+    pub async fn list_orgs(&self) -> Result<Vec<OrgRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ORG_COLUMNS} FROM orgs ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(org_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// An organization by id.
+    pub async fn org(&self, id: &str) -> Result<Option<OrgRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(org_from_row).transpose()?)
+    }
+
+    /// Applies `changes` to organization `id`; the updated record, or
+    /// `None` if there is no such organization.
+    pub async fn update_org(
+        &self,
+        id: &str,
+        changes: &OrgChanges,
+    ) -> Result<Option<OrgRecord>, StoreError> {
+        sqlx::query(
+            "UPDATE orgs SET name = COALESCE(?, name),
+                             mfa_required = COALESCE(?, mfa_required),
+                             api_key_max_lifetime_days = COALESCE(?, api_key_max_lifetime_days)
+             WHERE id = ?",
+        )
+        .bind(&changes.name)
+        .bind(changes.mfa_required)
+        .bind(changes.api_key_max_lifetime_days)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        self.org(id).await
+    }
+
+    /// Creates a user; `false` if the email is taken.
+    pub async fn insert_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+        let done = sqlx::query(&format!(
+            "INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        ))
+        .bind(&user.id)
+        .bind(&user.org_id)
+        .bind(&user.email)
+        .bind(&user.display_name)
+        .bind(json(&user.groups))
+        .bind(user.disabled)
+        .bind(user.password_must_change)
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A user by id.
+    pub async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    /// A user by email (case-insensitive).
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?"))
+            .bind(email.trim())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    /// The users of an organization, oldest first.
+    pub async fn list_users(&self, org_id: &str) -> Result<Vec<UserRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE org_id = ? ORDER BY created_at, id"
+        ))
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// How many users exist in all organizations.
+    pub async fn count_users(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Applies `changes` to user `id`; the updated record, if the user exists.
+    pub async fn update_user(
+        &self,
+        id: &str,
+        changes: &UserChanges,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let Some(mut user) = self.user(id).await? else {
+            return Ok(None);
+        };
+        if let Some(display_name) = &changes.display_name {
+            user.display_name.clone_from(display_name);
+        }
+        if let Some(groups) = &changes.groups {
+            user.groups.clone_from(groups);
+        }
+        if let Some(disabled) = changes.disabled {
+            user.disabled = disabled;
+        }
+        if let Some(must_change) = changes.password_must_change {
+            user.password_must_change = must_change;
+        }
+        sqlx::query(
+            "UPDATE users SET display_name = ?, groups = ?, disabled = ?, password_must_change = ?
+             WHERE id = ?",
+        )
+        .bind(&user.display_name)
+        .bind(json(&user.groups))
+        .bind(user.disabled)
+        .bind(user.password_must_change)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(Some(user))
+    }
+
+    /// Deletes a user with their sessions and API keys; whether it existed.
+    pub async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,198 @@
+//! Sessions: one row per sign-in, holding only a keyed hash of the
+//! session secret.
+
+use super::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+/// Who a session belongs to and how they signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionPrincipal {
+    /// Subject within the issuer (the user id for local users).
+    pub subject: String,
+    /// The auth provider that vouched for the subject.
+    pub issuer: String,
+    /// Email, if known.
+    pub email: Option<String>,
+    /// Authentication methods (RFC 8176).
+    pub amr: Vec<String>,
+    /// Groups the provider asserted (directory users take theirs from the
+    /// directory instead).
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// One session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Public id (in tokens' `sid` and in the cookie before the secret).
+    pub id: String,
+    /// HMAC-SHA-256 of the secret half of the cookie.
+    pub secret_hash: [u8; 32],
+    /// The directory user, if the subject is one.
+    pub user_id: Option<String>,
+    /// The user's organization.
+    pub org_id: Option<String>,
+    /// Who and how.
+    pub principal: SessionPrincipal,
+    /// Actions required before full access (`change_password`, `enroll_mfa`).
+    pub pending: Vec<String>,
+    /// Sign-in time (Unix seconds).
+    pub created_at: i64,
+    /// Last request seen (Unix seconds); written back lazily.
+    pub last_seen_at: i64,
+    /// Absolute end (Unix seconds).
+    pub expires_at: i64,
+    /// When it was revoked (logout or administrator).
+    pub revoked_at: Option<i64>,
+    /// Client address at sign-in.
+    pub client_ip: String,
+    /// Client `User-Agent` at sign-in.
+    pub user_agent: String,
+}
+
+const COLUMNS: &str = "id, secret_hash, user_id, org_id, principal, pending, created_at, last_seen_at, expires_at, revoked_at, client_ip, user_agent";
+
+fn decode_error(e: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(e))
+}
+
+fn from_row(row: &SqliteRow) -> Result<SessionRecord, sqlx::Error> {
+    let hash: Vec<u8> = row.try_get("secret_hash")?;
+    let principal: String = row.try_get("principal")?;
+    let pending: String = row.try_get("pending")?;
+    Ok(SessionRecord {
+        id: row.try_get("id")?,
+        secret_hash: hash
+            .try_into()
+            .map_err(|_| sqlx::Error::Decode("session hash is not 32 bytes".into()))?,
+        user_id: row.try_get("user_id")?,
+        org_id: row.try_get("org_id")?,
+        principal: serde_json::from_str(&principal).map_err(decode_error)?,
+        pending: serde_json::from_str(&pending).map_err(decode_error)?,
+        created_at: row.try_get("created_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+        client_ip: row.try_get("client_ip")?,
+        user_agent: row.try_get("user_agent")?,
+    })
+}
+
+impl Store {
+    /// Records a new session.
+    pub async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO sessions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&session.id)
+        .bind(&session.secret_hash[..])
+        .bind(&session.user_id)
+        .bind(&session.org_id)
+        .bind(serde_json::to_string(&session.principal).map_err(|e| StoreError::Query(decode_error(e)))?)
+        .bind(serde_json::to_string(&session.pending).map_err(|e| StoreError::Query(decode_error(e)))?)
+        .bind(session.created_at)
+        .bind(session.last_seen_at)
+        .bind(session.expires_at)
+        .bind(session.revoked_at)
+        .bind(&session.client_ip)
+        .bind(&session.user_agent)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A session by id.
+    pub async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sessions WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    /// A user's sessions that are neither revoked nor past their absolute
+    /// end at `now`, newest first.
+    pub async fn live_sessions_of(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM sessions
+             WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
+             ORDER BY created_at DESC"
+        ))
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Revokes one session at `now`; whether a live one was revoked.
+    pub async fn revoke_session(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Revokes every live session of a user; the revoked ids.
+    pub async fn revoke_sessions_of(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(now)
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids)
+    }
+
+    /// Records activity on a session.
+    pub async fn touch_session(&self, id: &str, last_seen_at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET last_seen_at = MAX(last_seen_at, ?) WHERE id = ?")
+            .bind(last_seen_at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Replaces a session's pending actions and authentication methods.
+    pub async fn update_session_access(
+        &self,
+        id: &str,
+        pending: &[String],
+        principal: &SessionPrincipal,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET pending = ?, principal = ? WHERE id = ?")
+            .bind(serde_json::to_string(pending).map_err(|e| StoreError::Query(decode_error(e)))?)
+            .bind(serde_json::to_string(principal).map_err(|e| StoreError::Query(decode_error(e)))?)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes sessions that ended before `cutoff`; how many.
+    pub async fn purge_sessions(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM sessions WHERE expires_at < ? OR (revoked_at IS NOT NULL AND revoked_at < ?)",
+        )
+        .bind(cutoff)
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

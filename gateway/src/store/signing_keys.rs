@@ -1,0 +1,76 @@
+//! The gateway's token-signing keys, sealed at rest.
+
+use super::{Store, StoreError};
+use secrecy::SecretBox;
+
+/// A stored signing key.
+pub struct SigningKeyRecord {
+    /// Key id, as in tokens' `kid`.
+    pub kid: String,
+    /// PKCS#8 private key.
+    pub pkcs8: SecretBox<Vec<u8>>,
+    /// Creation time (Unix seconds).
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+fn context(kid: &str) -> Vec<u8> {
+    format!("signing-key\0{kid}").into_bytes()
+}
+
+impl Store {
+    /// Stores a new signing key, sealed.
+    pub async fn insert_signing_key(
+        &self,
+        kid: &str,
+        pkcs8: &[u8],
+        created_at: i64,
+    ) -> Result<(), StoreError> {
+        let sealed = self.sealer.seal(&context(kid), pkcs8)?;
+        sqlx::query("INSERT INTO signing_keys (kid, private_key, created_at) VALUES (?, ?, ?)")
+            .bind(kid)
+            .bind(sealed)
+            .bind(created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Keys not retired, oldest first.
+    pub async fn active_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        let rows: Vec<(String, Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT kid, private_key, created_at FROM signing_keys
+             WHERE retired_at IS NULL ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(kid, sealed, created_at)| {
+                let pkcs8 = self.sealer.open(&context(&kid), &sealed)?;
+                Ok(SigningKeyRecord {
+                    kid,
+                    pkcs8: SecretBox::new(Box::new(pkcs8)),
+                    created_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Retires a key at `now`: it no longer verifies.
+    pub async fn retire_signing_key(&self, kid: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE kid = ?")
+            .bind(now)
+            .bind(kid)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
