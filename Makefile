@@ -17,7 +17,11 @@ CARGO ?= cargo
 wasm-target:
 	@rustup target list --installed | grep -qx '$(WASM)' || rustup target add $(WASM)
 
-# Tools the end-to-end tests call: openssl (TLS 1.1 probe, fingerprints), curl.
+# Tools the end-to-end tests call: openssl (TLS 1.1 probe, fingerprints),
+# curl, and pyotp (an independent TOTP implementation) in a private venv.
+PYENV := $(CARGO_TARGET_DIR)/pyenv
+export PORTCULLIS_TEST_PYTHON := $(PYENV)/bin/python3
+
 test-deps:
 	@missing=""; \
 	for tool in openssl curl; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
@@ -25,6 +29,8 @@ test-deps:
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@$(PORTCULLIS_TEST_PYTHON) -c 'import pyotp' 2>/dev/null || { \
+	  python3 -m venv $(PYENV) && $(PYENV)/bin/pip install --quiet --disable-pip-version-check 'pyotp==2.9.0'; }
 
 ## Builds ------------------------------------------------------------------
 
@@ -82,7 +88,7 @@ e2e: build plugins fixtures
 
 # Ends with one plain "N passed, N failed" line totalling every test binary.
 test: test-deps plugins fixtures fmt-check clippy doc build
-	$(CARGO) test --workspace 2>&1 | tee $(CARGO_TARGET_DIR)/test-output.log
+	{ $(CARGO) test --workspace 2>&1; cd plugins && $(CARGO) test --lib 2>&1; } | tee $(CARGO_TARGET_DIR)/test-output.log
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' $(CARGO_TARGET_DIR)/test-output.log
 
 ## Benchmarks --------------------------------------------------------------

@@ -118,13 +118,56 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint!(DELETE "/api/v1/api-keys/{key_id}", "revokeApiKey", "api-keys", Perm("api_keys.revoke"), None, (204, None), api_keys::revoke, "Revoke an API key; effective on the next request"),
 ];
 
-/// The API routes, built from [`ENDPOINTS`].
+/// The API routes, built from [`ENDPOINTS`]. A known path with another
+/// method gets a JSON 405 naming the allowed methods.
 pub fn routes() -> Router<Arc<GatewayState>> {
     let mut router = Router::new();
     for endpoint in ENDPOINTS {
-        let filter = MethodFilter::try_from(endpoint.method.clone())
-            .unwrap_or_else(|_| unreachable!("endpoint methods are standard"));
+        let Ok(filter) = MethodFilter::try_from(endpoint.method.clone()) else {
+            continue;
+        };
         router = router.route(endpoint.path, (endpoint.route)(filter));
     }
-    router
+    router.method_not_allowed_fallback(method_not_allowed)
+}
+
+fn template_matches(template: &str, path: &str) -> bool {
+    let mut template = template.split('/');
+    let mut path = path.split('/');
+    loop {
+        match (template.next(), path.next()) {
+            (None, None) => return true,
+            (Some(t), Some(p)) if (t.starts_with('{') && !p.is_empty()) || t == p => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The methods [`ENDPOINTS`] serve on `path`.
+pub fn allowed_methods(path: &str) -> Vec<Method> {
+    ENDPOINTS
+        .iter()
+        .filter(|e| template_matches(e.path, path))
+        .map(|e| e.method.clone())
+        .collect()
+}
+
+async fn method_not_allowed(uri: http::Uri) -> crate::http::ApiError {
+    crate::http::ApiError::MethodNotAllowed(allowed_methods(uri.path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_methods_follow_the_templates() {
+        assert_eq!(allowed_methods("/api/v1/users"), [Method::GET, Method::POST]);
+        assert_eq!(
+            allowed_methods("/api/v1/users/usr_1"),
+            [Method::GET, Method::PATCH, Method::DELETE]
+        );
+        assert!(allowed_methods("/api/v1/users/").is_empty());
+        assert!(allowed_methods("/api/v1/nothing").is_empty());
+    }
 }

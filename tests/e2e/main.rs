@@ -9,6 +9,7 @@
 
 mod config_errors;
 mod faults;
+mod identity;
 mod inspect;
 mod limits;
 mod proxy;

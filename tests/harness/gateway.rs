@@ -24,6 +24,7 @@ pub struct Gateway {
     /// Everything printed on stdout up to readiness.
     pub stdout: Vec<String>,
     dir: TempDir,
+    args: Vec<String>,
 }
 
 /// How a gateway failed to start.
@@ -87,6 +88,7 @@ impl Gateway {
             command.env(name, value);
         }
         let mut child = command.spawn().expect("spawn gateway");
+        let spawned_args = args.clone();
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let mut printed = Vec::new();
@@ -134,7 +136,25 @@ impl Gateway {
             fingerprint: fingerprint.expect("fingerprint"),
             stdout: printed,
             dir,
+            args: spawned_args,
         })
+    }
+
+    /// Stops the gateway (SIGTERM) and starts it again on the same
+    /// directory and arguments; the new one may listen on another port.
+    pub async fn restart(mut self) -> Result<Self, StartFailure> {
+        self.signal(libc::SIGTERM);
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await;
+        let Self { dir, args, .. } = self;
+        Self::spawn(dir, args, &[]).await
+    }
+
+    /// The value printed after `prefix` on standard output at start.
+    pub fn printed(&self, prefix: &str) -> Option<String> {
+        self.stdout
+            .iter()
+            .find_map(|line| line.strip_prefix(prefix))
+            .map(|rest| rest.trim().to_string())
     }
 
     /// The working directory (config, data, log).

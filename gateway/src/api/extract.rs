@@ -159,7 +159,7 @@ mod tests {
         let text = describe(&error);
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("expected a boolean"), "{text}");
-        let syntax = serde_json::from_str::<bool>("{oops").unwrap_err();
+        let syntax = serde_json::from_str::<Vec<u8>>("[1,").unwrap_err();
         assert!(describe(&syntax).starts_with("malformed JSON"));
     }
 }

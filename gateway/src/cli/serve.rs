@@ -77,11 +77,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
     let gateway = server::start(config).await?;
     let fingerprint = gateway.certificate_fingerprint().to_string();
-    println!("portcullis listening on https://{}", gateway.https_addr());
-    if let Some(addr) = gateway.http_addr() {
-        println!("redirecting http://{addr} to https");
-    }
-    println!("TLS certificate SHA-256 fingerprint: {fingerprint}");
     if let Some(admin) = gateway.take_bootstrap_admin() {
         // Standard output only, never the log: this is the one time it is shown.
         println!("bootstrap administrator: {}", admin.email);
@@ -90,6 +85,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             admin.password.expose_secret()
         );
     }
+    println!("portcullis listening on https://{}", gateway.https_addr());
+    if let Some(addr) = gateway.http_addr() {
+        println!("redirecting http://{addr} to https");
+    }
+    println!("TLS certificate SHA-256 fingerprint: {fingerprint}");
 
     loop {
         tokio::select! {

@@ -1,0 +1,225 @@
+//! Identity end to end: local accounts with TOTP (codes from pyotp, an
+//! independent implementation), sessions and access tokens, API keys, the
+//! admin API and its OpenAPI document, bootstrap.
+
+mod api_keys;
+mod bootstrap;
+mod login;
+mod openapi;
+mod sessions;
+
+use super::paths;
+use http::Method;
+use portcullis_tests::{Client, Gateway, Reply, Upstream};
+use serde_json::{Value, json};
+
+/// The bootstrap administrator's email.
+const ADMIN_EMAIL: &str = "admin@portcullis.local";
+/// The password the administrator sets at first sign-in.
+const ADMIN_PASSWORD: &str = "castle gate lantern 42";
+
+/// A gateway with local accounts, the static authorizer (`admins` may do
+/// anything, `ops` may read items) and a proxy route to `upstream`.
+fn identity_config(upstream: &Upstream, extra: &str) -> String {
+    format!(
+        r#"
+data_dir = "{{dir}}/data"
+
+[server]
+listen = "127.0.0.1:0"
+
+[auth]
+authorizer = "authz"
+
+[identity]
+local_provider = "local"
+{extra}
+
+[plugins.authz]
+path = "{authz}"
+
+[plugins.authz.config]
+default = "deny"
+rules = [
+  {{ groups = ["admins"], actions = ["*"], resources = ["*"] }},
+  {{ groups = ["ops"], actions = ["items.read"], resources = ["*"] }},
+]
+
+[plugins.local]
+path = "{local}"
+instances = 2
+deadline_ms = 10000
+
+[plugins.local.config.throttle_account]
+free_attempts = 3
+base_delay_secs = 1
+max_delay_secs = 4
+
+[plugins.local.config.throttle_ip]
+free_attempts = 1000
+
+[[routes]]
+name = "items"
+methods = ["GET"]
+path = "/v1/items/{{id}}"
+upstream = "{upstream}"
+permission = {{ action = "items.read", resource = "items/{{id}}" }}
+"#,
+        authz = paths::component("authz_static").display(),
+        local = paths::component("authn_local").display(),
+        upstream = upstream.url(),
+    )
+}
+
+/// A running identity gateway with a signed-in administrator.
+struct Fixture {
+    gateway: Gateway,
+    client: Client,
+    upstream: Upstream,
+    /// The administrator's access token (full access).
+    admin: String,
+}
+
+impl Fixture {
+    async fn start() -> Self {
+        Self::start_with("").await
+    }
+
+    async fn start_with(extra: &str) -> Self {
+        let upstream = Upstream::start().await;
+        let gateway = Gateway::with_config(&identity_config(&upstream, extra))
+            .await
+            .unwrap_or_else(|failure| panic!("gateway failed to start: {failure:?}"));
+        let client = gateway.client();
+        let one_time = gateway
+            .printed("one-time password (shown once; must be changed at first sign-in): ")
+            .expect("bootstrap password printed");
+        let first = login(&client, ADMIN_EMAIL, &one_time).await;
+        assert_eq!(first.status, 200, "{}", first.text());
+        let token = first.json()["access_token"].as_str().unwrap().to_string();
+        let changed = call(
+            &client,
+            Method::POST,
+            "/api/v1/me/password",
+            Some(&token),
+            Some(json!({"current_password": one_time, "new_password": ADMIN_PASSWORD})),
+        )
+        .await;
+        assert_eq!(changed.status, 204, "{}", changed.text());
+        let admin = access_token(&client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        Self {
+            gateway,
+            client,
+            upstream,
+            admin,
+        }
+    }
+
+    /// Creates a user in the default organization; returns their id.
+    async fn create_user(&self, email: &str, password: &str, groups: &[&str]) -> String {
+        let reply = call(
+            &self.client,
+            Method::POST,
+            "/api/v1/users",
+            Some(&self.admin),
+            Some(json!({"email": email, "password": password, "groups": groups})),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{}", reply.text());
+        reply.json()["user"]["id"].as_str().unwrap().to_string()
+    }
+
+    async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Reply {
+        call(&self.client, method, path, Some(token), body).await
+    }
+
+    /// Asserts that nothing in `secrets` reached the gateway's log.
+    fn assert_not_logged(&self, secrets: &[&str]) {
+        let log = self.gateway.log();
+        for secret in secrets {
+            assert!(!log.contains(secret), "secret `{secret}` found in the log");
+        }
+    }
+}
+
+/// Sends a JSON request with an optional bearer token.
+async fn call(
+    client: &Client,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Reply {
+    let authorization = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![];
+    if let Some(value) = &authorization {
+        headers.push(("authorization", value.as_str()));
+    }
+    let bytes = match &body {
+        Some(body) => {
+            headers.push(("content-type", "application/json"));
+            serde_json::to_vec(body).unwrap()
+        }
+        None => Vec::new(),
+    };
+    client.send(method, path, &headers, &bytes).await.unwrap()
+}
+
+/// `POST /auth/login` with email and password.
+async fn login(client: &Client, email: &str, password: &str) -> Reply {
+    call(
+        client,
+        Method::POST,
+        "/auth/login",
+        None,
+        Some(json!({"email": email, "password": password})),
+    )
+    .await
+}
+
+/// `POST /auth/login/{flow}` with `fields`.
+async fn continue_login(client: &Client, flow: &str, fields: Value) -> Reply {
+    call(
+        client,
+        Method::POST,
+        &format!("/auth/login/{flow}"),
+        None,
+        Some(fields),
+    )
+    .await
+}
+
+/// Signs in with a password only and returns the access token.
+async fn access_token(client: &Client, email: &str, password: &str) -> String {
+    let reply = login(client, email, password).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let body = reply.json();
+    assert_eq!(body["status"], "authenticated", "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+/// The TOTP code pyotp computes for `secret`, `steps` 30-second steps from now.
+fn pyotp(secret: &str, steps: i64) -> String {
+    let python =
+        std::env::var("PORTCULLIS_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let output = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import pyotp, sys, time; print(pyotp.TOTP(sys.argv[1]).at(int(time.time()) + 30 * int(sys.argv[2])))",
+            secret,
+            &steps.to_string(),
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} (make test-deps installs pyotp): {e}"));
+    assert!(
+        output.status.success(),
+        "pyotp failed (make test-deps installs it): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+/// The error code of a JSON error reply.
+fn code(reply: &Reply) -> String {
+    reply.json()["code"].as_str().unwrap_or_default().to_string()
+}
