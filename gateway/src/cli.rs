@@ -1,5 +1,6 @@
 //! The `portcullis` command line.
 
+mod admin;
 mod plugin;
 mod serve;
 
@@ -22,6 +23,9 @@ pub enum Command {
     /// Work with plugin components.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Manage users and API keys without a browser (works on the data
+    /// directory; a running gateway sees changes within its cache TTL).
+    Admin(admin::AdminArgs),
 }
 
 /// Runs the parsed command; the exit code on success.
@@ -29,5 +33,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Plugin(command) => plugin::run(command),
+        Command::Admin(args) => admin::run(args).await,
     }
 }

@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod bootstrap;
+mod cli;
 mod login;
 mod openapi;
 mod sessions;

@@ -6,13 +6,14 @@ use crate::server;
 use crate::store::derive_key;
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio::signal::unix::{SignalKind, signal};
 
-/// Arguments of `portcullis serve`.
+/// Where the configuration comes from: a file, or the embedded defaults
+/// over a data directory and the bundled plugins.
 #[derive(Debug, clap::Args)]
-pub struct ServeArgs {
+pub struct ConfigSource {
     /// Configuration file (TOML). Without it the embedded defaults run.
     #[arg(long, short, env = "PORTCULLIS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -22,6 +23,24 @@ pub struct ServeArgs {
     /// Where the bundled plugins are, for the embedded defaults.
     #[arg(long, env = "PORTCULLIS_PLUGIN_DIR")]
     pub plugin_dir: Option<PathBuf>,
+}
+
+impl ConfigSource {
+    /// Loads the configuration this source names.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        match &self.config {
+            Some(path) => Ok(Config::load(path)?),
+            None => embedded_config(self),
+        }
+    }
+}
+
+/// Arguments of `portcullis serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration.
+    #[command(flatten)]
+    pub source: ConfigSource,
     /// HTTPS listen address, overriding the configuration
     /// (default 127.0.0.1:8443; port 0 picks a free port).
     #[arg(long, env = "PORTCULLIS_LISTEN")]
@@ -31,7 +50,7 @@ pub struct ServeArgs {
 /// The bundled plugins the embedded default loads, by file name.
 const BUNDLED: [&str; 3] = ["authz_static.wasm", "keys_local.wasm", "authn_local.wasm"];
 
-pub(super) fn embedded_config(args: &ServeArgs) -> anyhow::Result<Config> {
+fn embedded_config(args: &ConfigSource) -> anyhow::Result<Config> {
     let data = DataDir::prepare(&args.data_dir)?;
     let plugin_dir = args
         .plugin_dir
@@ -57,16 +76,9 @@ pub(super) fn embedded_config(args: &ServeArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-pub(super) fn load_config(path: &Path) -> anyhow::Result<Config> {
-    Ok(Config::load(path)?)
-}
-
 /// Runs the gateway until SIGTERM or SIGINT; SIGHUP reloads.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let mut config = match &args.config {
-        Some(path) => load_config(path)?,
-        None => embedded_config(&args)?,
-    };
+    let mut config = args.source.load()?;
     if let Some(listen) = args.listen {
         config.server.listen = listen;
     }

@@ -24,6 +24,15 @@ impl Identity {
     /// users at all and local accounts are enabled, creates the bootstrap
     /// administrator. Returns it only when it was just created.
     pub async fn bootstrap(&self) -> Result<Option<BootstrapAdmin>, IdentityError> {
+        self.ensure_default_org().await?;
+        if self.config.local_provider.is_none() || self.store.count_users().await? > 0 {
+            return Ok(None);
+        }
+        self.create_bootstrap_admin().await.map(Some)
+    }
+
+    /// Creates the default organization if it does not exist.
+    pub async fn ensure_default_org(&self) -> Result<(), IdentityError> {
         self.store
             .insert_org(&OrgRecord {
                 id: DEFAULT_ORG_ID.into(),
@@ -33,9 +42,10 @@ impl Identity {
                 created_at: now(),
             })
             .await?;
-        if self.config.local_provider.is_none() || self.store.count_users().await? > 0 {
-            return Ok(None);
-        }
+        Ok(())
+    }
+
+    async fn create_bootstrap_admin(&self) -> Result<BootstrapAdmin, IdentityError> {
         let email = self.config.bootstrap_admin_email.clone();
         let (user, password) = self
             .create_user(
@@ -49,6 +59,7 @@ impl Identity {
             )
             .await?;
         tracing::warn!(user = %user.id, %email, "created the bootstrap administrator; its one-time password is printed once on standard output");
-        Ok(password.map(|password| BootstrapAdmin { email, password }))
+        let password = password.ok_or(IdentityError::Internal)?;
+        Ok(BootstrapAdmin { email, password })
     }
 }
