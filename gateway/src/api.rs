@@ -162,7 +162,10 @@ mod tests {
 
     #[test]
     fn allowed_methods_follow_the_templates() {
-        assert_eq!(allowed_methods("/api/v1/users"), [Method::GET, Method::POST]);
+        assert_eq!(
+            allowed_methods("/api/v1/users"),
+            [Method::GET, Method::POST]
+        );
         assert_eq!(
             allowed_methods("/api/v1/users/usr_1"),
             [Method::GET, Method::PATCH, Method::DELETE]

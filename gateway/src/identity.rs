@@ -87,8 +87,10 @@ impl Identity {
         metrics: Arc<Metrics>,
     ) -> Result<Self, IdentityError> {
         let seal_error = |_| IdentityError::Internal;
-        let api_key_hasher = KeyedHasher::new(&derive_key(root_key, "api-key-hash").map_err(seal_error)?);
-        let session_hasher = KeyedHasher::new(&derive_key(root_key, "session-hash").map_err(seal_error)?);
+        let api_key_hasher =
+            KeyedHasher::new(&derive_key(root_key, "api-key-hash").map_err(seal_error)?);
+        let session_hasher =
+            KeyedHasher::new(&derive_key(root_key, "session-hash").map_err(seal_error)?);
         let signer = TokenSigner::load(
             store.clone(),
             &config.issuer,
@@ -118,6 +120,11 @@ impl Identity {
     /// The access-token signer (for the JWKS endpoint and maintenance).
     pub fn signer(&self) -> &TokenSigner {
         &self.signer
+    }
+
+    /// The store the service works on.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The identity settings.

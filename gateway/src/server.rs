@@ -10,8 +10,8 @@ use crate::config::{Config, ConfigError};
 use crate::data_dir::{DataDir, DataDirError};
 use crate::http::proxy::{RouteTable, UpstreamClient};
 use crate::http::{GatewayState, build_router};
-use crate::metrics::Metrics;
 use crate::identity::{BootstrapAdmin, Identity, IdentityError};
+use crate::metrics::Metrics;
 use crate::plugin::{PluginEngine, PluginLoadError, PluginRegistry, ReloadReport};
 use crate::store::{Sealer, Store, StoreError};
 use crate::tls::{self, CertificateSource, CertificateStore, TlsError};
@@ -177,7 +177,11 @@ const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 /// How long ended sessions are kept (for listing and forensics).
 const ENDED_SESSION_RETENTION_SECS: i64 = 7 * 86_400;
 
-async fn maintain_identity(identity: Arc<Identity>, store: Store, mut shutdown: watch::Receiver<bool>) {
+async fn maintain_identity(
+    identity: Arc<Identity>,
+    store: Store,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut ticks = tokio::time::interval(MAINTENANCE_INTERVAL);
     ticks.tick().await;
     loop {
@@ -189,7 +193,10 @@ async fn maintain_identity(identity: Arc<Identity>, store: Store, mut shutdown: 
         if let Err(error) = identity.signer().maintain(now).await {
             tracing::error!(%error, "signing key maintenance failed; will retry");
         }
-        match store.purge_sessions(now - ENDED_SESSION_RETENTION_SECS).await {
+        match store
+            .purge_sessions(now - ENDED_SESSION_RETENTION_SECS)
+            .await
+        {
             Ok(0) => {}
             Ok(purged) => tracing::debug!(purged, "purged ended sessions"),
             Err(error) => tracing::warn!(%error, "session purge failed; will retry"),

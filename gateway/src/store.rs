@@ -15,9 +15,9 @@ mod signing_keys;
 pub use api_keys::ApiKeyRecord;
 pub use directory::{OrgChanges, OrgRecord, UserChanges, UserRecord};
 pub use kv::KvNamespace;
+pub use sealing::{SealError, Sealer, derive_key};
 pub use sessions::{SessionPrincipal, SessionRecord};
 pub use signing_keys::SigningKeyRecord;
-pub use sealing::{SealError, Sealer, derive_key};
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,

@@ -1,6 +1,13 @@
-//! Identity checks on the request path: API key parse + checksum + keyed
-//! hash comparison (no store lookup), and access-token verification
-//! (EdDSA signature + claims).
+//! Identity checks on the request path, and one password check.
+//!
+//! - `api_key/parse_and_verify`: parse + checksum + keyed hash comparison;
+//! - `api_key/resolve`: what a request pays — the above plus the cached key
+//!   record, revocation/expiry checks, the owner and the scope;
+//! - `access_token/verify_*`: EdDSA signature + claims, cached and first time;
+//! - `access_token/resolve`: what a request pays — verification plus the
+//!   live-session and user checks (revocation, timeouts);
+//! - `password/argon2id_login`: one password sign-in through the
+//!   `authn-local` plugin (argon2id, 19 MiB, t=2), as shipped (release wasm).
 #![expect(
     missing_docs,
     reason = "criterion's macros generate undocumented items"
@@ -11,10 +18,19 @@
 )]
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use portcullis::config::{AuthConfig, IdentityConfig, PluginConfig};
 use portcullis::identity::access_token::{Claims, SigningKeys};
 use portcullis::identity::api_key::{KeyedHasher, parse};
-use secrecy::{ExposeSecret, SecretBox};
+use portcullis::identity::{Identity, NewApiKey, NewUser, Presented, now};
+use portcullis::metrics::Metrics;
+use portcullis::plugin::{Credential, PluginEngine, PluginRegistry, RequestInfo};
+use portcullis::store::{OrgRecord, SessionPrincipal, SessionRecord, Store};
+use portcullis_tests::paths;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use std::collections::BTreeMap;
 use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
 
 fn bench(c: &mut Criterion) {
     let hasher = KeyedHasher::new(&SecretBox::new(Box::new([5u8; 32])));
@@ -66,5 +82,172 @@ fn access_token(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench, access_token);
+/// An identity service over an in-memory store with the `authn-local`
+/// plugin, an organization and a user `bench@example.com`.
+async fn identity_service() -> (Identity, String) {
+    let store = Store::open_in_memory().await.expect("store");
+    let mut plugins = BTreeMap::new();
+    let mut local = PluginConfig::new(paths::component("authn_local"), toml::Table::new());
+    local.deadline_ms = 10_000;
+    plugins.insert("local".to_string(), local);
+    let metrics = Metrics::new();
+    let registry = PluginRegistry::load(
+        PluginEngine::new().expect("engine"),
+        &plugins,
+        &AuthConfig::default(),
+        store.clone(),
+        metrics.clone(),
+    )
+    .await
+    .expect("load authn_local");
+    let config = IdentityConfig {
+        local_provider: Some("local".into()),
+        ..IdentityConfig::default()
+    };
+    let identity = Identity::new(
+        store.clone(),
+        Arc::new(registry),
+        config,
+        &SecretBox::new(Box::new([9u8; 32])),
+        metrics,
+    )
+    .await
+    .expect("identity");
+    store
+        .insert_org(&OrgRecord {
+            id: "org_bench".into(),
+            name: "bench".into(),
+            mfa_required: false,
+            api_key_max_lifetime_days: 90,
+            created_at: now(),
+        })
+        .await
+        .expect("org");
+    let (user, _) = identity
+        .create_user(
+            "org_bench",
+            NewUser {
+                email: "bench@example.com".into(),
+                display_name: None,
+                groups: vec!["ops".into(), "admins".into()],
+                password: Some(SecretString::from("violet quartz lantern 42")),
+            },
+        )
+        .await
+        .expect("user");
+    (identity, user.id)
+}
+
+fn request() -> RequestInfo {
+    RequestInfo {
+        method: "POST".into(),
+        path: "/auth/login".into(),
+        query: None,
+        headers: Vec::new(),
+        client_ip: "127.0.0.1".into(),
+        request_id: "bench".into(),
+    }
+}
+
+fn resolve(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (identity, user_id) = runtime.block_on(identity_service());
+    let (_, key) = runtime
+        .block_on(identity.create_api_key(
+            "org_bench",
+            &user_id,
+            NewApiKey {
+                name: "bench".into(),
+                owner_id: user_id.clone(),
+                scope: Some(vec!["ops".into()]),
+                expires_at: now() + 3_600,
+            },
+        ))
+        .expect("key");
+    let key = key.expose_secret().to_string();
+    let info = request();
+    let caller = runtime
+        .block_on(identity.resolve(
+            Presented::Credential(Credential::Bearer(key.clone())),
+            &info,
+        ))
+        .expect("resolve key");
+    assert_eq!(caller.principal.groups, ["ops"]);
+    c.bench_function("api_key/resolve", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(identity.resolve(
+                    Presented::Credential(Credential::Bearer(black_box(key.clone()))),
+                    &info,
+                ))
+                .expect("resolve")
+        })
+    });
+
+    let session = SessionRecord {
+        id: "S".repeat(22),
+        secret_hash: [0; 32],
+        user_id: Some(user_id.clone()),
+        org_id: Some("org_bench".into()),
+        principal: SessionPrincipal {
+            subject: user_id.clone(),
+            issuer: "local".into(),
+            email: None,
+            amr: vec!["pwd".into()],
+            groups: Vec::new(),
+        },
+        pending: Vec::new(),
+        created_at: now(),
+        last_seen_at: now(),
+        expires_at: now() + 3_600,
+        revoked_at: None,
+        client_ip: String::new(),
+        user_agent: String::new(),
+    };
+    runtime
+        .block_on(identity_store_insert(&identity, &session))
+        .expect("session");
+    let token = identity.issue_access_token(&session).expect("token");
+    c.bench_function("access_token/resolve", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(identity.resolve(
+                    Presented::Credential(Credential::Bearer(black_box(token.clone()))),
+                    &info,
+                ))
+                .expect("resolve")
+        })
+    });
+
+    let fields = vec![
+        ("email".to_string(), "bench@example.com".to_string()),
+        (
+            "password".to_string(),
+            "violet quartz lantern 42".to_string(),
+        ),
+    ];
+    let mut group = c.benchmark_group("password");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(8));
+    group.bench_function("argon2id_login", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(identity.begin_login(None, &fields, &info, "bench"))
+                .expect("login")
+        })
+    });
+    group.finish();
+}
+
+async fn identity_store_insert(
+    identity: &Identity,
+    session: &SessionRecord,
+) -> Result<(), portcullis::store::StoreError> {
+    identity.store().insert_session(session).await
+}
+
+criterion_group!(benches, bench, access_token, resolve);
 criterion_main!(benches);

@@ -201,8 +201,7 @@ async fn access_token(client: &Client, email: &str, password: &str) -> String {
 
 /// The TOTP code pyotp computes for `secret`, `steps` 30-second steps from now.
 fn pyotp(secret: &str, steps: i64) -> String {
-    let python =
-        std::env::var("PORTCULLIS_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let python = std::env::var("PORTCULLIS_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
     let output = std::process::Command::new(&python)
         .args([
             "-c",
@@ -222,5 +221,8 @@ fn pyotp(secret: &str, steps: i64) -> String {
 
 /// The error code of a JSON error reply.
 fn code(reply: &Reply) -> String {
-    reply.json()["code"].as_str().unwrap_or_default().to_string()
+    reply.json()["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }

@@ -17,7 +17,9 @@ pub async fn permit(
 ) -> Result<String, ApiError> {
     let org = caller
         .org_id()
-        .ok_or_else(|| ApiError::NotPermitted("only directory users can administer an organization".into()))?
+        .ok_or_else(|| {
+            ApiError::NotPermitted("only directory users can administer an organization".into())
+        })?
         .to_string();
     let resource = resource.replace("{org}", &org);
     permission::check(state, &caller.principal, action, &resource).await?;

@@ -3,9 +3,9 @@
 use super::extract::{Authenticated, JsonBody};
 use super::views::{FormView, UserView};
 use crate::http::ApiError;
+use crate::http::RequestId;
 use crate::http::identify::request_info;
 use crate::http::router::{ClientAddr, GatewayState};
-use crate::http::RequestId;
 use crate::identity::{LoginOutcome, NewSession};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -37,7 +37,13 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for LoginContext {
             .map(|id| id.0.clone())
             .unwrap_or_default();
         Ok(Self {
-            info: request_info(&parts.method, &parts.uri, &parts.headers, &client_ip, &request_id),
+            info: request_info(
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                &client_ip,
+                &request_id,
+            ),
             user_agent: parts
                 .headers
                 .get(header::USER_AGENT)
@@ -48,13 +54,21 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for LoginContext {
     }
 }
 
+/// A login body: the provider, if named, and the step's fields.
+struct LoginFields {
+    provider: Option<String>,
+    fields: Vec<(String, String)>,
+}
+
 /// Splits a login body into the provider (if named) and string fields.
-fn login_fields(body: Map<String, Value>) -> Result<(Option<String>, Vec<(String, String)>), ApiError> {
+fn login_fields(body: Map<String, Value>) -> Result<LoginFields, ApiError> {
     let mut provider = None;
     let mut fields = Vec::with_capacity(body.len());
     for (name, value) in body {
         let Value::String(value) = value else {
-            return Err(ApiError::BadRequest(format!("field `{name}` must be a string")));
+            return Err(ApiError::BadRequest(format!(
+                "field `{name}` must be a string"
+            )));
         };
         if name == "provider" {
             provider = Some(value);
@@ -62,7 +76,7 @@ fn login_fields(body: Map<String, Value>) -> Result<(Option<String>, Vec<(String
             fields.push((name, value));
         }
     }
-    Ok((provider, fields))
+    Ok(LoginFields { provider, fields })
 }
 
 fn session_cookie(state: &GatewayState, value: &str, max_age: i64) -> Option<HeaderValue> {
@@ -122,10 +136,15 @@ pub async fn login(
     context: LoginContext,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> Result<Response, ApiError> {
-    let (provider, fields) = login_fields(body)?;
+    let LoginFields { provider, fields } = login_fields(body)?;
     let outcome = state
         .identity
-        .begin_login(provider.as_deref(), &fields, &context.info, &context.user_agent)
+        .begin_login(
+            provider.as_deref(),
+            &fields,
+            &context.info,
+            &context.user_agent,
+        )
         .await?;
     Ok(outcome_response(&state, outcome))
 }
@@ -137,7 +156,7 @@ pub async fn continue_login(
     context: LoginContext,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> Result<Response, ApiError> {
-    let (_, fields) = login_fields(body)?;
+    let LoginFields { fields, .. } = login_fields(body)?;
     let outcome = state
         .identity
         .continue_login(&flow_id, &fields, &context.info, &context.user_agent)

@@ -37,11 +37,12 @@ impl FromRequestParts<Arc<GatewayState>> for Authenticated {
 }
 
 fn check_same_origin(parts: &Parts) -> Result<(), ApiError> {
-    let cross_site = || ApiError::NotPermitted("cross-site requests cannot use the session cookie".into());
-    if let Some(site) = parts.headers.get("sec-fetch-site") {
-        if !matches!(site.as_bytes(), b"same-origin" | b"none") {
-            return Err(cross_site());
-        }
+    let cross_site =
+        || ApiError::NotPermitted("cross-site requests cannot use the session cookie".into());
+    if let Some(site) = parts.headers.get("sec-fetch-site")
+        && !matches!(site.as_bytes(), b"same-origin" | b"none")
+    {
+        return Err(cross_site());
     }
     if let Some(origin) = parts.headers.get(header::ORIGIN) {
         let host = parts
@@ -105,7 +106,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
         if !is_json {
             return Err(ApiError::BadRequest(
                 "send a JSON body with `Content-Type: application/json`".into(),
@@ -135,11 +140,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// becomes "expected a boolean".
 fn describe(error: &serde_json::Error) -> String {
     if error.is_syntax() || error.is_eof() {
-        return format!("malformed JSON at line {} column {}", error.line(), error.column());
+        return format!(
+            "malformed JSON at line {} column {}",
+            error.line(),
+            error.column()
+        );
     }
     let text = error.to_string();
     let text = text.split(" at line ").next().unwrap_or_default();
-    if text.starts_with("invalid type") || text.starts_with("invalid value") || text.starts_with("invalid length") {
+    if text.starts_with("invalid type")
+        || text.starts_with("invalid value")
+        || text.starts_with("invalid length")
+    {
         match text.find("expected ") {
             Some(at) => text[at..].to_string(),
             None => "a value of the wrong type".into(),

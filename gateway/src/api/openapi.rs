@@ -60,7 +60,9 @@ fn build() -> Value {
         }
         let (status, schema) = endpoint.response;
         let success = match schema {
-            Some(name) => json!({"description": "Success", "content": {"application/json": {"schema": reference(name)}}}),
+            Some(name) => {
+                json!({"description": "Success", "content": {"application/json": {"schema": reference(name)}}})
+            }
             None => json!({"description": "Success, no content"}),
         };
         let error = json!({"description": "Error", "content": {"application/json": {"schema": reference("Error")}}});
@@ -72,7 +74,10 @@ fn build() -> Value {
             .entry(endpoint.path.to_string())
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(item) = item {
-            item.insert(endpoint.method.as_str().to_lowercase(), Value::Object(operation));
+            item.insert(
+                endpoint.method.as_str().to_lowercase(),
+                Value::Object(operation),
+            );
         }
     }
     json!({
@@ -99,7 +104,10 @@ fn object(properties: Value, required: &[&str]) -> Value {
 }
 
 fn list_of(field: &str, item: &str) -> Value {
-    object(json!({ field: {"type": "array", "items": reference(item)} }), &[field])
+    object(
+        json!({ field: {"type": "array", "items": reference(item)} }),
+        &[field],
+    )
 }
 
 /// Every schema the endpoints name.
@@ -174,9 +182,17 @@ mod tests {
         let mut ids = std::collections::BTreeSet::new();
         let mut routes = std::collections::BTreeSet::new();
         for endpoint in ENDPOINTS {
-            assert!(ids.insert(endpoint.operation_id), "{}", endpoint.operation_id);
-            assert!(routes.insert((endpoint.method.as_str(), endpoint.path)), "{endpoint:?}");
-            let operation = &document()["paths"][endpoint.path][endpoint.method.as_str().to_lowercase()];
+            assert!(
+                ids.insert(endpoint.operation_id),
+                "{}",
+                endpoint.operation_id
+            );
+            assert!(
+                routes.insert((endpoint.method.as_str(), endpoint.path)),
+                "{endpoint:?}"
+            );
+            let operation =
+                &document()["paths"][endpoint.path][endpoint.method.as_str().to_lowercase()];
             let declared: Vec<&str> = operation["parameters"]
                 .as_array()
                 .map(|p| p.iter().filter_map(|p| p["name"].as_str()).collect())

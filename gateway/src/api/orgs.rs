@@ -83,5 +83,7 @@ pub async fn update(
         mfa_required: body.mfa_required,
         api_key_max_lifetime_days: body.api_key_max_lifetime_days,
     };
-    Ok(Json(state.identity.update_org(&org_id, &changes).await?.into()))
+    Ok(Json(
+        state.identity.update_org(&org_id, &changes).await?.into(),
+    ))
 }

@@ -84,7 +84,9 @@ pub async fn get(
     Path(user_id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
     let org = permit(&state, &caller, "users.read", &user_resource(&user_id)).await?;
-    Ok(Json(UserView::from(&state.identity.user_in(&org, &user_id).await?)))
+    Ok(Json(UserView::from(
+        &state.identity.user_in(&org, &user_id).await?,
+    )))
 }
 
 /// Changes to a user.
@@ -151,9 +153,17 @@ pub async fn reset_password(
     FullAccess(caller): FullAccess,
     Path(user_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let org = permit(&state, &caller, "users.reset_password", &user_resource(&user_id)).await?;
+    let org = permit(
+        &state,
+        &caller,
+        "users.reset_password",
+        &user_resource(&user_id),
+    )
+    .await?;
     let password = state.identity.reset_password(&org, &user_id).await?;
-    Ok(Json(json!({ "one_time_password": password.expose_secret() })))
+    Ok(Json(
+        json!({ "one_time_password": password.expose_secret() }),
+    ))
 }
 
 /// `DELETE /api/v1/users/{user_id}/mfa`: removes the user's second factors.

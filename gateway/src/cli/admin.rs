@@ -138,7 +138,11 @@ fn user_line(user: &UserRecord) -> String {
         user.email,
         user.groups.join(","),
         if user.disabled { "disabled" } else { "active" },
-        if user.password_must_change { "\tmust-change-password" } else { "" }
+        if user.password_must_change {
+            "\tmust-change-password"
+        } else {
+            ""
+        }
     )
 }
 
@@ -189,7 +193,11 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
                 let text = users.iter().map(user_line).collect::<Vec<_>>().join("\n");
                 print(text, serde_json::to_value(&users)?);
             }
-            UsersCommand::Create { email, name, groups } => {
+            UsersCommand::Create {
+                email,
+                name,
+                groups,
+            } => {
                 let (user, password) = identity
                     .create_user(
                         org,
@@ -201,41 +209,61 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
                         },
                     )
                     .await?;
-                let password = password.map(|p| p.expose_secret().to_string()).unwrap_or_default();
+                let password = password
+                    .map(|p| p.expose_secret().to_string())
+                    .unwrap_or_default();
                 print(
-                    format!("{}\none-time password (shown once; must be changed at first sign-in): {password}", user_line(&user)),
+                    format!(
+                        "{}\none-time password (shown once; must be changed at first sign-in): {password}",
+                        user_line(&user)
+                    ),
                     serde_json::json!({"user": user, "one_time_password": password}),
                 );
             }
             UsersCommand::Disable { email } => {
                 let user = by_email(email).await?;
-                let changes = UserChanges { disabled: Some(true), ..UserChanges::default() };
+                let changes = UserChanges {
+                    disabled: Some(true),
+                    ..UserChanges::default()
+                };
                 let user = identity.update_user(org, &user.id, &changes).await?;
                 print(user_line(&user), serde_json::to_value(&user)?);
             }
             UsersCommand::Enable { email } => {
                 let user = by_email(email).await?;
-                let changes = UserChanges { disabled: Some(false), ..UserChanges::default() };
+                let changes = UserChanges {
+                    disabled: Some(false),
+                    ..UserChanges::default()
+                };
                 let user = identity.update_user(org, &user.id, &changes).await?;
                 print(user_line(&user), serde_json::to_value(&user)?);
             }
             UsersCommand::Delete { email } => {
                 let user = by_email(email).await?;
                 identity.delete_user(org, &user.id).await?;
-                print(format!("deleted {}", user.id), serde_json::json!({"deleted": user.id}));
+                print(
+                    format!("deleted {}", user.id),
+                    serde_json::json!({"deleted": user.id}),
+                );
             }
             UsersCommand::ResetPassword { email } => {
                 let user = by_email(email).await?;
                 let password = identity.reset_password(org, &user.id).await?;
                 print(
-                    format!("one-time password (shown once; must be changed at first sign-in): {}", password.expose_secret()),
+                    format!(
+                        "one-time password (shown once; must be changed at first sign-in): {}",
+                        password.expose_secret()
+                    ),
                     serde_json::json!({"user_id": user.id, "one_time_password": password.expose_secret()}),
                 );
             }
             UsersCommand::ResetMfa { email } => {
                 let user = by_email(email).await?;
                 identity.reset_mfa(org, &user.id).await?;
-                print(format!("second factors removed for {}", user.id), serde_json::json!({"reset": user.id}));
+                print(
+                    format!("second factors removed for {}", user.id),
+                    serde_json::json!({"reset": user.id}),
+                );
             }
         },
         AdminCommand::ApiKeys(command) => match command {
@@ -252,7 +280,12 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
                     .collect();
                 print(text, serde_json::Value::Array(json));
             }
-            ApiKeysCommand::Create { owner, name, expires_in, scope } => {
+            ApiKeysCommand::Create {
+                owner,
+                name,
+                expires_in,
+                scope,
+            } => {
                 let owner = by_email(owner).await?;
                 let new = NewApiKey {
                     name,
@@ -260,9 +293,15 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
                     scope: (!scope.is_empty()).then_some(scope),
                     expires_at: now().saturating_add(expires_in),
                 };
-                let (record, key) = identity.create_api_key(org, "portcullis-admin", new).await?;
+                let (record, key) = identity
+                    .create_api_key(org, "portcullis-admin", new)
+                    .await?;
                 print(
-                    format!("{}\nkey (shown once): {}", key_line(&record), key.expose_secret()),
+                    format!(
+                        "{}\nkey (shown once): {}",
+                        key_line(&record),
+                        key.expose_secret()
+                    ),
                     serde_json::json!({"id": record.id, "expires_at": record.expires_at, "key": key.expose_secret()}),
                 );
             }

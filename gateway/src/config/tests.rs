@@ -72,3 +72,40 @@ fn template_params_are_found() {
         vec!["id", "rest"]
     );
 }
+
+#[test]
+fn the_annotated_example_in_the_readme_is_valid() {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("A complete, annotated example:\n\n```toml\n")
+        .expect("README example");
+    let body = &readme[start..];
+    let body = &body[body.find("```toml\n").unwrap() + 8..];
+    let example = &body[..body.find("```").unwrap()];
+    let config = parse(example).unwrap_or_else(|e| panic!("README example: {e}"));
+    assert_eq!(config.identity.local_provider.as_deref(), Some("local"));
+    assert_eq!(config.identity.access_token_ttl_secs, 300);
+}
+
+#[test]
+fn identity_settings_are_checked() {
+    let err = parse("[identity]\nlocal_provider = \"nope\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("key `identity.local_provider`: expected the name of a plugin"),
+        "{err}"
+    );
+    let err = parse("[identity]\naccess_token_ttl_secs = 5\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("identity.access_token_ttl_secs"), "{err}");
+    let err = parse("[identity]\naccess_token_ttl_secs = 3600\nsigning_key_rotation_secs = 600\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("identity.signing_key_rotation_secs"), "{err}");
+    let err = parse("[identity]\nsession_cookie = \"a b\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("identity.session_cookie"), "{err}");
+}

@@ -95,11 +95,31 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
     }
     let identity = &config.identity;
     for (key, value, range) in [
-        ("identity.access_token_ttl_secs", identity.access_token_ttl_secs, 10..=86_400),
-        ("identity.signing_key_rotation_secs", identity.signing_key_rotation_secs, 60..=31_536_000),
-        ("identity.session_idle_timeout_secs", identity.session_idle_timeout_secs, 60..=2_592_000),
-        ("identity.session_absolute_timeout_secs", identity.session_absolute_timeout_secs, 60..=31_536_000),
-        ("identity.login_flow_timeout_secs", identity.login_flow_timeout_secs, 30..=86_400),
+        (
+            "identity.access_token_ttl_secs",
+            identity.access_token_ttl_secs,
+            10..=86_400,
+        ),
+        (
+            "identity.signing_key_rotation_secs",
+            identity.signing_key_rotation_secs,
+            60..=31_536_000,
+        ),
+        (
+            "identity.session_idle_timeout_secs",
+            identity.session_idle_timeout_secs,
+            60..=2_592_000,
+        ),
+        (
+            "identity.session_absolute_timeout_secs",
+            identity.session_absolute_timeout_secs,
+            60..=31_536_000,
+        ),
+        (
+            "identity.login_flow_timeout_secs",
+            identity.login_flow_timeout_secs,
+            30..=86_400,
+        ),
         ("identity.cache_ttl_ms", identity.cache_ttl_ms, 0..=60_000),
     ] {
         if !range.contains(&value) {

@@ -126,7 +126,10 @@ impl ApiError {
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::AccountDisabled => "account_disabled",
             Self::ActionsPending(actions) => {
-                if actions.iter().any(|a| a == crate::identity::pending::CHANGE_PASSWORD) {
+                if actions
+                    .iter()
+                    .any(|a| a == crate::identity::pending::CHANGE_PASSWORD)
+                {
                     "password_change_required"
                 } else {
                     "mfa_enrollment_required"
@@ -167,7 +170,10 @@ impl ApiError {
                 "finish these first: {} (see /api/v1/me)",
                 actions.join(", ")
             ),
-            Self::NotPermitted(why) | Self::Conflict(why) | Self::InvalidInput(why) | Self::NotConfigured(why) => why.clone(),
+            Self::NotPermitted(why)
+            | Self::Conflict(why)
+            | Self::InvalidInput(why)
+            | Self::NotConfigured(why) => why.clone(),
             Self::ResourceNotFound(what) => format!("no such {what}"),
             Self::StoreUnavailable => "the store is unavailable; try again".into(),
             Self::Forbidden { action, resource } => {

@@ -38,9 +38,7 @@ impl Identity {
         let org = self.org(org_id).await?;
         let owner = self.user_in(org_id, &new.owner_id).await?;
         if owner.disabled {
-            return Err(IdentityError::InvalidInput(
-                "the owner is disabled".into(),
-            ));
+            return Err(IdentityError::InvalidInput("the owner is disabled".into()));
         }
         let now = now();
         if new.expires_at <= now {
@@ -48,7 +46,9 @@ impl Identity {
                 "the expiry must be in the future".into(),
             ));
         }
-        let max = org.api_key_max_lifetime_days.saturating_mul(SECONDS_PER_DAY);
+        let max = org
+            .api_key_max_lifetime_days
+            .saturating_mul(SECONDS_PER_DAY);
         if new.expires_at - now > max {
             return Err(IdentityError::InvalidInput(format!(
                 "the expiry is beyond this organization's maximum API key lifetime of {} days",

@@ -62,9 +62,9 @@ impl Caller {
 
     /// The directory user, or a refusal for callers that are not one.
     pub fn require_user(&self) -> Result<&Arc<UserRecord>, IdentityError> {
-        self.user.as_ref().ok_or_else(|| {
-            IdentityError::Forbidden("only directory users can do this".into())
-        })
+        self.user
+            .as_ref()
+            .ok_or_else(|| IdentityError::Forbidden("only directory users can do this".into()))
     }
 
     /// Whether the caller authenticated with an API key.
@@ -102,7 +102,9 @@ impl Identity {
             {
                 self.resolve_access_token(&token).await
             }
-            Presented::Credential(credential) => self.resolve_with_providers(&credential, request).await,
+            Presented::Credential(credential) => {
+                self.resolve_with_providers(&credential, request).await
+            }
         }
     }
 
@@ -240,7 +242,10 @@ impl Identity {
         if owner.disabled {
             return Err(IdentityError::AccountDisabled);
         }
-        if record.last_used_at.is_none_or(|t| now - t >= TOUCH_INTERVAL_SECS) {
+        if record
+            .last_used_at
+            .is_none_or(|t| now - t >= TOUCH_INTERVAL_SECS)
+        {
             self.store.touch_api_key(&record.id, now).await?;
             let mut touched = (*record).clone();
             touched.last_used_at = Some(now);

@@ -96,7 +96,10 @@ impl Identity {
             .session_hasher
             .random(FLOW_ID_LEN)
             .map_err(|_| IdentityError::Internal)?;
-        let step = from_guest(name, plugin.begin_login(&login_input(fields, request)).await)?;
+        let step = from_guest(
+            name,
+            plugin.begin_login(&login_input(fields, request)).await,
+        )?;
         self.after_step(name, &flow_id, step, request, user_agent)
             .await
     }

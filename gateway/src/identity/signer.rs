@@ -129,3 +129,61 @@ impl TokenSigner {
         self.token_ttl_secs
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::access_token::TokenError;
+
+    fn claims(now: i64) -> Claims {
+        Claims {
+            iss: "iss".into(),
+            aud: "aud".into(),
+            sub: "u".into(),
+            sid: "s".into(),
+            amr: vec!["pwd".into()],
+            iat: now,
+            exp: now + 10,
+        }
+    }
+
+    #[tokio::test]
+    async fn keys_rotate_on_schedule_overlap_then_retire_and_persist() {
+        let store = Store::open_in_memory().await.unwrap();
+        let t0 = 1_000_000;
+        let signer = TokenSigner::load(store.clone(), "iss", "aud", 100, 10, t0)
+            .await
+            .unwrap();
+        assert_eq!(signer.jwks()["keys"].as_array().unwrap().len(), 1);
+        let first = signer.issue(&claims(t0)).unwrap();
+
+        // Not due yet: same key.
+        signer.maintain(t0 + 50).await.unwrap();
+        assert_eq!(signer.jwks()["keys"].as_array().unwrap().len(), 1);
+
+        // Due: a new key signs, the old one still verifies (overlap).
+        signer.maintain(t0 + 100).await.unwrap();
+        assert_eq!(signer.jwks()["keys"].as_array().unwrap().len(), 2);
+        let second = signer.issue(&claims(t0 + 100)).unwrap();
+        assert_ne!(
+            first.split('.').next(),
+            second.split('.').next(),
+            "a different kid signs"
+        );
+        assert!(signer.verify(&first, t0 + 5).is_ok());
+
+        // Another gateway on the same store loads the same keys.
+        let other = TokenSigner::load(store.clone(), "iss", "aud", 100, 10, t0 + 101)
+            .await
+            .unwrap();
+        assert!(other.verify(&second, t0 + 101).is_ok());
+
+        // Once every token of the old key has expired, it retires.
+        signer.maintain(t0 + 100 + 10 + 61).await.unwrap();
+        assert_eq!(signer.jwks()["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(signer.verify(&first, t0 + 5), Err(TokenError::UnknownKey));
+        assert!(signer.verify(&second, t0 + 105).is_ok());
+        // Retired keys are no longer loaded from the store.
+        assert_eq!(store.active_signing_keys().await.unwrap().len(), 1);
+    }
+}

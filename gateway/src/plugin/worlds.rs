@@ -207,8 +207,17 @@ macro_rules! accounts_call {
 
 impl AuthProviderPlugin {
     /// Creates the credentials of a user.
-    pub async fn create_account(&self, user_id: &str, email: &str, password: &str) -> GuestResult<()> {
-        accounts_call!(self, "create-account", call_create_account(user_id, email, password))
+    pub async fn create_account(
+        &self,
+        user_id: &str,
+        email: &str,
+        password: &str,
+    ) -> GuestResult<()> {
+        accounts_call!(
+            self,
+            "create-account",
+            call_create_account(user_id, email, password)
+        )
     }
 
     /// Sets a password chosen by an administrator.
@@ -224,7 +233,11 @@ impl AuthProviderPlugin {
         new: &str,
         client_ip: &str,
     ) -> GuestResult<()> {
-        accounts_call!(self, "change-password", call_change_password(user_id, current, new, client_ip))
+        accounts_call!(
+            self,
+            "change-password",
+            call_change_password(user_id, current, new, client_ip)
+        )
     }
 
     /// Removes a user's credentials.
@@ -234,17 +247,33 @@ impl AuthProviderPlugin {
 
     /// Starts TOTP enrollment.
     pub async fn begin_totp_enrollment(&self, user_id: &str) -> GuestResult<TotpEnrollment> {
-        accounts_call!(self, "begin-totp-enrollment", call_begin_totp_enrollment(user_id))
+        accounts_call!(
+            self,
+            "begin-totp-enrollment",
+            call_begin_totp_enrollment(user_id)
+        )
     }
 
     /// Confirms TOTP enrollment; returns recovery codes.
-    pub async fn confirm_totp_enrollment(&self, user_id: &str, code: &str) -> GuestResult<Vec<String>> {
-        accounts_call!(self, "confirm-totp-enrollment", call_confirm_totp_enrollment(user_id, code))
+    pub async fn confirm_totp_enrollment(
+        &self,
+        user_id: &str,
+        code: &str,
+    ) -> GuestResult<Vec<String>> {
+        accounts_call!(
+            self,
+            "confirm-totp-enrollment",
+            call_confirm_totp_enrollment(user_id, code)
+        )
     }
 
     /// Replaces the recovery codes.
     pub async fn regenerate_recovery_codes(&self, user_id: &str) -> GuestResult<Vec<String>> {
-        accounts_call!(self, "regenerate-recovery-codes", call_regenerate_recovery_codes(user_id))
+        accounts_call!(
+            self,
+            "regenerate-recovery-codes",
+            call_regenerate_recovery_codes(user_id)
+        )
     }
 
     /// Removes every second factor.

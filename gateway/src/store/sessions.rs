@@ -90,8 +90,14 @@ impl Store {
         .bind(&session.secret_hash[..])
         .bind(&session.user_id)
         .bind(&session.org_id)
-        .bind(serde_json::to_string(&session.principal).map_err(|e| StoreError::Query(decode_error(e)))?)
-        .bind(serde_json::to_string(&session.pending).map_err(|e| StoreError::Query(decode_error(e)))?)
+        .bind(
+            serde_json::to_string(&session.principal)
+                .map_err(|e| StoreError::Query(decode_error(e)))?,
+        )
+        .bind(
+            serde_json::to_string(&session.pending)
+                .map_err(|e| StoreError::Query(decode_error(e)))?,
+        )
         .bind(session.created_at)
         .bind(session.last_seen_at)
         .bind(session.expires_at)

@@ -30,37 +30,102 @@ fn printed_after<'a>(output: &'a str, prefix: &str) -> &'a str {
 
 #[tokio::test]
 async fn admin_cli_manages_users_and_keys_of_a_running_gateway() {
-    let plugins = paths::component("authz_static").parent().unwrap().to_path_buf();
+    let plugins = paths::component("authz_static")
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let gateway = Gateway::embedded(&plugins, "127.0.0.1:0").await.unwrap();
     let client = gateway.client();
 
-    let created = admin(&gateway, &plugins, &["users", "create", "--email", "ivy@example.com", "--group", "admins"]);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created = admin(
+        &gateway,
+        &plugins,
+        &[
+            "users",
+            "create",
+            "--email",
+            "ivy@example.com",
+            "--group",
+            "admins",
+        ],
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let out = String::from_utf8(created.stdout).unwrap();
-    let password = printed_after(&out, "one-time password (shown once; must be changed at first sign-in): ");
+    let password = printed_after(
+        &out,
+        "one-time password (shown once; must be changed at first sign-in): ",
+    );
     let first = login(&client, "ivy@example.com", password).await;
     assert_eq!(first.status, 200, "{}", first.text());
-    assert_eq!(first.json()["pending"], serde_json::json!(["change_password"]));
+    assert_eq!(
+        first.json()["pending"],
+        serde_json::json!(["change_password"])
+    );
 
-    let key = admin(&gateway, &plugins, &["api-keys", "create", "--owner", "ivy@example.com", "--name", "ops-bot", "--expires-in", "1h"]);
-    assert!(key.status.success(), "{}", String::from_utf8_lossy(&key.stderr));
+    let key = admin(
+        &gateway,
+        &plugins,
+        &[
+            "api-keys",
+            "create",
+            "--owner",
+            "ivy@example.com",
+            "--name",
+            "ops-bot",
+            "--expires-in",
+            "1h",
+        ],
+    );
+    assert!(
+        key.status.success(),
+        "{}",
+        String::from_utf8_lossy(&key.stderr)
+    );
     let out = String::from_utf8(key.stdout).unwrap();
     let key = printed_after(&out, "key (shown once): ").to_string();
     let id = out.split('\t').next().unwrap().to_string();
     let me = call(&client, Method::GET, "/api/v1/me", Some(&key), None).await;
     assert_eq!(me.status, 200, "{}", me.text());
 
-    let too_long = admin(&gateway, &plugins, &["api-keys", "create", "--owner", "ivy@example.com", "--name", "x", "--expires-in", "91d"]);
+    let too_long = admin(
+        &gateway,
+        &plugins,
+        &[
+            "api-keys",
+            "create",
+            "--owner",
+            "ivy@example.com",
+            "--name",
+            "x",
+            "--expires-in",
+            "91d",
+        ],
+    );
     assert!(!too_long.status.success());
     assert!(String::from_utf8_lossy(&too_long.stderr).contains("90 days"));
 
-    let listed = admin(&gateway, &plugins, &["api-keys", "list", "--owner", "ivy@example.com"]);
+    let listed = admin(
+        &gateway,
+        &plugins,
+        &["api-keys", "list", "--owner", "ivy@example.com"],
+    );
     let listed = String::from_utf8(listed.stdout).unwrap();
-    assert!(listed.contains(&id) && listed.contains("expiring-soon"), "{listed}");
+    assert!(
+        listed.contains(&id) && listed.contains("expiring-soon"),
+        "{listed}"
+    );
     assert!(!listed.contains(&key[17..]), "the list never shows secrets");
 
     let revoked = admin(&gateway, &plugins, &["api-keys", "revoke", &id]);
-    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
     // Another process changed the store: the gateway sees it within its
     // cache TTL (2 s by default).
     let mut last = None;
@@ -78,7 +143,11 @@ async fn admin_cli_manages_users_and_keys_of_a_running_gateway() {
     assert!(disabled.status.success());
     let refused = login(&client, "ivy@example.com", password).await;
     assert_eq!(refused.status, 403, "{}", refused.text());
-    let unknown = admin(&gateway, &plugins, &["users", "disable", "nobody@example.com"]);
+    let unknown = admin(
+        &gateway,
+        &plugins,
+        &["users", "disable", "nobody@example.com"],
+    );
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no such user"));
     assert!(!gateway.log().contains(password));

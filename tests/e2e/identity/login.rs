@@ -21,12 +21,17 @@ async fn totp_login_refuses_replayed_and_wrong_codes_and_recovery_codes_work_onc
     let token = first.json()["access_token"].as_str().unwrap().to_string();
 
     // Enrollment: secret, otpauth URI and an SVG QR code.
-    let enrollment = f.call(Method::POST, "/api/v1/me/mfa/totp", &token, None).await;
+    let enrollment = f
+        .call(Method::POST, "/api/v1/me/mfa/totp", &token, None)
+        .await;
     assert_eq!(enrollment.status, 200, "{}", enrollment.text());
     let enrollment = enrollment.json();
     let secret = enrollment["secret"].as_str().unwrap().to_string();
     let uri = enrollment["otpauth_uri"].as_str().unwrap();
-    assert!(uri.starts_with("otpauth://totp/Portcullis:bob@example.com?"), "{uri}");
+    assert!(
+        uri.starts_with("otpauth://totp/Portcullis:bob@example.com?"),
+        "{uri}"
+    );
     assert!(uri.contains(&format!("secret={secret}")), "{uri}");
     assert!(uri.contains("algorithm=SHA1&digits=6&period=30"), "{uri}");
     assert!(enrollment["qr_svg"].as_str().unwrap().contains("<svg"));
@@ -34,11 +39,22 @@ async fn totp_login_refuses_replayed_and_wrong_codes_and_recovery_codes_work_onc
     // A wrong first code does not confirm; pyotp's code does.
     let wrong = pyotp(&secret, 20);
     let refused = f
-        .call(Method::POST, "/api/v1/me/mfa/totp/confirm", &token, Some(json!({"code": wrong})))
+        .call(
+            Method::POST,
+            "/api/v1/me/mfa/totp/confirm",
+            &token,
+            Some(json!({"code": wrong})),
+        )
         .await;
     assert_eq!(refused.status, 401, "{}", refused.text());
-    let status = f.call(Method::GET, "/api/v1/me/mfa", &token, None).await.json();
-    assert_eq!(status["totp"], false, "unconfirmed enrollment changes nothing");
+    let status = f
+        .call(Method::GET, "/api/v1/me/mfa", &token, None)
+        .await
+        .json();
+    assert_eq!(
+        status["totp"], false,
+        "unconfirmed enrollment changes nothing"
+    );
     let confirmed = f
         .call(
             Method::POST,
@@ -69,8 +85,16 @@ async fn totp_login_refuses_replayed_and_wrong_codes_and_recovery_codes_work_onc
     let done = continue_login(&f.client, &flow, json!({"code": code_next})).await;
     assert_eq!(done.status, 200, "{}", done.text());
     let amr = done.json()["amr"].to_string();
-    assert!(amr.contains("otp") && amr.contains("mfa") && amr.contains("pwd"), "{amr}");
-    assert!(done.headers["set-cookie"].to_str().unwrap().contains("HttpOnly"));
+    assert!(
+        amr.contains("otp") && amr.contains("mfa") && amr.contains("pwd"),
+        "{amr}"
+    );
+    assert!(
+        done.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("HttpOnly")
+    );
 
     // The same code again is refused, and so is a wrong one.
     let again = login(&f.client, BOB, BOB_PASSWORD).await.json();
@@ -79,7 +103,10 @@ async fn totp_login_refuses_replayed_and_wrong_codes_and_recovery_codes_work_onc
     assert_eq!(replay.status, 401, "{}", replay.text());
     assert_eq!(code(&replay), "invalid_credentials");
     let far = continue_login(&f.client, &flow, json!({"code": pyotp(&secret, 10)})).await;
-    assert_eq!(far.status, 401, "a code 5 minutes ahead is outside the window");
+    assert_eq!(
+        far.status, 401,
+        "a code 5 minutes ahead is outside the window"
+    );
     let junk = continue_login(&f.client, &flow, json!({"code": "12ab56"})).await;
     assert_eq!(junk.status, 401);
 
@@ -87,12 +114,18 @@ async fn totp_login_refuses_replayed_and_wrong_codes_and_recovery_codes_work_onc
     let recovered = continue_login(&f.client, &flow, json!({"recovery_code": recovery[0]})).await;
     assert_eq!(recovered.status, 200, "{}", recovered.text());
     assert!(recovered.json()["amr"].to_string().contains("recovery"));
-    let token = recovered.json()["access_token"].as_str().unwrap().to_string();
+    let token = recovered.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let reuse = login(&f.client, BOB, BOB_PASSWORD).await.json();
     let flow = reuse["flow_id"].as_str().unwrap().to_string();
     let reused = continue_login(&f.client, &flow, json!({"recovery_code": recovery[0]})).await;
     assert_eq!(reused.status, 401, "{}", reused.text());
-    let status = f.call(Method::GET, "/api/v1/me/mfa", &token, None).await.json();
+    let status = f
+        .call(Method::GET, "/api/v1/me/mfa", &token, None)
+        .await
+        .json();
     assert_eq!(status, json!({"totp": true, "recovery_codes_left": 9}));
 
     // Regenerated codes replace the old ones.
@@ -113,10 +146,18 @@ async fn totp_login_refuses_replayed_and_wrong_codes_and_recovery_codes_work_onc
     // An administrator's MFA reset brings back password-only sign-in.
     let bob_id = new.json()["subject"].as_str().unwrap().to_string();
     let reset = f
-        .call(Method::DELETE, &format!("/api/v1/users/{bob_id}/mfa"), &f.admin, None)
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/users/{bob_id}/mfa"),
+            &f.admin,
+            None,
+        )
         .await;
     assert_eq!(reset.status, 204, "{}", reset.text());
-    assert_eq!(login(&f.client, BOB, BOB_PASSWORD).await.json()["status"], "authenticated");
+    assert_eq!(
+        login(&f.client, BOB, BOB_PASSWORD).await.json()["status"],
+        "authenticated"
+    );
 
     let mut secrets = vec![BOB_PASSWORD, secret.as_str(), code_next.as_str()];
     secrets.extend(recovery.iter().map(String::as_str));
@@ -126,7 +167,8 @@ async fn totp_login_refuses_replayed_and_wrong_codes_and_recovery_codes_work_onc
 #[tokio::test]
 async fn throttling_backs_off_after_failures_and_releases_after_the_delay() {
     let f = Fixture::start().await;
-    f.create_user("carol@example.com", "amber meadow 7 lighthouse", &[]).await;
+    f.create_user("carol@example.com", "amber meadow 7 lighthouse", &[])
+        .await;
     // Three free failures, then a 1 s delay.
     for attempt in 1..=4 {
         let reply = login(&f.client, "carol@example.com", "wrong password attempt").await;
@@ -135,7 +177,11 @@ async fn throttling_backs_off_after_failures_and_releases_after_the_delay() {
     let blocked = login(&f.client, "carol@example.com", "amber meadow 7 lighthouse").await;
     assert_eq!(blocked.status, 429, "{}", blocked.text());
     assert_eq!(code(&blocked), "too_many_attempts");
-    let retry_after: u64 = blocked.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = blocked.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=4).contains(&retry_after), "{retry_after}");
 
     // An unknown account is throttled the same way (no enumeration).
@@ -147,7 +193,12 @@ async fn throttling_backs_off_after_failures_and_releases_after_the_delay() {
 
     tokio::time::sleep(Duration::from_millis(1_200 * retry_after)).await;
     let released = login(&f.client, "carol@example.com", "amber meadow 7 lighthouse").await;
-    assert_eq!(released.status, 200, "the backoff ends: {}", released.text());
+    assert_eq!(
+        released.status,
+        200,
+        "the backoff ends: {}",
+        released.text()
+    );
 }
 
 #[tokio::test]
@@ -179,10 +230,18 @@ async fn password_rules_are_enforced_with_clear_errors() {
     // Without a password, the user is invited with a one-time password that
     // must be changed before anything else.
     let invited = f
-        .call(Method::POST, "/api/v1/users", &f.admin, Some(json!({"email": "erin@example.com", "groups": ["ops"]})))
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            &f.admin,
+            Some(json!({"email": "erin@example.com", "groups": ["ops"]})),
+        )
         .await;
     assert_eq!(invited.status, 201, "{}", invited.text());
-    let one_time = invited.json()["one_time_password"].as_str().unwrap().to_string();
+    let one_time = invited.json()["one_time_password"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let token = super::access_token(&f.client, "erin@example.com", &one_time).await;
     let blocked = call(&f.client, Method::GET, "/v1/items/1", Some(&token), None).await;
     assert_eq!(blocked.status, 403);
@@ -195,7 +254,10 @@ async fn password_rules_are_enforced_with_clear_errors() {
             Some(json!({"current_password": one_time, "new_password": "qwerty123456"})),
         )
         .await;
-    assert_eq!(changed.status, 400, "the new password follows the rules too");
+    assert_eq!(
+        changed.status, 400,
+        "the new password follows the rules too"
+    );
     let changed = f
         .call(
             Method::POST,
@@ -213,7 +275,8 @@ async fn password_rules_are_enforced_with_clear_errors() {
 #[tokio::test]
 async fn mandatory_mfa_makes_local_users_enroll_at_next_login() {
     let f = Fixture::start().await;
-    f.create_user("frank@example.com", "cobalt river 88 violin", &["ops"]).await;
+    f.create_user("frank@example.com", "cobalt river 88 violin", &["ops"])
+        .await;
     let patched = f
         .call(
             Method::PATCH,
@@ -225,7 +288,9 @@ async fn mandatory_mfa_makes_local_users_enroll_at_next_login() {
     assert_eq!(patched.status, 200, "{}", patched.text());
     assert_eq!(patched.json()["mfa_required"], true);
 
-    let signed_in = login(&f.client, "frank@example.com", "cobalt river 88 violin").await.json();
+    let signed_in = login(&f.client, "frank@example.com", "cobalt river 88 violin")
+        .await
+        .json();
     assert_eq!(signed_in["pending"], json!(["enroll_mfa"]));
     let token = signed_in["access_token"].as_str().unwrap().to_string();
     let blocked = call(&f.client, Method::GET, "/v1/items/1", Some(&token), None).await;
@@ -233,7 +298,10 @@ async fn mandatory_mfa_makes_local_users_enroll_at_next_login() {
     assert_eq!(code(&blocked), "mfa_enrollment_required");
     assert!(f.upstream.seen().is_empty(), "nothing reached the upstream");
 
-    let secret = f.call(Method::POST, "/api/v1/me/mfa/totp", &token, None).await.json()["secret"]
+    let secret = f
+        .call(Method::POST, "/api/v1/me/mfa/totp", &token, None)
+        .await
+        .json()["secret"]
         .as_str()
         .unwrap()
         .to_string();

@@ -22,8 +22,16 @@ fn cookie_of(reply: &portcullis_tests::Reply) -> String {
     set.split(';').next().unwrap().to_string()
 }
 
-async fn with_cookie(f: &Fixture, method: Method, path: &str, cookie: &str) -> portcullis_tests::Reply {
-    f.client.send(method, path, &[("cookie", cookie)], b"").await.unwrap()
+async fn with_cookie(
+    f: &Fixture,
+    method: Method,
+    path: &str,
+    cookie: &str,
+) -> portcullis_tests::Reply {
+    f.client
+        .send(method, path, &[("cookie", cookie)], b"")
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -37,11 +45,29 @@ async fn revoked_sessions_fail_on_the_next_request_by_cookie_and_by_token() {
     let phone_token = phone.json()["access_token"].as_str().unwrap().to_string();
     let phone_session = phone.json()["session_id"].as_str().unwrap().to_string();
 
-    assert_eq!(with_cookie(&f, Method::GET, "/v1/items/1", &phone_cookie).await.status, 200);
-    assert_eq!(call(&f.client, Method::GET, "/v1/items/1", Some(&phone_token), None).await.status, 200);
+    assert_eq!(
+        with_cookie(&f, Method::GET, "/v1/items/1", &phone_cookie)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call(
+            &f.client,
+            Method::GET,
+            "/v1/items/1",
+            Some(&phone_token),
+            None
+        )
+        .await
+        .status,
+        200
+    );
 
     // The laptop lists the sessions and ends the phone's.
-    let listed = with_cookie(&f, Method::GET, "/api/v1/me/sessions", &laptop_cookie).await.json();
+    let listed = with_cookie(&f, Method::GET, "/api/v1/me/sessions", &laptop_cookie)
+        .await
+        .json();
     let sessions = listed["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 2, "{listed}");
     assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
@@ -55,9 +81,21 @@ async fn revoked_sessions_fail_on_the_next_request_by_cookie_and_by_token() {
     assert_eq!(ended.status, 204, "{}", ended.text());
     let by_cookie = with_cookie(&f, Method::GET, "/v1/items/1", &phone_cookie).await;
     assert_eq!(by_cookie.status, 401, "{}", by_cookie.text());
-    let by_token = call(&f.client, Method::GET, "/v1/items/1", Some(&phone_token), None).await;
+    let by_token = call(
+        &f.client,
+        Method::GET,
+        "/v1/items/1",
+        Some(&phone_token),
+        None,
+    )
+    .await;
     assert_eq!(by_token.status, 401, "{}", by_token.text());
-    assert_eq!(with_cookie(&f, Method::GET, "/v1/items/1", &laptop_cookie).await.status, 200);
+    assert_eq!(
+        with_cookie(&f, Method::GET, "/v1/items/1", &laptop_cookie)
+            .await
+            .status,
+        200
+    );
 
     // A cross-site state change with the cookie is refused.
     let cross = f
@@ -65,7 +103,10 @@ async fn revoked_sessions_fail_on_the_next_request_by_cookie_and_by_token() {
         .send(
             Method::POST,
             "/auth/logout",
-            &[("cookie", &laptop_cookie), ("origin", "https://evil.example")],
+            &[
+                ("cookie", &laptop_cookie),
+                ("origin", "https://evil.example"),
+            ],
             b"",
         )
         .await
@@ -75,17 +116,37 @@ async fn revoked_sessions_fail_on_the_next_request_by_cookie_and_by_token() {
     // Logout ends the laptop's session and clears the cookie.
     let logout = with_cookie(&f, Method::POST, "/auth/logout", &laptop_cookie).await;
     assert_eq!(logout.status, 204, "{}", logout.text());
-    assert!(logout.headers["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
-    assert_eq!(with_cookie(&f, Method::GET, "/v1/items/1", &laptop_cookie).await.status, 401);
+    assert!(
+        logout.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        with_cookie(&f, Method::GET, "/v1/items/1", &laptop_cookie)
+            .await
+            .status,
+        401
+    );
 
     // An administrator ends all of a user's sessions; disabling does too.
     let again = login(&f.client, HANK, HANK_PASSWORD).await;
     let token = again.json()["access_token"].as_str().unwrap().to_string();
     let all = f
-        .call(Method::DELETE, &format!("/api/v1/users/{hank_id}/sessions"), &f.admin, None)
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/users/{hank_id}/sessions"),
+            &f.admin,
+            None,
+        )
         .await;
     assert_eq!(all.json()["revoked"], 1, "{}", all.text());
-    assert_eq!(call(&f.client, Method::GET, "/v1/items/1", Some(&token), None).await.status, 401);
+    assert_eq!(
+        call(&f.client, Method::GET, "/v1/items/1", Some(&token), None)
+            .await
+            .status,
+        401
+    );
     let fresh = login(&f.client, HANK, HANK_PASSWORD).await;
     let token = fresh.json()["access_token"].as_str().unwrap().to_string();
     let disabled = f
@@ -97,7 +158,12 @@ async fn revoked_sessions_fail_on_the_next_request_by_cookie_and_by_token() {
         )
         .await;
     assert_eq!(disabled.status, 200, "{}", disabled.text());
-    assert_eq!(call(&f.client, Method::GET, "/v1/items/1", Some(&token), None).await.status, 401);
+    assert_eq!(
+        call(&f.client, Method::GET, "/v1/items/1", Some(&token), None)
+            .await
+            .status,
+        401
+    );
     let refused = login(&f.client, HANK, HANK_PASSWORD).await;
     assert_eq!(refused.status, 403, "{}", refused.text());
     assert_eq!(code(&refused), "account_disabled");
@@ -109,8 +175,10 @@ fn b64(value: &Value) -> String {
 
 fn parts(token: &str) -> (Value, Value, String) {
     let mut pieces = token.split('.');
-    let header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(pieces.next().unwrap()).unwrap()).unwrap();
-    let payload = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(pieces.next().unwrap()).unwrap()).unwrap();
+    let header =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(pieces.next().unwrap()).unwrap()).unwrap();
+    let payload =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(pieces.next().unwrap()).unwrap()).unwrap();
     (header, payload, pieces.next().unwrap().to_string())
 }
 
@@ -118,7 +186,9 @@ fn parts(token: &str) -> (Value, Value, String) {
 async fn gateway_keys(f: &Fixture) -> SigningKeys {
     let data = DataDir::prepare(&f.gateway.dir().join("data")).unwrap();
     let sealer = Sealer::derive(&data.local_key().unwrap(), "plugin-kv").unwrap();
-    let store = Store::open_sqlite(&data.store_path(), sealer).await.unwrap();
+    let store = Store::open_sqlite(&data.store_path(), sealer)
+        .await
+        .unwrap();
     let mut keys = SigningKeys::new("portcullis", "portcullis-api");
     for key in store.active_signing_keys().await.unwrap() {
         keys.add(key.pkcs8.expose_secret()).unwrap();
@@ -132,7 +202,12 @@ async fn forged_access_tokens_are_refused() {
     f.create_user(HANK, HANK_PASSWORD, &["ops"]).await;
     let signed_in = login(&f.client, HANK, HANK_PASSWORD).await.json();
     let token = signed_in["access_token"].as_str().unwrap().to_string();
-    assert_eq!(call(&f.client, Method::GET, "/v1/items/1", Some(&token), None).await.status, 200);
+    assert_eq!(
+        call(&f.client, Method::GET, "/v1/items/1", Some(&token), None)
+            .await
+            .status,
+        200
+    );
     let (header, payload, signature) = parts(&token);
     assert_eq!(header["alg"], "EdDSA");
     let kid = header["kid"].as_str().unwrap().to_string();
@@ -151,17 +226,33 @@ async fn forged_access_tokens_are_refused() {
 
     let mut forged = Vec::new();
     // alg: none.
-    forged.push(("alg none", format!("{}.{}.", b64(&json!({"alg": "none", "kid": kid})), b64(&payload))));
+    forged.push((
+        "alg none",
+        format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "kid": kid})),
+            b64(&payload)
+        ),
+    ));
     // HS256 keyed with the public key (algorithm confusion).
     let hs_header = b64(&json!({"alg": "HS256", "kid": kid, "typ": "at+jwt"}));
     let input = format!("{hs_header}.{}", b64(&payload));
-    let mac = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &public_key), input.as_bytes());
-    forged.push(("HS256 with the public key", format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref()))));
+    let mac = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &public_key),
+        input.as_bytes(),
+    );
+    forged.push((
+        "HS256 with the public key",
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.as_ref())),
+    ));
     // A modified payload with the original signature.
     let mut elevated = payload.clone();
     elevated["sub"] = json!("usr_someone_else");
     elevated["exp"] = json!(payload["exp"].as_i64().unwrap() + 86_400);
-    forged.push(("modified payload", format!("{}.{}.{signature}", b64(&header), b64(&elevated))));
+    forged.push((
+        "modified payload",
+        format!("{}.{}.{signature}", b64(&header), b64(&elevated)),
+    ));
     // An unknown key with our issuer.
     let mut stranger = SigningKeys::new("portcullis", "portcullis-api");
     stranger.rotate().unwrap();
@@ -176,13 +267,25 @@ async fn forged_access_tokens_are_refused() {
     // Control: the real key and live claims verify, so the cases above
     // fail for the reason they test.
     let control = real.issue(&claims).unwrap();
-    assert_eq!(call(&f.client, Method::GET, "/v1/items/1", Some(&control), None).await.status, 200);
+    assert_eq!(
+        call(&f.client, Method::GET, "/v1/items/1", Some(&control), None)
+            .await
+            .status,
+        200
+    );
 
     for (what, token) in forged {
         let reply = call(&f.client, Method::GET, "/v1/items/1", Some(&token), None).await;
         assert_eq!(reply.status, 401, "{what}: {}", reply.text());
-        let expected = if what == "expired" { "credential_expired" } else { "invalid_credentials" };
+        let expected = if what == "expired" {
+            "credential_expired"
+        } else {
+            "invalid_credentials"
+        };
         assert_eq!(code(&reply), expected, "{what}");
     }
-    assert!(f.upstream.seen().len() == 2, "only the two genuine requests went through");
+    assert!(
+        f.upstream.seen().len() == 2,
+        "only the two genuine requests went through"
+    );
 }
