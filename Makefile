@@ -18,9 +18,8 @@ wasm-target:
 	@rustup target list --installed | grep -qx '$(WASM)' || rustup target add $(WASM)
 
 # Tools the end-to-end tests call: openssl (TLS 1.1 probe, fingerprints),
-# curl, and pyotp (an independent TOTP implementation) in a private venv.
-PYENV := $(CARGO_TARGET_DIR)/pyenv
-export PORTCULLIS_TEST_PYTHON := $(PYENV)/bin/python3
+# curl, and pyotp (an independent TOTP implementation) in a private folder.
+export PORTCULLIS_TEST_PYTHONPATH := $(CARGO_TARGET_DIR)/pylib
 
 test-deps:
 	@missing=""; \
@@ -29,8 +28,8 @@ test-deps:
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
-	@$(PORTCULLIS_TEST_PYTHON) -c 'import pyotp' 2>/dev/null || { \
-	  python3 -m venv $(PYENV) && $(PYENV)/bin/pip install --quiet --disable-pip-version-check 'pyotp==2.9.0'; }
+	@PYTHONPATH=$(PORTCULLIS_TEST_PYTHONPATH) python3 -c 'import pyotp' 2>/dev/null || \
+	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target $(PORTCULLIS_TEST_PYTHONPATH) 'pyotp==2.9.0'
 
 ## Builds ------------------------------------------------------------------
 
@@ -83,7 +82,7 @@ lint: fmt-check clippy doc
 unit:
 	$(CARGO) test -p portcullis -p portcullis-sdk
 
-e2e: build plugins fixtures
+e2e: test-deps build plugins fixtures
 	$(CARGO) test -p portcullis-tests
 
 # Ends with one plain "N passed, N failed" line totalling every test binary.

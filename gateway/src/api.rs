@@ -89,6 +89,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint!(POST "/auth/logout", "logout", "auth", Auth, None, (204, None), auth::logout, "End the current session"),
     endpoint!(POST "/auth/token", "refreshToken", "auth", Auth, None, (200, Some("AccessToken")), auth::token, "A fresh access token for the current session"),
     endpoint!(GET "/api/v1/me", "getMe", "me", Auth, None, (200, Some("Me")), auth::me, "Who the caller is, how they signed in, what is pending"),
+    endpoint!(PATCH "/api/v1/me", "updateMe", "me", Full, Some("ProfilePatch"), (200, Some("User")), me::update_profile, "Change your display name"),
     endpoint!(POST "/api/v1/me/password", "changePassword", "me", Auth, Some("PasswordChange"), (204, None), me::change_password, "Change your password (ends your other sessions)"),
     endpoint!(GET "/api/v1/me/mfa", "getMfa", "me", Auth, None, (200, Some("MfaStatus")), me::mfa, "Your second factors"),
     endpoint!(POST "/api/v1/me/mfa/totp", "beginTotpEnrollment", "me", Auth, None, (200, Some("TotpEnrollment")), me::begin_totp, "Start TOTP enrollment: secret, otpauth URI and QR code"),

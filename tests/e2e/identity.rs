@@ -201,8 +201,12 @@ async fn access_token(client: &Client, email: &str, password: &str) -> String {
 
 /// The TOTP code pyotp computes for `secret`, `steps` 30-second steps from now.
 fn pyotp(secret: &str, steps: i64) -> String {
-    let python = std::env::var("PORTCULLIS_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let output = std::process::Command::new(&python)
+    let python = "python3";
+    let mut command = std::process::Command::new(python);
+    if let Ok(path) = std::env::var("PORTCULLIS_TEST_PYTHONPATH") {
+        command.env("PYTHONPATH", path);
+    }
+    let output = command
         .args([
             "-c",
             "import pyotp, sys, time; print(pyotp.TOTP(sys.argv[1]).at(int(time.time()) + 30 * int(sys.argv[2])))",

@@ -8,6 +8,7 @@ use crate::http::ApiError;
 use crate::http::router::GatewayState;
 use crate::store::ApiKeyRecord;
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use http::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
@@ -38,8 +39,9 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<Arc<GatewayState>>,
     FullAccess(caller): FullAccess,
-    Query(query): Query<ListQuery>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     let org = permit(&state, &caller, "api_keys.list", "orgs/{org}/api_keys").await?;
     let keys: Vec<ApiKeyView> = state
         .identity

@@ -3,9 +3,8 @@
 use super::extract::{Authenticated, JsonBody};
 use super::views::{FormView, UserView};
 use crate::http::ApiError;
-use crate::http::RequestId;
-use crate::http::identify::request_info;
-use crate::http::router::{ClientAddr, GatewayState};
+use crate::http::identify::request_info_of;
+use crate::http::router::GatewayState;
 use crate::identity::{LoginOutcome, NewSession};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -26,24 +25,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for LoginContext {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let client_ip = parts
-            .extensions
-            .get::<ClientAddr>()
-            .map(|a| a.0.ip().to_string())
-            .unwrap_or_default();
-        let request_id = parts
-            .extensions
-            .get::<RequestId>()
-            .map(|id| id.0.clone())
-            .unwrap_or_default();
         Ok(Self {
-            info: request_info(
-                &parts.method,
-                &parts.uri,
-                &parts.headers,
-                &client_ip,
-                &request_id,
-            ),
+            info: request_info_of(parts),
             user_agent: parts
                 .headers
                 .get(header::USER_AGENT)

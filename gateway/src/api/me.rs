@@ -13,6 +13,31 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+/// Changes to the caller's own profile.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilePatch {
+    display_name: Option<String>,
+}
+
+/// `PATCH /api/v1/me`: the caller's display name (`null` clears it).
+pub async fn update_profile(
+    State(state): State<Arc<GatewayState>>,
+    FullAccess(caller): FullAccess,
+    JsonBody(body): JsonBody<ProfilePatch>,
+) -> Result<Json<super::views::UserView>, ApiError> {
+    let user = caller.require_user()?;
+    let changes = crate::store::UserChanges {
+        display_name: Some(body.display_name),
+        ..crate::store::UserChanges::default()
+    };
+    let user = state
+        .identity
+        .update_user(&user.org_id, &user.id, &changes)
+        .await?;
+    Ok(Json(super::views::UserView::from(&user)))
+}
+
 /// A password change.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

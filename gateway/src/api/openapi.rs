@@ -132,6 +132,7 @@ pub fn schemas() -> Value {
         "Form": object(json!({"title": string, "error": optional_string, "fields": {"type": "array", "items": object(json!({"name": string, "label": string, "kind": string}), &["name", "label", "kind"])}}), &["title", "fields"]),
         "AccessToken": object(json!({"access_token": string, "token_type": string, "expires_in": {"type": "integer"}}), &["access_token", "token_type", "expires_in"]),
         "Me": object(json!({"subject": string, "issuer": string, "email": optional_string, "groups": strings, "amr": strings, "pending": strings, "session_id": optional_string, "api_key_id": optional_string, "user": {"oneOf": [reference("User"), {"type": "null"}]}, "mfa": {"oneOf": [reference("MfaStatus"), {"type": "null"}]}}), &["subject", "groups", "amr", "pending"]),
+        "ProfilePatch": object(json!({"display_name": optional_string}), &["display_name"]),
         "PasswordChange": object(json!({"current_password": string, "new_password": string}), &["current_password", "new_password"]),
         "MfaStatus": object(json!({"totp": {"type": "boolean"}, "recovery_codes_left": {"type": "integer"}}), &["totp", "recovery_codes_left"]),
         "TotpEnrollment": object(json!({"secret": string, "otpauth_uri": string, "qr_svg": string}), &["secret", "otpauth_uri", "qr_svg"]),

@@ -110,6 +110,27 @@ pub fn presented(headers: &HeaderMap, cookie_name: &str) -> Result<Option<Presen
     Ok(session_cookie(headers, cookie_name).map(Presented::SessionCookie))
 }
 
+/// What plugins are told about the request whose head is `parts`.
+pub fn request_info_of(parts: &http::request::Parts) -> RequestInfo {
+    let client_ip = parts
+        .extensions
+        .get::<ClientAddr>()
+        .map(|a| a.0.ip().to_string())
+        .unwrap_or_default();
+    let request_id = parts
+        .extensions
+        .get::<super::RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_default();
+    request_info(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &client_ip,
+        &request_id,
+    )
+}
+
 /// Authenticates the request whose head is `parts`; `None` when it
 /// presents nothing.
 pub async fn caller(
@@ -121,23 +142,7 @@ pub async fn caller(
         return Ok(None);
     };
     let via_cookie = matches!(presented, Presented::SessionCookie(_));
-    let client_ip = parts
-        .extensions
-        .get::<ClientAddr>()
-        .map(|a| a.0.ip().to_string())
-        .unwrap_or_default();
-    let request_id = parts
-        .extensions
-        .get::<super::RequestId>()
-        .map(|id| id.0.clone())
-        .unwrap_or_default();
-    let info = request_info(
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
-        &client_ip,
-        &request_id,
-    );
+    let info = request_info_of(parts);
     let caller = state.identity.resolve(presented, &info).await?;
     Ok(Some((caller, via_cookie)))
 }

@@ -307,3 +307,116 @@ impl Identity {
         Err(IdentityError::InvalidCredentials)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AuthConfig, IdentityConfig};
+    use crate::metrics::Metrics;
+    use crate::plugin::{PluginEngine, PluginRegistry};
+    use crate::store::{SessionPrincipal, Store};
+    use secrecy::SecretBox;
+
+    async fn identity() -> Identity {
+        let store = Store::open_in_memory().await.unwrap();
+        let metrics = Metrics::new();
+        let plugins = PluginRegistry::load(
+            PluginEngine::new().unwrap(),
+            &Default::default(),
+            &AuthConfig::default(),
+            store.clone(),
+            metrics.clone(),
+        )
+        .await
+        .unwrap();
+        let config = IdentityConfig {
+            session_idle_timeout_secs: 600,
+            cache_ttl_ms: 0,
+            ..IdentityConfig::default()
+        };
+        Identity::new(
+            store,
+            Arc::new(plugins),
+            config,
+            &SecretBox::new(Box::new([3; 32])),
+            metrics,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Stores a session for an external subject; returns its cookie value.
+    async fn session(identity: &Identity, id: &str, last_seen: i64, expires: i64) -> String {
+        let secret = "s".repeat(43);
+        let record = SessionRecord {
+            id: id.to_string(),
+            secret_hash: identity.session_hasher.hash(id, &secret),
+            user_id: None,
+            org_id: None,
+            principal: SessionPrincipal {
+                subject: "sso-user".into(),
+                issuer: "sso".into(),
+                email: None,
+                amr: vec!["sso".into()],
+                groups: vec!["ops".into()],
+            },
+            pending: Vec::new(),
+            created_at: last_seen,
+            last_seen_at: last_seen,
+            expires_at: expires,
+            revoked_at: None,
+            client_ip: String::new(),
+            user_agent: String::new(),
+        };
+        identity.store.insert_session(&record).await.unwrap();
+        format!("{id}.{secret}")
+    }
+
+    fn request() -> RequestInfo {
+        RequestInfo {
+            method: "GET".into(),
+            path: "/".into(),
+            query: None,
+            headers: Vec::new(),
+            client_ip: String::new(),
+            request_id: String::new(),
+        }
+    }
+
+    async fn resolve(identity: &Identity, cookie: String) -> Result<Caller, IdentityError> {
+        identity
+            .resolve(Presented::SessionCookie(cookie), &request())
+            .await
+    }
+
+    #[tokio::test]
+    async fn sessions_end_when_idle_expired_revoked_or_presented_with_a_wrong_secret() {
+        let identity = identity().await;
+        let now = now();
+        let live = session(&identity, &"a".repeat(22), now, now + 3_600).await;
+        let caller = resolve(&identity, live.clone()).await.unwrap();
+        assert_eq!(caller.principal.groups, ["ops"]);
+        assert_eq!(caller.principal.amr, ["sso"]);
+
+        let idle = session(&identity, &"b".repeat(22), now - 601, now + 3_600).await;
+        assert!(matches!(
+            resolve(&identity, idle).await,
+            Err(IdentityError::CredentialExpired)
+        ));
+        let ended = session(&identity, &"c".repeat(22), now - 10, now - 1).await;
+        assert!(matches!(
+            resolve(&identity, ended).await,
+            Err(IdentityError::CredentialExpired)
+        ));
+        let wrong_secret = format!("{}.{}", "a".repeat(22), "t".repeat(43));
+        assert!(matches!(
+            resolve(&identity, wrong_secret).await,
+            Err(IdentityError::InvalidCredentials)
+        ));
+        assert!(identity.revoke_session(&"a".repeat(22)).await.unwrap());
+        assert!(matches!(
+            resolve(&identity, live).await,
+            Err(IdentityError::InvalidCredentials)
+        ));
+    }
+}

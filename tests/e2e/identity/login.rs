@@ -6,6 +6,17 @@ use http::Method;
 use serde_json::json;
 use std::time::Duration;
 
+/// Confirms a TOTP enrollment with `code`.
+async fn confirm_totp(f: &Fixture, token: &str, code: &str) -> portcullis_tests::Reply {
+    f.call(
+        Method::POST,
+        "/api/v1/me/mfa/totp/confirm",
+        token,
+        Some(json!({ "code": code })),
+    )
+    .await
+}
+
 const BOB: &str = "bob@example.com";
 const BOB_PASSWORD: &str = "violet harbour 1984 kite";
 
@@ -38,14 +49,7 @@ async fn totp_login_refuses_replayed_and_wrong_codes_and_recovery_codes_work_onc
 
     // A wrong first code does not confirm; pyotp's code does.
     let wrong = pyotp(&secret, 20);
-    let refused = f
-        .call(
-            Method::POST,
-            "/api/v1/me/mfa/totp/confirm",
-            &token,
-            Some(json!({"code": wrong})),
-        )
-        .await;
+    let refused = confirm_totp(&f, &token, &wrong).await;
     assert_eq!(refused.status, 401, "{}", refused.text());
     let status = f
         .call(Method::GET, "/api/v1/me/mfa", &token, None)
@@ -55,14 +59,7 @@ async fn totp_login_refuses_replayed_and_wrong_codes_and_recovery_codes_work_onc
         status["totp"], false,
         "unconfirmed enrollment changes nothing"
     );
-    let confirmed = f
-        .call(
-            Method::POST,
-            "/api/v1/me/mfa/totp/confirm",
-            &token,
-            Some(json!({"code": pyotp(&secret, 0)})),
-        )
-        .await;
+    let confirmed = confirm_totp(&f, &token, &pyotp(&secret, 0)).await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.text());
     let recovery: Vec<String> = confirmed.json()["recovery_codes"]
         .as_array()
@@ -305,14 +302,7 @@ async fn mandatory_mfa_makes_local_users_enroll_at_next_login() {
         .as_str()
         .unwrap()
         .to_string();
-    let confirmed = f
-        .call(
-            Method::POST,
-            "/api/v1/me/mfa/totp/confirm",
-            &token,
-            Some(json!({"code": pyotp(&secret, 0)})),
-        )
-        .await;
+    let confirmed = confirm_totp(&f, &token, &pyotp(&secret, 0)).await;
     assert_eq!(confirmed.status, 200, "{}", confirmed.text());
     let me = f.call(Method::GET, "/api/v1/me", &token, None).await.json();
     assert_eq!(me["pending"], json!([]), "{me}");
