@@ -44,6 +44,7 @@ default = "deny"
 rules = [
   {{ groups = ["admins"], actions = ["*"], resources = ["*"] }},
   {{ groups = ["ops"], actions = ["items.read"], resources = ["*"] }},
+  {{ groups = ["ops"], actions = ["vault.read"], resources = ["*"], amr = ["mfa"] }},
 ]
 
 [plugins.local]
@@ -65,6 +66,13 @@ methods = ["GET"]
 path = "/v1/items/{{id}}"
 upstream = "{upstream}"
 permission = {{ action = "items.read", resource = "items/{{id}}" }}
+
+[[routes]]
+name = "vault"
+methods = ["GET"]
+path = "/v1/vault/{{id}}"
+upstream = "{upstream}"
+permission = {{ action = "vault.read", resource = "vault/{{id}}" }}
 "#,
         authz = paths::component("authz_static").display(),
         local = paths::component("authn_local").display(),

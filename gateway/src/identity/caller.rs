@@ -240,7 +240,8 @@ impl Identity {
             .await?
             .ok_or(IdentityError::InvalidCredentials)?;
         if owner.disabled {
-            return Err(IdentityError::AccountDisabled);
+            // Only expiry and revocation get their own codes.
+            return Err(IdentityError::InvalidCredentials);
         }
         if record
             .last_used_at

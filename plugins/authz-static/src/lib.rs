@@ -8,6 +8,7 @@
 //! subjects = ["alice"]                   # any of these subjects ("*" = anyone)
 //! actions = ["connections.read"]         # "*" or a "prefix.*" glob
 //! resources = ["connections/*"]          # "*" or a "prefix*" glob
+//! amr = ["mfa"]                          # optional: methods the caller must have used
 //! ```
 //!
 //! The first matching rule allows; nothing matching falls back to `default`.
@@ -32,6 +33,9 @@ struct Rule {
     groups: Vec<String>,
     actions: Vec<String>,
     resources: Vec<String>,
+    /// Authentication methods the principal must have used, e.g. `["mfa"]`.
+    #[serde(default)]
+    amr: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,7 +60,8 @@ impl Rule {
     fn matches(&self, principal: &Principal, action: &str, resource: &str) -> bool {
         let who = self.subjects.iter().any(|s| glob(s, &principal.subject))
             || self.groups.iter().any(|g| principal.groups.contains(g));
-        who && self.actions.iter().any(|a| glob(a, action))
+        who && self.amr.iter().all(|m| principal.amr.contains(m))
+            && self.actions.iter().any(|a| glob(a, action))
             && self.resources.iter().any(|r| glob(r, resource))
     }
 }

@@ -30,6 +30,9 @@ async fn totp_login_refuses_replayed_and_wrong_codes_and_recovery_codes_work_onc
     assert_eq!(first.status, 200, "{}", first.text());
     assert_eq!(first.json()["amr"], json!(["pwd"]));
     let token = first.json()["access_token"].as_str().unwrap().to_string();
+    // Policy can demand MFA: the vault rule requires `amr` to include it.
+    let vault = call(&f.client, Method::GET, "/v1/vault/1", Some(&token), None).await;
+    assert_eq!(vault.status, 403, "{}", vault.text());
 
     // Enrollment: secret, otpauth URI and an SVG QR code.
     let enrollment = f
@@ -85,6 +88,21 @@ async fn totp_login_refuses_replayed_and_wrong_codes_and_recovery_codes_work_onc
     assert!(
         amr.contains("otp") && amr.contains("mfa") && amr.contains("pwd"),
         "{amr}"
+    );
+    let mfa_token = done.json()["access_token"].as_str().unwrap().to_string();
+    let vault = call(
+        &f.client,
+        Method::GET,
+        "/v1/vault/1",
+        Some(&mfa_token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        vault.status,
+        200,
+        "with MFA the vault opens: {}",
+        vault.text()
     );
     assert!(
         done.headers["set-cookie"]
