@@ -20,6 +20,17 @@ fn admin(gateway: &Gateway, plugins: &std::path::Path, args: &[&str]) -> std::pr
         .expect("run portcullis admin")
 }
 
+/// Runs `portcullis admin ARGS`, which must succeed; returns its stdout.
+fn admin_ok(gateway: &Gateway, plugins: &std::path::Path, args: &[&str]) -> String {
+    let output = admin(gateway, plugins, args);
+    assert!(
+        output.status.success(),
+        "admin {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 fn printed_after<'a>(output: &'a str, prefix: &str) -> &'a str {
     output
         .lines()
@@ -37,7 +48,7 @@ async fn admin_cli_manages_users_and_keys_of_a_running_gateway() {
     let gateway = Gateway::embedded(&plugins, "127.0.0.1:0").await.unwrap();
     let client = gateway.client();
 
-    let created = admin(
+    let out = admin_ok(
         &gateway,
         &plugins,
         &[
@@ -49,12 +60,6 @@ async fn admin_cli_manages_users_and_keys_of_a_running_gateway() {
             "admins",
         ],
     );
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let out = String::from_utf8(created.stdout).unwrap();
     let password = printed_after(
         &out,
         "one-time password (shown once; must be changed at first sign-in): ",
@@ -66,7 +71,7 @@ async fn admin_cli_manages_users_and_keys_of_a_running_gateway() {
         serde_json::json!(["change_password"])
     );
 
-    let key = admin(
+    let out = admin_ok(
         &gateway,
         &plugins,
         &[
@@ -80,12 +85,6 @@ async fn admin_cli_manages_users_and_keys_of_a_running_gateway() {
             "1h",
         ],
     );
-    assert!(
-        key.status.success(),
-        "{}",
-        String::from_utf8_lossy(&key.stderr)
-    );
-    let out = String::from_utf8(key.stdout).unwrap();
     let key = printed_after(&out, "key (shown once): ").to_string();
     let id = out.split('\t').next().unwrap().to_string();
     let me = call(&client, Method::GET, "/api/v1/me", Some(&key), None).await;
@@ -108,24 +107,18 @@ async fn admin_cli_manages_users_and_keys_of_a_running_gateway() {
     assert!(!too_long.status.success());
     assert!(String::from_utf8_lossy(&too_long.stderr).contains("90 days"));
 
-    let listed = admin(
+    let listed = admin_ok(
         &gateway,
         &plugins,
         &["api-keys", "list", "--owner", "ivy@example.com"],
     );
-    let listed = String::from_utf8(listed.stdout).unwrap();
     assert!(
         listed.contains(&id) && listed.contains("expiring-soon"),
         "{listed}"
     );
     assert!(!listed.contains(&key[17..]), "the list never shows secrets");
 
-    let revoked = admin(&gateway, &plugins, &["api-keys", "revoke", &id]);
-    assert!(
-        revoked.status.success(),
-        "{}",
-        String::from_utf8_lossy(&revoked.stderr)
-    );
+    admin_ok(&gateway, &plugins, &["api-keys", "revoke", &id]);
     // Another process changed the store: the gateway sees it within its
     // cache TTL (2 s by default).
     let mut last = None;
@@ -139,8 +132,7 @@ async fn admin_cli_manages_users_and_keys_of_a_running_gateway() {
     }
     assert_eq!(last.as_deref(), Some("api_key_revoked"));
 
-    let disabled = admin(&gateway, &plugins, &["users", "disable", "ivy@example.com"]);
-    assert!(disabled.status.success());
+    admin_ok(&gateway, &plugins, &["users", "disable", "ivy@example.com"]);
     let refused = login(&client, "ivy@example.com", password).await;
     assert_eq!(refused.status, 403, "{}", refused.text());
     let unknown = admin(
