@@ -3,7 +3,8 @@
 //! - `api_key/parse_and_verify`: parse + checksum + keyed hash comparison;
 //! - `api_key/resolve`: what a request pays — the above plus the cached key
 //!   record, revocation/expiry checks, the owner and the scope;
-//! - `access_token/verify_*`: EdDSA signature + claims, cached and first time;
+//! - `access_token/verify_*`: EdDSA signature + claims, cached and first
+//!   time, against `baseline/ed25519_verify` (the bare signature check);
 //! - `access_token/resolve`: what a request pays — verification plus the
 //!   live-session and user checks (revocation, timeouts);
 //! - `password/argon2id_login`: one password sign-in through the
@@ -63,6 +64,26 @@ fn access_token(c: &mut Criterion) {
     // A client reusing its token: answered from the verified-token cache.
     c.bench_function("access_token/verify_cached", |b| {
         b.iter(|| keys.verify(black_box(&token), now).expect("verify"))
+    });
+    // Baseline, same run: one bare Ed25519 signature check (ring), which a
+    // first-time token verification cannot do without.
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+        .expect("key");
+    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
+    let message = token.as_bytes();
+    let signature = pair.sign(message);
+    let public = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ED25519,
+        ring::signature::KeyPair::public_key(&pair)
+            .as_ref()
+            .to_vec(),
+    );
+    c.bench_function("baseline/ed25519_verify", |b| {
+        b.iter(|| {
+            public
+                .verify(black_box(message), signature.as_ref())
+                .expect("verify")
+        })
     });
     // A token seen for the first time: the full EdDSA verification.
     let mut serial = 0u64;
