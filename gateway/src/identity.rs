@@ -102,6 +102,7 @@ impl Identity {
         .await?;
         let ttl = Duration::from_millis(config.cache_ttl_ms);
         Ok(Self {
+            flows: LoginFlows::new(store.clone(), config.login_flow_timeout_secs),
             store,
             plugins,
             signer,
@@ -111,7 +112,6 @@ impl Identity {
             api_keys: TtlCache::new(ttl),
             users: TtlCache::new(ttl),
             orgs: TtlCache::new(ttl),
-            flows: LoginFlows::new(Duration::from_secs(config.login_flow_timeout_secs)),
             metrics,
             config,
         })
@@ -120,6 +120,11 @@ impl Identity {
     /// The access-token signer (for the JWKS endpoint and maintenance).
     pub fn signer(&self) -> &TokenSigner {
         &self.signer
+    }
+
+    /// Forgets login flows that timed out; how many.
+    pub async fn purge_login_flows(&self) -> Result<u64, IdentityError> {
+        self.flows.purge(now()).await
     }
 
     /// The store the service works on.

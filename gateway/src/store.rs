@@ -7,6 +7,7 @@
 mod api_keys;
 mod directory;
 mod kv;
+mod login_flows;
 mod migrations;
 mod sealing;
 mod sessions;
@@ -15,6 +16,7 @@ mod signing_keys;
 pub use api_keys::ApiKeyRecord;
 pub use directory::{OrgChanges, OrgRecord, UserChanges, UserRecord};
 pub use kv::KvNamespace;
+pub use login_flows::LoginFlowRecord;
 pub use sealing::{SealError, Sealer, derive_key};
 pub use sessions::{SessionPrincipal, SessionRecord};
 pub use signing_keys::SigningKeyRecord;

@@ -124,7 +124,7 @@ pub fn schemas() -> Value {
         "LoginRequest": {"type": "object", "description": "`provider` (optional, default: local accounts) and the step's fields as strings: `email` and `password`, then `code` or `recovery_code`.", "additionalProperties": {"type": "string"}},
         "LoginStep": object(json!({
             "status": {"enum": ["prompt", "redirect", "authenticated"]},
-            "flow_id": string, "form": reference("Form"), "location": string,
+            "flow_id": {"type": ["string", "null"], "description": "Continue at /auth/login/{flow_id}; null: answer the form with a new /auth/login"}, "form": reference("Form"), "location": string,
             "session_id": string, "session_expires_at": time, "access_token": string,
             "token_type": string, "expires_in": {"type": "integer"}, "amr": strings,
             "pending": strings, "subject": string,

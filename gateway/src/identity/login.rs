@@ -1,21 +1,20 @@
 //! Logins in progress: the plugin state between steps, kept server-side
-//! under a random flow id and never sent to the client.
+//! (in the store, so any gateway can take the next step) under a random
+//! flow id that is never stored itself, and never sent to a plugin.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use super::IdentityError;
+use crate::store::Store;
 
-/// Most logins in progress at once; the oldest are dropped beyond this.
-const CAPACITY: usize = 10_000;
+/// Most logins in progress at once; beyond this new flows are refused
+/// until old ones end or time out (a flood of abandoned logins).
+const CAPACITY: i64 = 100_000;
 
 /// One login in progress.
-#[derive(Clone)]
 pub struct LoginFlow {
     /// The auth provider handling it.
     pub provider: String,
     /// The provider's opaque state.
     pub state: Vec<u8>,
-    started: Instant,
 }
 
 impl std::fmt::Debug for LoginFlow {
@@ -26,63 +25,108 @@ impl std::fmt::Debug for LoginFlow {
     }
 }
 
-/// Logins in progress by flow id.
+/// Logins in progress, by flow id.
 #[derive(Debug)]
 pub struct LoginFlows {
-    flows: Mutex<HashMap<String, LoginFlow>>,
-    timeout: Duration,
+    store: Store,
+    timeout_secs: i64,
+}
+
+fn key(id: &str) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, id.as_bytes()))
 }
 
 impl LoginFlows {
-    /// No logins in progress; each may take up to `timeout`.
-    pub fn new(timeout: Duration) -> Self {
+    /// Flows in `store`; each may take up to `timeout_secs`.
+    pub fn new(store: Store, timeout_secs: u64) -> Self {
         Self {
-            flows: Mutex::new(HashMap::new()),
-            timeout,
+            store,
+            timeout_secs: i64::try_from(timeout_secs).unwrap_or(i64::MAX),
         }
     }
 
-    /// Records a new step of flow `id`, keeping its start time if it exists.
-    pub fn save(&self, id: &str, provider: &str, state: Vec<u8>) {
-        let Ok(mut flows) = self.flows.lock() else {
-            return;
-        };
-        let timeout = self.timeout;
-        flows.retain(|_, flow| flow.started.elapsed() < timeout);
-        if flows.len() >= CAPACITY {
-            // Under a flood of abandoned logins, drop the oldest.
-            if let Some(oldest) = flows
-                .iter()
-                .min_by_key(|(_, flow)| flow.started)
-                .map(|(id, _)| id.clone())
-            {
-                flows.remove(&oldest);
+    /// Records a step of flow `id` at `now`, keeping its start if it exists.
+    pub async fn save(
+        &self,
+        id: &str,
+        provider: &str,
+        state: &[u8],
+        now: i64,
+    ) -> Result<(), IdentityError> {
+        let key = key(id);
+        if self.store.login_flow(&key).await?.is_none()
+            && self.store.count_login_flows().await? >= CAPACITY
+        {
+            self.purge(now).await?;
+            if self.store.count_login_flows().await? >= CAPACITY {
+                tracing::warn!("too many logins in progress; refusing a new one");
+                return Err(IdentityError::Throttled(30));
             }
         }
-        let started = flows.get(id).map_or_else(Instant::now, |flow| flow.started);
-        flows.insert(
-            id.to_string(),
-            LoginFlow {
-                provider: provider.to_string(),
-                state,
-                started,
-            },
-        );
+        Ok(self
+            .store
+            .save_login_flow(&key, provider, state, now)
+            .await?)
     }
 
-    /// The flow `id`, if it exists and has not timed out.
-    pub fn get(&self, id: &str) -> Option<LoginFlow> {
-        let flows = self.flows.lock().ok()?;
-        flows
-            .get(id)
-            .filter(|flow| flow.started.elapsed() < self.timeout)
-            .cloned()
+    /// Flow `id`, if it exists and has not timed out at `now`.
+    pub async fn get(&self, id: &str, now: i64) -> Result<Option<LoginFlow>, IdentityError> {
+        let Some(record) = self.store.login_flow(&key(id)).await? else {
+            return Ok(None);
+        };
+        if now - record.started_at >= self.timeout_secs {
+            self.finish(id).await?;
+            return Ok(None);
+        }
+        Ok(Some(LoginFlow {
+            provider: record.provider,
+            state: record.state,
+        }))
     }
 
     /// Ends flow `id`.
-    pub fn finish(&self, id: &str) {
-        if let Ok(mut flows) = self.flows.lock() {
-            flows.remove(id);
-        }
+    pub async fn finish(&self, id: &str) -> Result<(), IdentityError> {
+        Ok(self.store.delete_login_flow(&key(id)).await?)
+    }
+
+    /// Forgets flows that timed out before `now`; how many.
+    pub async fn purge(&self, now: i64) -> Result<u64, IdentityError> {
+        Ok(self
+            .store
+            .purge_login_flows(now.saturating_sub(self.timeout_secs))
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn flows_are_sealed_keyed_by_hash_keep_their_start_and_time_out() {
+        let store = Store::open_in_memory().await.unwrap();
+        let flows = LoginFlows::new(store.clone(), 60);
+        flows
+            .save("flow-1", "local", b"step-1", 1_000)
+            .await
+            .unwrap();
+        flows
+            .save("flow-1", "local", b"step-2", 1_050)
+            .await
+            .unwrap();
+        let flow = flows.get("flow-1", 1_059).await.unwrap().unwrap();
+        assert_eq!(flow.state, b"step-2");
+        assert!(
+            flows.get("flow-1", 1_060).await.unwrap().is_none(),
+            "a flow times out from its start, not its last step"
+        );
+        assert!(store.login_flow(&key("flow-1")).await.unwrap().is_none());
+        assert!(store.login_flow("flow-2").await.unwrap().is_none());
+
+        flows.save("flow-3", "local", b"x", 2_000).await.unwrap();
+        flows.finish("flow-3").await.unwrap();
+        assert!(flows.get("flow-3", 2_001).await.unwrap().is_none());
+        flows.save("flow-4", "local", b"x", 2_000).await.unwrap();
+        assert_eq!(flows.purge(2_061).await.unwrap(), 1);
     }
 }

@@ -45,10 +45,11 @@ impl std::fmt::Debug for NewSession {
 /// Where a login step leaves the client.
 #[derive(Debug)]
 pub enum LoginOutcome {
-    /// Show this form and post the answer to the flow.
+    /// Show this form and post the answer to the flow (or, without a
+    /// flow, as a new login).
     Prompt {
-        /// The flow to continue.
-        flow_id: String,
+        /// The flow to continue, if the provider keeps state between steps.
+        flow_id: Option<String>,
         /// The form.
         form: Form,
     },
@@ -115,7 +116,8 @@ impl Identity {
     ) -> Result<LoginOutcome, IdentityError> {
         let flow = self
             .flows
-            .get(flow_id)
+            .get(flow_id, now())
+            .await?
             .ok_or(IdentityError::NotFound("login flow"))?;
         let plugin = self
             .plugins
@@ -132,7 +134,7 @@ impl Identity {
                 | IdentityError::InvalidInput(_)),
             ) => return Err(error),
             Err(error) => {
-                self.flows.finish(flow_id);
+                self.flows.finish(flow_id).await?;
                 return Err(error);
             }
         };
@@ -149,22 +151,34 @@ impl Identity {
         user_agent: &str,
     ) -> Result<LoginOutcome, IdentityError> {
         match step.step {
-            LoginStep::Prompt(form) => {
-                self.flows.save(flow_id, provider, step.state);
+            LoginStep::Prompt(form) if step.state.is_empty() => {
+                // Nothing to continue: the client answers with a new login.
+                self.flows.finish(flow_id).await?;
                 Ok(LoginOutcome::Prompt {
-                    flow_id: flow_id.to_string(),
+                    flow_id: None,
+                    form,
+                })
+            }
+            LoginStep::Prompt(form) => {
+                self.flows
+                    .save(flow_id, provider, &step.state, now())
+                    .await?;
+                Ok(LoginOutcome::Prompt {
+                    flow_id: Some(flow_id.to_string()),
                     form,
                 })
             }
             LoginStep::Redirect(location) => {
-                self.flows.save(flow_id, provider, step.state);
+                self.flows
+                    .save(flow_id, provider, &step.state, now())
+                    .await?;
                 Ok(LoginOutcome::Redirect {
                     flow_id: flow_id.to_string(),
                     location,
                 })
             }
             LoginStep::Authenticated(principal) => {
-                self.flows.finish(flow_id);
+                self.flows.finish(flow_id).await?;
                 let session = self
                     .establish_session(provider, principal, &request.client_ip, user_agent)
                     .await?;

@@ -192,7 +192,7 @@ mod tests {
         assert_eq!(a.get("fresh").await.unwrap(), None);
         a.set("p%_x", b"1").await.unwrap();
         assert_eq!(a.list_keys("p%").await.unwrap(), vec!["p%_x".to_string()]);
-        assert_eq!(store.schema_version().await.unwrap(), 2);
+        assert_eq!(store.schema_version().await.unwrap(), 3);
     }
 
     #[tokio::test]

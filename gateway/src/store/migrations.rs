@@ -83,6 +83,17 @@ const MIGRATIONS: &[Migration] = &[
                   retired_at INTEGER
               );",
     },
+    Migration {
+        version: 3,
+        name: "login flows in progress",
+        sql: "CREATE TABLE login_flows (
+                  id_hash TEXT PRIMARY KEY, -- SHA-256 of the flow id; the id itself is never stored
+                  provider TEXT NOT NULL,
+                  state BLOB NOT NULL, -- sealed plugin state, bound to the row
+                  started_at INTEGER NOT NULL
+              ) WITHOUT ROWID;
+              CREATE INDEX login_flows_started ON login_flows(started_at);",
+    },
 ];
 
 /// Newest schema version this build knows.

@@ -182,6 +182,22 @@ async fn totp_login_refuses_replayed_and_wrong_codes_and_recovery_codes_work_onc
 #[tokio::test]
 async fn throttling_backs_off_after_failures_and_releases_after_the_delay() {
     let f = Fixture::start().await;
+    // Without fields, the provider says what it needs; there is no flow yet.
+    let form = call(
+        &f.client,
+        Method::POST,
+        "/auth/login",
+        None,
+        Some(json!({})),
+    )
+    .await
+    .json();
+    assert_eq!(form["status"], "prompt", "{form}");
+    assert!(form["flow_id"].is_null(), "{form}");
+    assert!(
+        form["form"]["fields"].to_string().contains("password"),
+        "{form}"
+    );
     f.create_user("carol@example.com", "amber meadow 7 lighthouse", &[])
         .await;
     // Three free failures, then a 1 s delay.

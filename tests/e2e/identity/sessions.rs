@@ -289,3 +289,91 @@ async fn forged_access_tokens_are_refused() {
         "only the two genuine requests went through"
     );
 }
+
+#[tokio::test]
+async fn gateways_sharing_a_store_share_logins_and_revocations() {
+    let f = Fixture::start().await;
+    f.create_user(HANK, HANK_PASSWORD, &["ops"]).await;
+    let token = super::access_token(&f.client, HANK, HANK_PASSWORD).await;
+    let secret = f
+        .call(Method::POST, "/api/v1/me/mfa/totp", &token, None)
+        .await
+        .json()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let confirm = f
+        .call(
+            Method::POST,
+            "/api/v1/me/mfa/totp/confirm",
+            &token,
+            Some(json!({"code": super::pyotp(&secret, 0)})),
+        )
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.text());
+
+    // A second gateway on the same data directory (store and local key).
+    let shared = f.gateway.dir().join("data").display().to_string();
+    let config = super::identity_config(&f.upstream, "").replace("{dir}/data", &shared);
+    let second = portcullis_tests::Gateway::with_config(&config)
+        .await
+        .unwrap_or_else(|failure| panic!("second gateway: {failure:?}"));
+    assert!(second.printed("bootstrap administrator: ").is_none());
+    let other =
+        portcullis_tests::Client::new(second.addr, f.gateway.certificate(), rustls::ALL_VERSIONS);
+
+    // The password step on one gateway, the second factor on the other.
+    let step = login(&f.client, HANK, HANK_PASSWORD).await.json();
+    let flow = step["flow_id"].as_str().unwrap().to_string();
+    let done =
+        super::continue_login(&other, &flow, json!({"code": super::pyotp(&secret, 1)})).await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    let session = done.json()["session_id"].as_str().unwrap().to_string();
+    let token = done.json()["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        call(&f.client, Method::GET, "/v1/items/1", Some(&token), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call(&other, Method::GET, "/v1/items/1", Some(&token), None)
+            .await
+            .status,
+        200
+    );
+
+    // Revoked on one gateway: the other refuses it within its cache TTL.
+    let revoked = f
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/me/sessions/{session}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 204, "{}", revoked.text());
+    assert_eq!(
+        call(&f.client, Method::GET, "/v1/items/1", Some(&token), None)
+            .await
+            .status,
+        401
+    );
+    let mut refused = false;
+    for _ in 0..40 {
+        if call(&other, Method::GET, "/v1/items/1", Some(&token), None)
+            .await
+            .status
+            == 401
+        {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        refused,
+        "the second gateway still accepts a revoked session"
+    );
+    assert_eq!(second.stop().await, Some(0));
+}
