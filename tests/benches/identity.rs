@@ -152,6 +152,7 @@ async fn identity_service() -> (Identity, String) {
                 display_name: None,
                 groups: vec!["ops".into(), "admins".into()],
                 password: Some(SecretString::from("violet quartz lantern 42")),
+                password_temporary: false,
             },
         )
         .await

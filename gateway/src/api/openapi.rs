@@ -151,7 +151,7 @@ pub fn schemas() -> Value {
         "OrgPatch": object(json!({"name": string, "mfa_required": {"type": "boolean"}, "api_key_max_lifetime_days": {"type": "integer", "minimum": 1, "maximum": 3650}}), &[]),
         "User": object(json!({"id": string, "org_id": string, "email": string, "display_name": optional_string, "groups": strings, "disabled": {"type": "boolean"}, "password_must_change": {"type": "boolean"}, "created_at": time}), &["id", "org_id", "email", "groups", "disabled"]),
         "UserList": list_of("users", "User"),
-        "NewUser": object(json!({"email": string, "display_name": string, "groups": strings, "password": string}), &["email"]),
+        "NewUser": object(json!({"email": string, "display_name": string, "groups": strings, "password": string, "password_temporary": {"type": "boolean", "description": "The given password must be changed at first sign-in"}}), &["email"]),
         "CreatedUser": object(json!({"user": reference("User"), "one_time_password": optional_string}), &["user"]),
         "UserPatch": object(json!({"display_name": optional_string, "groups": strings, "disabled": {"type": "boolean"}}), &[]),
         "OneTimePassword": object(json!({"one_time_password": string}), &["one_time_password"]),

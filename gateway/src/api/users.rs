@@ -43,6 +43,9 @@ pub struct NewUserBody {
     /// Without it, a one-time password is generated and returned once.
     #[serde(default)]
     password: Option<SecretString>,
+    /// The given password must be changed at first sign-in.
+    #[serde(default)]
+    password_temporary: bool,
 }
 
 /// `POST /api/v1/users`: creates (or, without a password, invites) a user.
@@ -61,6 +64,7 @@ pub async fn create(
                 display_name: body.display_name,
                 groups: body.groups,
                 password: body.password,
+                password_temporary: body.password_temporary,
             },
         )
         .await?;

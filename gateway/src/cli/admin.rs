@@ -206,6 +206,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
                             display_name: name,
                             groups,
                             password: None,
+                            password_temporary: false,
                         },
                     )
                     .await?;

@@ -55,6 +55,7 @@ impl Identity {
                     display_name: Some("Administrator".into()),
                     groups: vec![ADMIN_GROUP.into()],
                     password: None,
+                    password_temporary: false,
                 },
             )
             .await?;

@@ -25,6 +25,9 @@ pub struct NewUser {
     /// Initial password; without one a one-time password is generated and
     /// must be changed at first sign-in.
     pub password: Option<SecretString>,
+    /// Whether a given password must be changed at first sign-in (a
+    /// generated one always must).
+    pub password_temporary: bool,
 }
 
 fn check_email(email: &str) -> Result<(), IdentityError> {
@@ -182,7 +185,7 @@ impl Identity {
             display_name: new.display_name,
             groups: new.groups,
             disabled: false,
-            password_must_change: one_time.is_some(),
+            password_must_change: one_time.is_some() || new.password_temporary,
             created_at: now(),
         };
         if !self.store.insert_user(&user).await? {

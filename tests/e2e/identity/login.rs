@@ -300,6 +300,21 @@ async fn password_rules_are_enforced_with_clear_errors() {
     assert_eq!(changed.status, 204, "{}", changed.text());
     let allowed = call(&f.client, Method::GET, "/v1/items/1", Some(&token), None).await;
     assert_eq!(allowed.status, 200, "{}", allowed.text());
+    // An administrator may set a password and still require a change.
+    let temporary = f
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            &f.admin,
+            Some(json!({"email": "zoe@example.com", "password": "walnut breeze 12 sonnet", "password_temporary": true})),
+        )
+        .await;
+    assert_eq!(temporary.status, 201, "{}", temporary.text());
+    assert!(temporary.json()["one_time_password"].is_null());
+    let signed_in = login(&f.client, "zoe@example.com", "walnut breeze 12 sonnet")
+        .await
+        .json();
+    assert_eq!(signed_in["pending"], json!(["change_password"]));
     f.assert_not_logged(&[one_time.as_str(), "saffron tundra 31 oboe"]);
 }
 
