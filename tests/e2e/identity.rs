@@ -142,6 +142,28 @@ impl Fixture {
         call(&self.client, method, path, Some(token), body).await
     }
 
+    /// Enrolls TOTP for the holder of `token` with pyotp's current code;
+    /// returns the secret.
+    async fn enroll_totp(&self, token: &str) -> String {
+        let secret = self
+            .call(Method::POST, "/api/v1/me/mfa/totp", token, None)
+            .await
+            .json()["secret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let confirmed = self
+            .call(
+                Method::POST,
+                "/api/v1/me/mfa/totp/confirm",
+                token,
+                Some(json!({"code": pyotp(&secret, 0)})),
+            )
+            .await;
+        assert_eq!(confirmed.status, 200, "{}", confirmed.text());
+        secret
+    }
+
     /// Asserts that nothing in `secrets` reached the gateway's log.
     fn assert_not_logged(&self, secrets: &[&str]) {
         let log = self.gateway.log();

@@ -295,22 +295,7 @@ async fn gateways_sharing_a_store_share_logins_and_revocations() {
     let f = Fixture::start().await;
     f.create_user(HANK, HANK_PASSWORD, &["ops"]).await;
     let token = super::access_token(&f.client, HANK, HANK_PASSWORD).await;
-    let secret = f
-        .call(Method::POST, "/api/v1/me/mfa/totp", &token, None)
-        .await
-        .json()["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let confirm = f
-        .call(
-            Method::POST,
-            "/api/v1/me/mfa/totp/confirm",
-            &token,
-            Some(json!({"code": super::pyotp(&secret, 0)})),
-        )
-        .await;
-    assert_eq!(confirm.status, 200, "{}", confirm.text());
+    let secret = f.enroll_totp(&token).await;
 
     // A second gateway on the same data directory (store and local key).
     let shared = f.gateway.dir().join("data").display().to_string();
