@@ -151,28 +151,12 @@ impl Identity {
 
     /// A user by id, from the cache when fresh.
     async fn cached_user(&self, id: &str) -> Result<Option<Arc<UserRecord>>, IdentityError> {
-        if let Some(user) = self.users.get(id) {
-            return Ok(Some(user));
-        }
-        let Some(user) = self.store.user(id).await? else {
-            return Ok(None);
-        };
-        let user = Arc::new(user);
-        self.users.insert(id, user.clone());
-        Ok(Some(user))
+        Ok(self.users.get_or_load(id, self.store.user(id)).await?)
     }
 
     /// An organization by id, from the cache when fresh.
     async fn cached_org(&self, id: &str) -> Result<Option<Arc<OrgRecord>>, IdentityError> {
-        if let Some(org) = self.orgs.get(id) {
-            return Ok(Some(org));
-        }
-        let Some(org) = self.store.org(id).await? else {
-            return Ok(None);
-        };
-        let org = Arc::new(org);
-        self.orgs.insert(id, org.clone());
-        Ok(Some(org))
+        Ok(self.orgs.get_or_load(id, self.store.org(id)).await?)
     }
 }
 

@@ -15,62 +15,48 @@ pub mod authorizer {
     });
 }
 
-/// The `auth-provider` world.
-pub mod auth_provider {
-    wit_bindgen::generate!({
-        world: "auth-provider",
-        path: "../wit",
-        runtime_path: "portcullis_sdk::__rt",
-        pub_export_macro: true,
-        default_bindings_module: "portcullis_sdk::__raw::auth_provider",
-        export_macro_name: "export_raw",
-        with: {
-            "portcullis:plugin/types@0.1.0": crate::__raw::types,
-            "portcullis:plugin/log@0.1.0": crate::__raw::log,
-            "portcullis:plugin/kv@0.1.0": crate::__raw::kv,
-            "portcullis:plugin/config@0.1.0": crate::__raw::config,
-            "portcullis:plugin/crypto@0.1.0": crate::__raw::crypto,
-        },
-    });
+/// Bindings for a world whose shared imports are the `authorizer` module's.
+macro_rules! world_sharing_imports {
+    ($(#[$doc:meta])* $module:ident, $world:tt, $bindings_module:tt) => {
+        $(#[$doc])*
+        pub mod $module {
+            wit_bindgen::generate!({
+                world: $world,
+                path: "../wit",
+                runtime_path: "portcullis_sdk::__rt",
+                pub_export_macro: true,
+                default_bindings_module: $bindings_module,
+                export_macro_name: "export_raw",
+                with: {
+                    "portcullis:plugin/types@0.1.0": crate::__raw::types,
+                    "portcullis:plugin/log@0.1.0": crate::__raw::log,
+                    "portcullis:plugin/kv@0.1.0": crate::__raw::kv,
+                    "portcullis:plugin/config@0.1.0": crate::__raw::config,
+                    "portcullis:plugin/crypto@0.1.0": crate::__raw::crypto,
+                },
+            });
+        }
+    };
 }
 
-/// The `secrets-backend` world.
-pub mod secrets_backend {
-    wit_bindgen::generate!({
-        world: "secrets-backend",
-        path: "../wit",
-        runtime_path: "portcullis_sdk::__rt",
-        pub_export_macro: true,
-        default_bindings_module: "portcullis_sdk::__raw::secrets_backend",
-        export_macro_name: "export_raw",
-        with: {
-            "portcullis:plugin/types@0.1.0": crate::__raw::types,
-            "portcullis:plugin/log@0.1.0": crate::__raw::log,
-            "portcullis:plugin/kv@0.1.0": crate::__raw::kv,
-            "portcullis:plugin/config@0.1.0": crate::__raw::config,
-            "portcullis:plugin/crypto@0.1.0": crate::__raw::crypto,
-        },
-    });
-}
-
-/// The `key-provider` world.
-pub mod key_provider {
-    wit_bindgen::generate!({
-        world: "key-provider",
-        path: "../wit",
-        runtime_path: "portcullis_sdk::__rt",
-        pub_export_macro: true,
-        default_bindings_module: "portcullis_sdk::__raw::key_provider",
-        export_macro_name: "export_raw",
-        with: {
-            "portcullis:plugin/types@0.1.0": crate::__raw::types,
-            "portcullis:plugin/log@0.1.0": crate::__raw::log,
-            "portcullis:plugin/kv@0.1.0": crate::__raw::kv,
-            "portcullis:plugin/config@0.1.0": crate::__raw::config,
-            "portcullis:plugin/crypto@0.1.0": crate::__raw::crypto,
-        },
-    });
-}
+world_sharing_imports!(
+    /// The `auth-provider` world.
+    auth_provider,
+    "auth-provider",
+    "portcullis_sdk::__raw::auth_provider"
+);
+world_sharing_imports!(
+    /// The `secrets-backend` world.
+    secrets_backend,
+    "secrets-backend",
+    "portcullis_sdk::__raw::secrets_backend"
+);
+world_sharing_imports!(
+    /// The `key-provider` world.
+    key_provider,
+    "key-provider",
+    "portcullis_sdk::__raw::key_provider"
+);
 
 pub use auth_provider::exports::portcullis::plugin::accounts;
 pub use auth_provider::exports::portcullis::plugin::authenticate;

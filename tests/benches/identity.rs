@@ -194,7 +194,7 @@ fn resolve(c: &mut Criterion) {
     let caller = runtime
         .block_on(identity.resolve(
             Presented::Credential(Credential::Bearer(key.clone())),
-            &info,
+            || info.clone(),
         ))
         .expect("resolve key");
     assert_eq!(caller.principal.groups, ["ops"]);
@@ -203,7 +203,7 @@ fn resolve(c: &mut Criterion) {
             runtime
                 .block_on(identity.resolve(
                     Presented::Credential(Credential::Bearer(black_box(key.clone()))),
-                    &info,
+                    || info.clone(),
                 ))
                 .expect("resolve")
         })
@@ -238,7 +238,7 @@ fn resolve(c: &mut Criterion) {
             runtime
                 .block_on(identity.resolve(
                     Presented::Credential(Credential::Bearer(black_box(token.clone()))),
-                    &info,
+                    || info.clone(),
                 ))
                 .expect("resolve")
         })

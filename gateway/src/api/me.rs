@@ -132,16 +132,10 @@ pub async fn revoke_session(
     Authenticated(caller): Authenticated,
     Path(session_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let mine = state
+    state
         .identity
-        .sessions_of(&user_id(&caller)?)
-        .await?
-        .iter()
-        .any(|s| s.id == session_id);
-    if !mine {
-        return Err(ApiError::ResourceNotFound("session"));
-    }
-    state.identity.revoke_session(&session_id).await?;
+        .revoke_session_of(&user_id(&caller)?, &session_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -219,15 +219,9 @@ pub async fn revoke_session(
 ) -> Result<StatusCode, ApiError> {
     let org = permit(&state, &caller, "sessions.revoke", &user_resource(&user_id)).await?;
     state.identity.user_in(&org, &user_id).await?;
-    let owned = state
+    state
         .identity
-        .sessions_of(&user_id)
-        .await?
-        .iter()
-        .any(|s| s.id == session_id);
-    if !owned {
-        return Err(ApiError::ResourceNotFound("session"));
-    }
-    state.identity.revoke_session(&session_id).await?;
+        .revoke_session_of(&user_id, &session_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

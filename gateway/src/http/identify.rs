@@ -142,8 +142,10 @@ pub async fn caller(
         return Ok(None);
     };
     let via_cookie = matches!(presented, Presented::SessionCookie(_));
-    let info = request_info_of(parts);
-    let caller = state.identity.resolve(presented, &info).await?;
+    let caller = state
+        .identity
+        .resolve(presented, || request_info_of(parts))
+        .await?;
     Ok(Some((caller, via_cookie)))
 }
 

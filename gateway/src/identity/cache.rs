@@ -42,6 +42,24 @@ impl<V> TtlCache<V> {
         }
     }
 
+    /// The entry for `key`: from the cache when fresh, else from `load`
+    /// (remembered when found). `None` if `load` finds nothing.
+    pub async fn get_or_load<E>(
+        &self,
+        key: &str,
+        load: impl Future<Output = Result<Option<V>, E>>,
+    ) -> Result<Option<Arc<V>>, E> {
+        if let Some(value) = self.get(key) {
+            return Ok(Some(value));
+        }
+        let Some(value) = load.await? else {
+            return Ok(None);
+        };
+        let value = Arc::new(value);
+        self.insert(key, value.clone());
+        Ok(Some(value))
+    }
+
     /// Forgets `key`, so the next read goes to the store.
     pub fn remove(&self, key: &str) {
         if let Ok(mut entries) = self.entries.write() {

@@ -2,7 +2,7 @@
 //! API key or a provider's credential) into a [`Caller`]. Any doubt denies.
 
 use super::access_token::{TokenError, unverified_issuer};
-use super::{Identity, IdentityError, api_key, now, pending};
+use super::{Identity, IdentityError, api_key, from_guest, now, pending};
 use crate::plugin::{Credential, GuestError, Principal, RequestInfo};
 use crate::store::{SessionRecord, UserRecord};
 use std::sync::Arc;
@@ -84,11 +84,12 @@ fn token_error(error: TokenError) -> IdentityError {
 }
 
 impl Identity {
-    /// Authenticates what a request presented.
+    /// Authenticates what a request presented. `request` describes the
+    /// request to plugins; it is only built when a plugin is asked.
     pub async fn resolve(
         &self,
         presented: Presented,
-        request: &RequestInfo,
+        request: impl FnOnce() -> RequestInfo,
     ) -> Result<Caller, IdentityError> {
         match presented {
             Presented::SessionCookie(value) => self.resolve_cookie(&value).await,
@@ -103,7 +104,7 @@ impl Identity {
                 self.resolve_access_token(&token).await
             }
             Presented::Credential(credential) => {
-                self.resolve_with_providers(&credential, request).await
+                self.resolve_with_providers(&credential, &request()).await
             }
         }
     }
@@ -133,19 +134,11 @@ impl Identity {
     /// The session `id` if it is live now: not revoked, not past its
     /// absolute or idle timeout. Records activity lazily.
     pub(super) async fn live_session(&self, id: &str) -> Result<Arc<SessionRecord>, IdentityError> {
-        let session = match self.sessions.get(id) {
-            Some(session) => session,
-            None => {
-                let session = Arc::new(
-                    self.store
-                        .session(id)
-                        .await?
-                        .ok_or(IdentityError::InvalidCredentials)?,
-                );
-                self.sessions.insert(id, session.clone());
-                session
-            }
-        };
+        let session = self
+            .sessions
+            .get_or_load(id, self.store.session(id))
+            .await?
+            .ok_or(IdentityError::InvalidCredentials)?;
         let now = now();
         if session.revoked_at.is_some() {
             return Err(IdentityError::InvalidCredentials);
@@ -211,20 +204,15 @@ impl Identity {
             tracing::debug!(%error, "API key refused before lookup");
             IdentityError::InvalidCredentials
         })?;
-        let record = match self.api_keys.get(presented.id) {
-            Some(record) => record,
-            None => {
-                self.metrics.api_key_lookup();
-                let record = Arc::new(
-                    self.store
-                        .api_key(presented.id)
-                        .await?
-                        .ok_or(IdentityError::InvalidCredentials)?,
-                );
-                self.api_keys.insert(presented.id, record.clone());
-                record
-            }
+        let lookup = async {
+            self.metrics.api_key_lookup();
+            self.store.api_key(presented.id).await
         };
+        let record = self
+            .api_keys
+            .get_or_load(presented.id, lookup)
+            .await?
+            .ok_or(IdentityError::InvalidCredentials)?;
         if !self.api_key_hasher.verify(&presented, &record.secret_hash) {
             return Err(IdentityError::InvalidCredentials);
         }
@@ -287,22 +275,12 @@ impl Identity {
     ) -> Result<Caller, IdentityError> {
         for provider in self.plugins.providers() {
             match provider.verify_credential(credential, request).await {
-                Ok(Ok(principal)) => return Ok(Caller::external(principal)),
                 Ok(Err(GuestError::UnsupportedCredential)) => continue,
-                Ok(Err(GuestError::Expired)) => return Err(IdentityError::CredentialExpired),
-                Ok(Err(
-                    GuestError::InvalidCredentials
-                    | GuestError::NotFound
-                    | GuestError::InvalidInput(_),
-                )) => return Err(IdentityError::InvalidCredentials),
-                Ok(Err(GuestError::Throttled(seconds))) => {
-                    return Err(IdentityError::Throttled(seconds));
+                // On a request, an unknown or malformed credential is just wrong.
+                Ok(Err(GuestError::NotFound | GuestError::InvalidInput(_))) => {
+                    return Err(IdentityError::InvalidCredentials);
                 }
-                Ok(Err(other)) => {
-                    tracing::error!(plugin = provider.name(), error = ?other, "auth provider failed; denying");
-                    return Err(IdentityError::ProviderUnavailable);
-                }
-                Err(_) => return Err(IdentityError::ProviderUnavailable),
+                answer => return from_guest(provider.name(), answer).map(Caller::external),
             }
         }
         Err(IdentityError::InvalidCredentials)
@@ -386,7 +364,7 @@ mod tests {
 
     async fn resolve(identity: &Identity, cookie: String) -> Result<Caller, IdentityError> {
         identity
-            .resolve(Presented::SessionCookie(cookie), &request())
+            .resolve(Presented::SessionCookie(cookie), request)
             .await
     }
 

@@ -45,27 +45,35 @@ impl LoginFlows {
         }
     }
 
-    /// Records a step of flow `id` at `now`, keeping its start if it exists.
-    pub async fn save(
+    /// Starts flow `id` at `now` with the provider's first `state`.
+    pub async fn start(
         &self,
         id: &str,
         provider: &str,
         state: &[u8],
         now: i64,
     ) -> Result<(), IdentityError> {
-        let key = key(id);
-        if self.store.login_flow(&key).await?.is_none()
-            && self.store.count_login_flows().await? >= CAPACITY
-        {
+        if self.store.count_login_flows().await? >= CAPACITY {
             self.purge(now).await?;
             if self.store.count_login_flows().await? >= CAPACITY {
                 tracing::warn!("too many logins in progress; refusing a new one");
                 return Err(IdentityError::Throttled(30));
             }
         }
+        self.update(id, provider, state, now).await
+    }
+
+    /// Records the next step of flow `id` (its start time is kept).
+    pub async fn update(
+        &self,
+        id: &str,
+        provider: &str,
+        state: &[u8],
+        now: i64,
+    ) -> Result<(), IdentityError> {
         Ok(self
             .store
-            .save_login_flow(&key, provider, state, now)
+            .save_login_flow(&key(id), provider, state, now)
             .await?)
     }
 
@@ -107,11 +115,11 @@ mod tests {
         let store = Store::open_in_memory().await.unwrap();
         let flows = LoginFlows::new(store.clone(), 60);
         flows
-            .save("flow-1", "local", b"step-1", 1_000)
+            .start("flow-1", "local", b"step-1", 1_000)
             .await
             .unwrap();
         flows
-            .save("flow-1", "local", b"step-2", 1_050)
+            .update("flow-1", "local", b"step-2", 1_050)
             .await
             .unwrap();
         let flow = flows.get("flow-1", 1_059).await.unwrap().unwrap();
@@ -123,10 +131,10 @@ mod tests {
         assert!(store.login_flow(&key("flow-1")).await.unwrap().is_none());
         assert!(store.login_flow("flow-2").await.unwrap().is_none());
 
-        flows.save("flow-3", "local", b"x", 2_000).await.unwrap();
+        flows.start("flow-3", "local", b"x", 2_000).await.unwrap();
         flows.finish("flow-3").await.unwrap();
         assert!(flows.get("flow-3", 2_001).await.unwrap().is_none());
-        flows.save("flow-4", "local", b"x", 2_000).await.unwrap();
+        flows.start("flow-4", "local", b"x", 2_000).await.unwrap();
         assert_eq!(flows.purge(2_061).await.unwrap(), 1);
     }
 }

@@ -101,7 +101,7 @@ impl Identity {
             name,
             plugin.begin_login(&login_input(fields, request)).await,
         )?;
-        self.after_step(name, &flow_id, step, request, user_agent)
+        self.after_step(name, &flow_id, true, step, request, user_agent)
             .await
     }
 
@@ -138,47 +138,57 @@ impl Identity {
                 return Err(error);
             }
         };
-        self.after_step(&flow.provider, flow_id, step, request, user_agent)
+        self.after_step(&flow.provider, flow_id, false, step, request, user_agent)
             .await
     }
 
+    /// Keeps the flow for the next step, or ends it with a session.
+    /// `new`: the step began the flow (nothing is stored for it yet).
     async fn after_step(
         &self,
         provider: &str,
         flow_id: &str,
+        new: bool,
         step: StepResult,
         request: &RequestInfo,
         user_agent: &str,
     ) -> Result<LoginOutcome, IdentityError> {
+        let keep = |state: Vec<u8>| async move {
+            if new {
+                self.flows.start(flow_id, provider, &state, now()).await
+            } else {
+                self.flows.update(flow_id, provider, &state, now()).await
+            }
+        };
         match step.step {
             LoginStep::Prompt(form) if step.state.is_empty() => {
                 // Nothing to continue: the client answers with a new login.
-                self.flows.finish(flow_id).await?;
+                if !new {
+                    self.flows.finish(flow_id).await?;
+                }
                 Ok(LoginOutcome::Prompt {
                     flow_id: None,
                     form,
                 })
             }
             LoginStep::Prompt(form) => {
-                self.flows
-                    .save(flow_id, provider, &step.state, now())
-                    .await?;
+                keep(step.state).await?;
                 Ok(LoginOutcome::Prompt {
                     flow_id: Some(flow_id.to_string()),
                     form,
                 })
             }
             LoginStep::Redirect(location) => {
-                self.flows
-                    .save(flow_id, provider, &step.state, now())
-                    .await?;
+                keep(step.state).await?;
                 Ok(LoginOutcome::Redirect {
                     flow_id: flow_id.to_string(),
                     location,
                 })
             }
             LoginStep::Authenticated(principal) => {
-                self.flows.finish(flow_id).await?;
+                if !new {
+                    self.flows.finish(flow_id).await?;
+                }
                 let session = self
                     .establish_session(provider, principal, &request.client_ip, user_agent)
                     .await?;
@@ -314,26 +324,51 @@ impl Identity {
         user_id: &str,
         keep: Option<&str>,
     ) -> Result<usize, IdentityError> {
-        let live = self.store.live_sessions_of(user_id, now()).await?;
-        let mut count = 0;
-        for session in live.iter().filter(|s| Some(s.id.as_str()) != keep) {
-            if self.revoke_session(&session.id).await? {
-                count += 1;
-            }
+        let ended = self.store.revoke_sessions_of(user_id, keep, now()).await?;
+        for id in &ended {
+            self.sessions.remove(id);
         }
-        Ok(count)
+        if !ended.is_empty() {
+            tracing::info!(user = %user_id, sessions = ?ended, "sessions revoked");
+        }
+        Ok(ended.len())
+    }
+
+    /// Ends `user_id`'s live session `session_id`; not found unless it is
+    /// theirs and live.
+    pub async fn revoke_session_of(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<(), IdentityError> {
+        let live = self
+            .store
+            .session(session_id)
+            .await?
+            .is_some_and(|s| s.user_id.as_deref() == Some(user_id) && self.is_live(&s, now()));
+        if !live || !self.revoke_session(session_id).await? {
+            return Err(IdentityError::NotFound("session"));
+        }
+        Ok(())
+    }
+
+    /// Whether `session` is neither revoked nor past a timeout at `now`.
+    fn is_live(&self, session: &SessionRecord, now: i64) -> bool {
+        let idle = i64::try_from(self.config.session_idle_timeout_secs).unwrap_or(i64::MAX);
+        session.revoked_at.is_none()
+            && now < session.expires_at
+            && now - session.last_seen_at <= idle
     }
 
     /// A user's live sessions, newest first.
     pub async fn sessions_of(&self, user_id: &str) -> Result<Vec<SessionRecord>, IdentityError> {
         let now = now();
-        let idle = i64::try_from(self.config.session_idle_timeout_secs).unwrap_or(i64::MAX);
         Ok(self
             .store
             .live_sessions_of(user_id, now)
             .await?
             .into_iter()
-            .filter(|s| now - s.last_seen_at <= idle)
+            .filter(|s| self.is_live(s, now))
             .collect())
     }
 

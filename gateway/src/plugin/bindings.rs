@@ -13,52 +13,29 @@ pub(crate) mod authorizer {
     });
 }
 
-pub(crate) mod auth_provider {
-    wasmtime::component::bindgen!({
-        world: "auth-provider",
-        path: "../wit",
-        imports: { default: async | trappable },
-        exports: { default: async },
-        with: {
-            "portcullis:plugin/types": crate::plugin::bindings::authorizer::portcullis::plugin::types,
-            "portcullis:plugin/log": crate::plugin::bindings::authorizer::portcullis::plugin::log,
-            "portcullis:plugin/kv": crate::plugin::bindings::authorizer::portcullis::plugin::kv,
-            "portcullis:plugin/config": crate::plugin::bindings::authorizer::portcullis::plugin::config,
-            "portcullis:plugin/crypto": crate::plugin::bindings::authorizer::portcullis::plugin::crypto,
-        },
-    });
+/// Bindings for a world whose shared imports are the `authorizer` module's.
+macro_rules! world_sharing_imports {
+    ($module:ident, $world:tt) => {
+        pub(crate) mod $module {
+            wasmtime::component::bindgen!({
+                world: $world,
+                path: "../wit",
+                imports: { default: async | trappable },
+                exports: { default: async },
+                with: {
+                    "portcullis:plugin/types": crate::plugin::bindings::authorizer::portcullis::plugin::types,
+                    "portcullis:plugin/log": crate::plugin::bindings::authorizer::portcullis::plugin::log,
+                    "portcullis:plugin/kv": crate::plugin::bindings::authorizer::portcullis::plugin::kv,
+                    "portcullis:plugin/config": crate::plugin::bindings::authorizer::portcullis::plugin::config,
+                    "portcullis:plugin/crypto": crate::plugin::bindings::authorizer::portcullis::plugin::crypto,
+                },
+            });
+        }
+    };
 }
 
-pub(crate) mod secrets_backend {
-    wasmtime::component::bindgen!({
-        world: "secrets-backend",
-        path: "../wit",
-        imports: { default: async | trappable },
-        exports: { default: async },
-        with: {
-            "portcullis:plugin/types": crate::plugin::bindings::authorizer::portcullis::plugin::types,
-            "portcullis:plugin/log": crate::plugin::bindings::authorizer::portcullis::plugin::log,
-            "portcullis:plugin/kv": crate::plugin::bindings::authorizer::portcullis::plugin::kv,
-            "portcullis:plugin/config": crate::plugin::bindings::authorizer::portcullis::plugin::config,
-            "portcullis:plugin/crypto": crate::plugin::bindings::authorizer::portcullis::plugin::crypto,
-        },
-    });
-}
-
-pub(crate) mod key_provider {
-    wasmtime::component::bindgen!({
-        world: "key-provider",
-        path: "../wit",
-        imports: { default: async | trappable },
-        exports: { default: async },
-        with: {
-            "portcullis:plugin/types": crate::plugin::bindings::authorizer::portcullis::plugin::types,
-            "portcullis:plugin/log": crate::plugin::bindings::authorizer::portcullis::plugin::log,
-            "portcullis:plugin/kv": crate::plugin::bindings::authorizer::portcullis::plugin::kv,
-            "portcullis:plugin/config": crate::plugin::bindings::authorizer::portcullis::plugin::config,
-            "portcullis:plugin/crypto": crate::plugin::bindings::authorizer::portcullis::plugin::crypto,
-        },
-    });
-}
+world_sharing_imports!(auth_provider, "auth-provider");
+world_sharing_imports!(secrets_backend, "secrets-backend");
+world_sharing_imports!(key_provider, "key-provider");
 
 pub(crate) use authorizer::portcullis::plugin::{config, crypto, kv, log, types};

@@ -148,17 +148,23 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Revokes every live session of a user; the revoked ids.
+    /// Revokes, at `now`, every session of a user that is not revoked and
+    /// not past its absolute end, except `keep`; the revoked ids.
     pub async fn revoke_sessions_of(
         &self,
         user_id: &str,
+        keep: Option<&str>,
         now: i64,
     ) -> Result<Vec<String>, StoreError> {
         let ids: Vec<String> = sqlx::query_scalar(
-            "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL RETURNING id",
+            "UPDATE sessions SET revoked_at = ?
+             WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND id IS NOT ?
+             RETURNING id",
         )
         .bind(now)
         .bind(user_id)
+        .bind(now)
+        .bind(keep)
         .fetch_all(&self.pool)
         .await?;
         Ok(ids)
