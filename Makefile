@@ -85,10 +85,18 @@ unit:
 e2e: test-deps build plugins fixtures
 	$(CARGO) test -p portcullis-tests
 
-# Ends with one plain "N passed, N failed" line totalling every test binary.
+# Every test group runs even when an earlier one fails; the run ends with
+# one plain "N passed, N failed" line totalling every test binary, and
+# fails if any group failed (a group that could not build counts as one
+# failure, so a broken build never reads as "0 failed").
+TEST_LOG := $(CARGO_TARGET_DIR)/test-output.log
 test: test-deps plugins fixtures fmt-check clippy doc build
-	{ $(CARGO) test --workspace 2>&1; cd plugins && $(CARGO) test --lib 2>&1; } | tee $(CARGO_TARGET_DIR)/test-output.log
-	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "%d passed, %d failed\n", passed, failed }' $(CARGO_TARGET_DIR)/test-output.log
+	@: > $(TEST_LOG); status=0; \
+	$(CARGO) test --workspace --no-fail-fast 2>&1 | tee -a $(TEST_LOG) || status=1; \
+	(cd plugins && $(CARGO) test --lib --no-fail-fast 2>&1) | tee -a $(TEST_LOG) || status=1; \
+	awk -v status=$$status '/^test result:/ { passed += $$4; failed += $$6 } \
+	  END { if (status && !failed) failed = 1; printf "%d passed, %d failed\n", passed, failed }' $(TEST_LOG); \
+	exit $$status
 
 ## Benchmarks --------------------------------------------------------------
 

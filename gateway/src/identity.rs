@@ -19,7 +19,7 @@ mod sessions;
 pub mod signer;
 
 pub use api_key_admin::NewApiKey;
-pub use bootstrap::BootstrapAdmin;
+pub use bootstrap::{ADMIN_GROUP, BootstrapAdmin};
 pub use caller::{Caller, Presented};
 pub use directory::NewUser;
 pub use error::IdentityError;

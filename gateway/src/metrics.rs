@@ -24,6 +24,17 @@ pub struct PluginLabels {
     pub plugin: String,
 }
 
+/// Labels of an auth provider's answer to a credential.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderAnswerLabels {
+    /// The provider's name.
+    pub plugin: String,
+    /// `authenticated`, `invalid_credentials`, `expired`, `unsupported`,
+    /// `not_found`, `invalid_input`, `throttled`, `failed` (the plugin
+    /// reported an error) or `call_failed` (the call itself failed).
+    pub answer: &'static str,
+}
+
 /// Labels of a finished HTTP request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -60,6 +71,7 @@ pub struct Metrics {
     plugin_calls: Family<PluginCallLabels, Counter>,
     plugin_latency: Family<PluginLabels, Histogram, fn() -> Histogram>,
     requests: Family<RequestLabels, Counter>,
+    provider_answers: Family<ProviderAnswerLabels, Counter>,
     api_key_lookups: Counter,
 }
 
@@ -74,6 +86,12 @@ impl Metrics {
             );
         let requests = Family::<RequestLabels, Counter>::default();
         let api_key_lookups = Counter::default();
+        let provider_answers = Family::<ProviderAnswerLabels, Counter>::default();
+        registry.register(
+            "auth_provider_answers",
+            "Auth provider answers to request credentials, by provider and answer",
+            provider_answers.clone(),
+        );
         registry.register(
             "api_key_store_lookups",
             "API keys looked up in the store (cache misses); malformed keys never are",
@@ -99,6 +117,7 @@ impl Metrics {
             plugin_calls,
             plugin_latency,
             requests,
+            provider_answers,
             api_key_lookups,
         })
     }
@@ -136,6 +155,16 @@ impl Metrics {
                 plugin: plugin.to_string(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records one auth provider answer to a request credential.
+    pub fn provider_answer(&self, plugin: &str, answer: &'static str) {
+        self.provider_answers
+            .get_or_create(&ProviderAnswerLabels {
+                plugin: plugin.to_string(),
+                answer,
+            })
+            .inc();
     }
 
     /// Records one API key looked up in the store.

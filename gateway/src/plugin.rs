@@ -9,6 +9,7 @@
 mod bindings;
 mod component;
 mod egress;
+pub use egress::{EgressRule, EgressRuleError};
 mod engine;
 pub mod host;
 mod limits;

@@ -4,6 +4,7 @@
 //! CLI wires SIGHUP to [`RunningGateway::reload`] and SIGTERM to
 //! [`RunningGateway::shutdown`]; tests call them directly.
 
+mod connection;
 mod listener;
 
 use crate::config::{Config, ConfigError};
@@ -172,7 +173,8 @@ impl Core {
     }
 }
 
-/// How often signing keys are rotated/retired and dead sessions purged.
+/// How often signing keys are rotated/retired, dead sessions and expired
+/// plugin records purged.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 /// How long ended sessions are kept (for listing and forensics).
 const ENDED_SESSION_RETENTION_SECS: i64 = 7 * 86_400;
@@ -200,6 +202,11 @@ async fn maintain_identity(
             Ok(0) => {}
             Ok(purged) => tracing::debug!(purged, "purged ended sessions"),
             Err(error) => tracing::warn!(%error, "session purge failed; will retry"),
+        }
+        match store.purge_expired_kv().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "purged expired plugin records"),
+            Err(error) => tracing::warn!(%error, "plugin record purge failed; will retry"),
         }
     }
 }

@@ -133,6 +133,16 @@ impl Store {
         KvNamespace::new(self.pool.clone(), self.sealer.clone(), namespace)
     }
 
+    /// Deletes plugin key-value records that have expired; how many.
+    pub async fn purge_expired_kv(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM plugin_kv WHERE expires_at IS NOT NULL AND expires_at <= unixepoch()",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()

@@ -29,6 +29,18 @@ pub fn compare_and_swap(
     raw::compare_and_swap(key, expected, new)
 }
 
+/// [`compare_and_swap`], and the new value expires at `expires_at` (Unix
+/// seconds): afterwards the key reads as absent and the gateway deletes
+/// it. Use it for records that must not outlive their purpose.
+pub fn compare_and_swap_expiring(
+    key: &str,
+    expected: Option<&[u8]>,
+    new: Option<&[u8]>,
+    expires_at: u64,
+) -> Result<bool, KvError> {
+    raw::compare_and_swap_expiring(key, expected, new, expires_at)
+}
+
 /// Lists the keys that start with `prefix`.
 pub fn list_keys(prefix: &str) -> Result<Vec<String>, KvError> {
     raw::list_keys(prefix)

@@ -66,6 +66,7 @@ fn bench(c: &mut Criterion) {
         groups: vec!["admins".into()],
         amr: vec!["pwd".into()],
         attributes: Vec::new(),
+        organization: None,
     };
     let allowed = runtime
         .block_on(authorizer.check(&principal, "connections.read", "connections/42", &[]))

@@ -208,14 +208,16 @@ async fn login(client: &Client, email: &str, password: &str) -> Reply {
     .await
 }
 
-/// `POST /auth/login/{flow}` with `fields`.
+/// `POST /auth/login/continue` with `fields` and the flow id.
 async fn continue_login(client: &Client, flow: &str, fields: Value) -> Reply {
+    let mut body = fields;
+    body["flow_id"] = Value::String(flow.to_string());
     call(
         client,
         Method::POST,
-        &format!("/auth/login/{flow}"),
+        "/auth/login/continue",
         None,
-        Some(fields),
+        Some(body),
     )
     .await
 }

@@ -43,7 +43,7 @@ path = "{authorizer}"
 deadline_ms = 300
 memory_limit_mib = 32
 instances = 4
-allow_hosts = ["127.0.0.1:{port}"]
+allow_hosts = ["http://127.0.0.1:{port}"]
 
 [plugins.authz.config]
 allowed_url = "{upstream}/egress"

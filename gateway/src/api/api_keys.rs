@@ -1,7 +1,6 @@
 //! API keys of the caller's organization: `/api/v1/api-keys*`.
 
-use super::admin::permit;
-use super::extract::{FullAccess, JsonBody};
+use super::extract::{JsonBody, Scoped};
 use super::me::{NewKeyBody, refuse_key_minting_keys};
 use super::views::ApiKeyView;
 use crate::http::ApiError;
@@ -38,11 +37,10 @@ pub struct ListQuery {
 /// `GET /api/v1/api-keys[?owner_id=]`.
 pub async fn list(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
+    Scoped { org, .. }: Scoped,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
-    let org = permit(&state, &caller, "api_keys.list", "orgs/{org}/api_keys").await?;
     let keys: Vec<ApiKeyView> = state
         .identity
         .list_api_keys(&org, query.owner_id.as_deref())
@@ -56,11 +54,10 @@ pub async fn list(
 /// `POST /api/v1/api-keys`: a key for any user of the organization.
 pub async fn create(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
+    Scoped { caller, org }: Scoped,
     JsonBody(body): JsonBody<NewKeyBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     refuse_key_minting_keys(&caller)?;
-    let org = permit(&state, &caller, "api_keys.create", "orgs/{org}/api_keys").await?;
     let creator = caller.require_user()?.id.clone();
     let owner = body
         .owner_id()
@@ -73,16 +70,9 @@ pub async fn create(
 /// `DELETE /api/v1/api-keys/{key_id}`: refused from the next request on.
 pub async fn revoke(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
+    Scoped { org, .. }: Scoped,
     Path(key_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let org = permit(
-        &state,
-        &caller,
-        "api_keys.revoke",
-        &format!("orgs/{{org}}/api_keys/{key_id}"),
-    )
-    .await?;
     state.identity.revoke_api_key(&org, &key_id, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }

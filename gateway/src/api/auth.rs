@@ -7,7 +7,7 @@ use crate::http::identify::request_info_of;
 use crate::http::router::GatewayState;
 use crate::identity::{LoginOutcome, NewSession};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
@@ -37,15 +37,19 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for LoginContext {
     }
 }
 
-/// A login body: the provider, if named, and the step's fields.
+/// A login body: the provider (if named), the flow being continued (if
+/// any) and the step's fields. The flow id travels in the body, never in
+/// the URL, so it reaches no access log.
 struct LoginFields {
     provider: Option<String>,
+    flow_id: Option<String>,
     fields: Vec<(String, String)>,
 }
 
-/// Splits a login body into the provider (if named) and string fields.
+/// Splits a login body into the provider, the flow id and string fields.
 fn login_fields(body: Map<String, Value>) -> Result<LoginFields, ApiError> {
     let mut provider = None;
+    let mut flow_id = None;
     let mut fields = Vec::with_capacity(body.len());
     for (name, value) in body {
         let Value::String(value) = value else {
@@ -53,13 +57,17 @@ fn login_fields(body: Map<String, Value>) -> Result<LoginFields, ApiError> {
                 "field `{name}` must be a string"
             )));
         };
-        if name == "provider" {
-            provider = Some(value);
-        } else {
-            fields.push((name, value));
+        match name.as_str() {
+            "provider" => provider = Some(value),
+            "flow_id" => flow_id = Some(value),
+            _ => fields.push((name, value)),
         }
     }
-    Ok(LoginFields { provider, fields })
+    Ok(LoginFields {
+        provider,
+        flow_id,
+        fields,
+    })
 }
 
 fn session_cookie(state: &GatewayState, value: &str, max_age: i64) -> Option<HeaderValue> {
@@ -119,7 +127,16 @@ pub async fn login(
     context: LoginContext,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> Result<Response, ApiError> {
-    let LoginFields { provider, fields } = login_fields(body)?;
+    let LoginFields {
+        provider,
+        flow_id,
+        fields,
+    } = login_fields(body)?;
+    if flow_id.is_some() {
+        return Err(ApiError::BadRequest(
+            "`flow_id` continues a login: send it to /auth/login/continue".into(),
+        ));
+    }
     let outcome = state
         .identity
         .begin_login(
@@ -132,14 +149,18 @@ pub async fn login(
     Ok(outcome_response(&state, outcome))
 }
 
-/// `POST /auth/login/{flow_id}`: continues a login.
+/// `POST /auth/login/continue`: continues the login named by the body's
+/// `flow_id`.
 pub async fn continue_login(
     State(state): State<Arc<GatewayState>>,
-    Path(flow_id): Path<String>,
     context: LoginContext,
     JsonBody(body): JsonBody<Map<String, Value>>,
 ) -> Result<Response, ApiError> {
-    let LoginFields { fields, .. } = login_fields(body)?;
+    let LoginFields {
+        flow_id, fields, ..
+    } = login_fields(body)?;
+    let flow_id = flow_id
+        .ok_or_else(|| ApiError::BadRequest("`flow_id` is required to continue a login".into()))?;
     let outcome = state
         .identity
         .continue_login(&flow_id, &fields, &context.info, &context.user_agent)

@@ -1,77 +1,74 @@
 //! Request extractors for the control-plane API: the authenticated caller,
 //! JSON bodies whose errors are JSON too, and the client's address.
 
+use super::access::Admitted;
 use crate::http::ApiError;
-use crate::http::identify;
-use crate::http::router::{ClientAddr, GatewayState};
+use crate::http::router::ClientAddr;
 use crate::identity::Caller;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use http::header;
 use http::request::Parts;
-use http::{Method, header};
 use serde::de::DeserializeOwned;
-use std::sync::Arc;
 
-/// The authenticated caller; requests without credentials get 401.
-///
-/// Cookie-authenticated requests that change state must come from the
-/// gateway's own origin when the browser says where they come from
-/// (`Origin`, `Sec-Fetch-Site`): with `SameSite=Lax` this closes CSRF.
+/// The authenticated caller, as the endpoint's [`Access`](super::Access)
+/// admitted them. The enforcement ran before the handler; a handler on an
+/// endpoint that admits no caller cannot get one (500, fail closed).
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Caller);
 
-impl FromRequestParts<Arc<GatewayState>> for Authenticated {
+fn admitted(parts: &Parts) -> Result<&Admitted, ApiError> {
+    parts.extensions.get::<Admitted>().ok_or_else(|| {
+        tracing::error!("a handler asked for a caller its endpoint does not admit");
+        ApiError::Internal
+    })
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<GatewayState>,
-    ) -> Result<Self, Self::Rejection> {
-        let (caller, via_cookie) = identify::caller(state, parts)
-            .await?
-            .ok_or(ApiError::Unauthenticated)?;
-        if via_cookie && !matches!(parts.method, Method::GET | Method::HEAD) {
-            check_same_origin(parts)?;
-        }
-        Ok(Self(caller))
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(admitted(parts)?.caller.clone()))
     }
 }
 
-fn check_same_origin(parts: &Parts) -> Result<(), ApiError> {
-    let cross_site =
-        || ApiError::NotPermitted("cross-site requests cannot use the session cookie".into());
-    if let Some(site) = parts.headers.get("sec-fetch-site")
-        && !matches!(site.as_bytes(), b"same-origin" | b"none")
-    {
-        return Err(cross_site());
-    }
-    if let Some(origin) = parts.headers.get(header::ORIGIN) {
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .unwrap_or_default();
-        if origin.to_str().ok() != Some(format!("https://{host}").as_str()) {
-            return Err(cross_site());
-        }
-    }
-    Ok(())
-}
-
-/// A caller with full access: no password change or MFA enrollment pending.
+/// A caller with full access: no password change or MFA enrollment
+/// pending (the enforcement checked it; this checks again).
 #[derive(Debug, Clone)]
 pub struct FullAccess(pub Caller);
 
-impl FromRequestParts<Arc<GatewayState>> for FullAccess {
+impl<S: Send + Sync> FromRequestParts<S> for FullAccess {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<GatewayState>,
-    ) -> Result<Self, Self::Rejection> {
-        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let caller = admitted(parts)?.caller.clone();
         caller.require_full_access()?;
         Ok(Self(caller))
+    }
+}
+
+/// A caller the authorizer allowed the endpoint's permission, and the
+/// organization the request acts in.
+#[derive(Debug, Clone)]
+pub struct Scoped {
+    /// The caller.
+    pub caller: Caller,
+    /// The organization.
+    pub org: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Scoped {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let admitted = admitted(parts)?;
+        let org = admitted.org.clone().ok_or_else(|| {
+            tracing::error!("a handler asked for an organization its endpoint does not scope");
+            ApiError::Internal
+        })?;
+        Ok(Self {
+            caller: admitted.caller.clone(),
+            org,
+        })
     }
 }
 
@@ -118,7 +115,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         }
         let bytes = axum::body::to_bytes(request.into_body(), 64 * 1024)
             .await
-            .map_err(|_| ApiError::BadRequest("the body is too large or unreadable".into()))?;
+            .map_err(|error| {
+                if crate::http::body_deadline::is_deadline(&error) {
+                    ApiError::BodyTimeout
+                } else {
+                    ApiError::BadRequest("the body is too large or unreadable".into())
+                }
+            })?;
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(&mut deserializer)
             .map(Self)

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from [`super::ENDPOINTS`] and the
 //! schemas below.
 
-use super::{Access, ENDPOINTS};
+use super::{Access, ENDPOINTS, Guard};
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
@@ -53,10 +53,23 @@ fn build() -> Value {
             Access::Public => {
                 operation.insert("security".into(), json!([]));
             }
-            Access::Permission(action) => {
+            Access::Permission { action, resource } => {
                 operation.insert("x-portcullis-action".into(), action.into());
+                operation.insert("x-portcullis-resource".into(), resource.into());
+            }
+            Access::Platform => {
+                operation.insert("x-portcullis-platform-operator".into(), true.into());
             }
             Access::Authenticated | Access::FullAccess => {}
+        }
+        match endpoint.guard {
+            Guard::Any => {}
+            Guard::SignedIn => {
+                operation.insert("x-portcullis-requires".into(), "signed-in".into());
+            }
+            Guard::StepUp => {
+                operation.insert("x-portcullis-requires".into(), "step-up".into());
+            }
         }
         let (status, schema) = endpoint.response;
         let success = match schema {
@@ -121,10 +134,11 @@ pub fn schemas() -> Value {
         "Error": object(json!({"code": string, "message": string, "request_id": string}), &["code", "message", "request_id"]),
         "Jwks": object(json!({"keys": {"type": "array", "items": {"type": "object"}}}), &["keys"]),
         "OpenApiDocument": {"type": "object"},
-        "LoginRequest": {"type": "object", "description": "`provider` (optional, default: local accounts) and the step's fields as strings: `email` and `password`, then `code` or `recovery_code`.", "additionalProperties": {"type": "string"}},
+        "LoginRequest": {"type": "object", "description": "`provider` (optional, default: local accounts) and the step's fields as strings: `email` and `password`.", "additionalProperties": {"type": "string"}},
+        "LoginContinuation": {"type": "object", "description": "`flow_id` from the previous step and this step's fields as strings: `code` or `recovery_code`.", "properties": {"flow_id": string}, "required": ["flow_id"], "additionalProperties": {"type": "string"}},
         "LoginStep": object(json!({
             "status": {"enum": ["prompt", "redirect", "authenticated"]},
-            "flow_id": {"type": ["string", "null"], "description": "Continue at /auth/login/{flow_id}; null: answer the form with a new /auth/login"}, "form": reference("Form"), "location": string,
+            "flow_id": {"type": ["string", "null"], "description": "Send it with the next step to /auth/login/continue; null: answer the form with a new /auth/login"}, "form": reference("Form"), "location": string,
             "session_id": string, "session_expires_at": time, "access_token": string,
             "token_type": string, "expires_in": {"type": "integer"}, "amr": strings,
             "pending": strings, "subject": string,
@@ -147,13 +161,14 @@ pub fn schemas() -> Value {
         "CreatedApiKey": object(json!({"api_key": reference("ApiKey"), "key": {"type": "string", "description": "The key; shown only in this response"}}), &["api_key", "key"]),
         "Org": object(json!({"id": string, "name": string, "mfa_required": {"type": "boolean"}, "api_key_max_lifetime_days": {"type": "integer"}, "created_at": time}), &["id", "name", "mfa_required", "api_key_max_lifetime_days"]),
         "OrgList": list_of("orgs", "Org"),
-        "NewOrg": object(json!({"name": string}), &["name"]),
+        "NewOrg": object(json!({"name": string, "first_admin_email": string}), &["name"]),
+        "CreatedOrg": object(json!({"org": reference("Org"), "first_admin": {"oneOf": [reference("CreatedUser"), {"type": "null"}]}}), &["org", "first_admin"]),
         "OrgPatch": object(json!({"name": string, "mfa_required": {"type": "boolean"}, "api_key_max_lifetime_days": {"type": "integer", "minimum": 1, "maximum": 3650}}), &[]),
-        "User": object(json!({"id": string, "org_id": string, "email": string, "display_name": optional_string, "groups": strings, "disabled": {"type": "boolean"}, "password_must_change": {"type": "boolean"}, "created_at": time}), &["id", "org_id", "email", "groups", "disabled"]),
+        "User": object(json!({"id": string, "org_id": string, "email": string, "display_name": optional_string, "groups": strings, "disabled": {"type": "boolean"}, "password_must_change": {"type": "boolean"}, "platform_operator": {"type": "boolean"}, "created_at": time}), &["id", "org_id", "email", "groups", "disabled"]),
         "UserList": list_of("users", "User"),
         "NewUser": object(json!({"email": string, "display_name": string, "groups": strings, "password": string, "password_temporary": {"type": "boolean", "description": "The given password must be changed at first sign-in"}}), &["email"]),
         "CreatedUser": object(json!({"user": reference("User"), "one_time_password": optional_string}), &["user"]),
-        "UserPatch": object(json!({"display_name": optional_string, "groups": strings, "disabled": {"type": "boolean"}}), &[]),
+        "UserPatch": object(json!({"display_name": optional_string, "groups": strings, "disabled": {"type": "boolean"}, "platform_operator": {"type": "boolean"}}), &[]),
         "OneTimePassword": object(json!({"one_time_password": string}), &["one_time_password"]),
     })
 }

@@ -1,25 +1,26 @@
-//! Organizations: `/api/v1/orgs*`.
+//! Organizations: `/api/v1/orgs*`. Listing and creating them spans
+//! tenants, so only platform operators may; an organization's own
+//! administrators see and change only their own.
 
-use super::admin::permit;
-use super::extract::{FullAccess, JsonBody};
-use super::views::OrgView;
+use super::extract::{FullAccess, JsonBody, Scoped};
+use super::views::{OrgView, UserView};
 use crate::http::ApiError;
-use crate::http::permission;
 use crate::http::router::GatewayState;
+use crate::identity::NewUser;
 use crate::store::OrgChanges;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use http::StatusCode;
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// `GET /api/v1/orgs`.
+/// `GET /api/v1/orgs` (platform operators).
 pub async fn list(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
+    FullAccess(_): FullAccess,
 ) -> Result<Json<Value>, ApiError> {
-    permission::check(&state, &caller.principal, "orgs.list", "orgs").await?;
     let orgs: Vec<OrgView> = state
         .identity
         .list_orgs()
@@ -35,27 +36,56 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct NewOrg {
     name: String,
+    /// Email of the organization's first administrator (group `admins`),
+    /// invited with a one-time password returned once.
+    #[serde(default)]
+    first_admin_email: Option<String>,
 }
 
-/// `POST /api/v1/orgs`.
+/// `POST /api/v1/orgs` (platform operators): the organization and, when
+/// asked, its first administrator.
 pub async fn create(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
+    FullAccess(_): FullAccess,
     JsonBody(body): JsonBody<NewOrg>,
-) -> Result<(StatusCode, Json<OrgView>), ApiError> {
-    permission::check(&state, &caller.principal, "orgs.create", "orgs").await?;
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let org = state.identity.create_org(&body.name).await?;
-    Ok((StatusCode::CREATED, Json(org.into())))
+    let first_admin = match body.first_admin_email {
+        None => Value::Null,
+        Some(email) => {
+            let new = NewUser {
+                email,
+                display_name: None,
+                groups: vec![crate::identity::ADMIN_GROUP.into()],
+                password: None,
+                password_temporary: true,
+            };
+            let created = state.identity.create_user(&org.id, new).await;
+            let (user, password) = match created {
+                Ok(created) => created,
+                Err(error) => {
+                    // Leave no organization without its administrator behind.
+                    state.identity.delete_org(&org.id).await?;
+                    return Err(error.into());
+                }
+            };
+            json!({
+                "user": UserView::from(&user),
+                "one_time_password": password.as_ref().map(|p| p.expose_secret().to_string()),
+            })
+        }
+    };
+    let body = json!({ "org": OrgView::from(org), "first_admin": first_admin });
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
-/// `GET /api/v1/orgs/{org_id}`.
+/// `GET /api/v1/orgs/{org_id}`: the caller's own organization (any, for
+/// platform operators).
 pub async fn get(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
-    Path(org_id): Path<String>,
+    Scoped { org, .. }: Scoped,
 ) -> Result<Json<OrgView>, ApiError> {
-    permit(&state, &caller, "orgs.read", &format!("orgs/{org_id}")).await?;
-    Ok(Json(state.identity.org(&org_id).await?.into()))
+    Ok(Json(state.identity.org(&org).await?.into()))
 }
 
 /// Settings to change.
@@ -73,17 +103,15 @@ pub struct OrgPatch {
 /// `PATCH /api/v1/orgs/{org_id}`.
 pub async fn update(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
-    Path(org_id): Path<String>,
+    Scoped { org, .. }: Scoped,
     JsonBody(body): JsonBody<OrgPatch>,
 ) -> Result<Json<OrgView>, ApiError> {
-    permit(&state, &caller, "orgs.update", &format!("orgs/{org_id}")).await?;
     let changes = OrgChanges {
         name: body.name,
         mfa_required: body.mfa_required,
         api_key_max_lifetime_days: body.api_key_max_lifetime_days,
     };
     Ok(Json(
-        state.identity.update_org(&org_id, &changes).await?.into(),
+        state.identity.update_org(&org, &changes).await?.into(),
     ))
 }

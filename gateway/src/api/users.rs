@@ -1,7 +1,6 @@
 //! Users of the caller's organization: `/api/v1/users*`.
 
-use super::admin::permit;
-use super::extract::{FullAccess, JsonBody};
+use super::extract::{JsonBody, Scoped};
 use super::views::{SessionView, UserView};
 use crate::http::ApiError;
 use crate::http::router::GatewayState;
@@ -18,9 +17,8 @@ use std::sync::Arc;
 /// `GET /api/v1/users`.
 pub async fn list(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
+    Scoped { org, .. }: Scoped,
 ) -> Result<Json<Value>, ApiError> {
-    let org = permit(&state, &caller, "users.list", "orgs/{org}/users").await?;
     let users: Vec<UserView> = state
         .identity
         .list_users(&org)
@@ -51,10 +49,9 @@ pub struct NewUserBody {
 /// `POST /api/v1/users`: creates (or, without a password, invites) a user.
 pub async fn create(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
+    Scoped { org, .. }: Scoped,
     JsonBody(body): JsonBody<NewUserBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let org = permit(&state, &caller, "users.create", "orgs/{org}/users").await?;
     let (user, one_time) = state
         .identity
         .create_user(
@@ -77,17 +74,12 @@ pub async fn create(
     ))
 }
 
-fn user_resource(user_id: &str) -> String {
-    format!("orgs/{{org}}/users/{user_id}")
-}
-
 /// `GET /api/v1/users/{user_id}`.
 pub async fn get(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
+    Scoped { org, .. }: Scoped,
     Path(user_id): Path<String>,
 ) -> Result<Json<UserView>, ApiError> {
-    let org = permit(&state, &caller, "users.read", &user_resource(&user_id)).await?;
     Ok(Json(UserView::from(
         &state.identity.user_in(&org, &user_id).await?,
     )))
@@ -103,6 +95,10 @@ pub struct UserPatch {
     groups: Option<Vec<String>>,
     #[serde(default)]
     disabled: Option<bool>,
+    /// Grant or withdraw the platform-operator capability (only a
+    /// platform operator may).
+    #[serde(default)]
+    platform_operator: Option<bool>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -119,19 +115,32 @@ mod double_option {
 /// `PATCH /api/v1/users/{user_id}`: disabling ends the user's sessions.
 pub async fn update(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
+    Scoped { caller, org }: Scoped,
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<UserPatch>,
 ) -> Result<Json<UserView>, ApiError> {
-    let org = permit(&state, &caller, "users.update", &user_resource(&user_id)).await?;
     if body.disabled == Some(true) && caller.user.as_ref().is_some_and(|u| u.id == user_id) {
         return Err(ApiError::InvalidInput("you cannot disable yourself".into()));
+    }
+    if body.platform_operator.is_some() && !caller.is_platform_operator() {
+        return Err(ApiError::NotPermitted(
+            "only a platform operator can grant or withdraw the platform-operator capability"
+                .into(),
+        ));
+    }
+    if body.platform_operator == Some(false)
+        && caller.user.as_ref().is_some_and(|u| u.id == user_id)
+    {
+        return Err(ApiError::InvalidInput(
+            "you cannot withdraw your own platform-operator capability".into(),
+        ));
     }
     let changes = UserChanges {
         display_name: body.display_name,
         groups: body.groups,
         disabled: body.disabled,
         password_must_change: None,
+        platform_operator: body.platform_operator,
     };
     let user = state.identity.update_user(&org, &user_id, &changes).await?;
     Ok(Json(UserView::from(&user)))
@@ -140,10 +149,9 @@ pub async fn update(
 /// `DELETE /api/v1/users/{user_id}`.
 pub async fn delete(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
+    Scoped { caller, org }: Scoped,
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let org = permit(&state, &caller, "users.delete", &user_resource(&user_id)).await?;
     if caller.user.as_ref().is_some_and(|u| u.id == user_id) {
         return Err(ApiError::InvalidInput("you cannot delete yourself".into()));
     }
@@ -151,19 +159,24 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Resetting one's own password or second factor here would skip the
+/// proof of the current ones that `/api/v1/me/*` asks for.
+fn refuse_self_reset(caller: &crate::identity::Caller, user_id: &str) -> Result<(), ApiError> {
+    if caller.user.as_ref().is_some_and(|u| u.id == user_id) {
+        return Err(ApiError::NotPermitted(
+            "you cannot reset your own password or second factor; use /api/v1/me/password and /api/v1/me/mfa".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /api/v1/users/{user_id}/password-reset`: a new one-time password.
 pub async fn reset_password(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
+    Scoped { caller, org }: Scoped,
     Path(user_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let org = permit(
-        &state,
-        &caller,
-        "users.reset_password",
-        &user_resource(&user_id),
-    )
-    .await?;
+    refuse_self_reset(&caller, &user_id)?;
     let password = state.identity.reset_password(&org, &user_id).await?;
     Ok(Json(
         json!({ "one_time_password": password.expose_secret() }),
@@ -173,10 +186,10 @@ pub async fn reset_password(
 /// `DELETE /api/v1/users/{user_id}/mfa`: removes the user's second factors.
 pub async fn reset_mfa(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
+    Scoped { caller, org }: Scoped,
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let org = permit(&state, &caller, "users.reset_mfa", &user_resource(&user_id)).await?;
+    refuse_self_reset(&caller, &user_id)?;
     state.identity.reset_mfa(&org, &user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -184,10 +197,9 @@ pub async fn reset_mfa(
 /// `GET /api/v1/users/{user_id}/sessions`.
 pub async fn sessions(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
+    Scoped { caller, org }: Scoped,
     Path(user_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let org = permit(&state, &caller, "sessions.list", &user_resource(&user_id)).await?;
     state.identity.user_in(&org, &user_id).await?;
     let sessions: Vec<_> = state
         .identity
@@ -202,10 +214,9 @@ pub async fn sessions(
 /// `DELETE /api/v1/users/{user_id}/sessions`: ends all of them.
 pub async fn revoke_sessions(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
+    Scoped { org, .. }: Scoped,
     Path(user_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let org = permit(&state, &caller, "sessions.revoke", &user_resource(&user_id)).await?;
     state.identity.user_in(&org, &user_id).await?;
     let revoked = state.identity.revoke_sessions_of(&user_id, None).await?;
     Ok(Json(json!({ "revoked": revoked })))
@@ -214,10 +225,9 @@ pub async fn revoke_sessions(
 /// `DELETE /api/v1/users/{user_id}/sessions/{session_id}`.
 pub async fn revoke_session(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(caller): FullAccess,
+    Scoped { org, .. }: Scoped,
     Path((user_id, session_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let org = permit(&state, &caller, "sessions.revoke", &user_resource(&user_id)).await?;
     state.identity.user_in(&org, &user_id).await?;
     state
         .identity

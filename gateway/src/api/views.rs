@@ -40,6 +40,7 @@ pub struct UserView {
     groups: Vec<String>,
     disabled: bool,
     password_must_change: bool,
+    platform_operator: bool,
     created_at: i64,
 }
 
@@ -53,6 +54,7 @@ impl From<&UserRecord> for UserView {
             groups: user.groups.clone(),
             disabled: user.disabled,
             password_must_change: user.password_must_change,
+            platform_operator: user.platform_operator,
             created_at: user.created_at,
         }
     }

@@ -64,6 +64,23 @@ pub struct ServerConfig {
     pub shutdown_grace_ms: u64,
     /// Most concurrent connections; further ones wait in the accept queue.
     pub max_connections: usize,
+    /// A connection with no request in flight this long is closed (HTTP/1
+    /// keep-alive and HTTP/2 alike), so idle clients cannot hold permits.
+    pub idle_timeout_ms: u64,
+    /// Most concurrent streams one HTTP/2 connection may open.
+    pub http2_max_concurrent_streams: u32,
+    /// Time allowed to receive a whole request body; a client dripping it
+    /// slower gets 408 and the connection is freed.
+    pub body_read_timeout_ms: u64,
+    /// The gateway's public host name (`host[:port]`) as clients reach it.
+    /// When set, it is the only origin cookie-authenticated changes may
+    /// come from and the `x-forwarded-host` sent upstream; when not, the
+    /// request's `Host`, once checked to be a plain `host[:port]`.
+    pub public_host: Option<String>,
+    /// Networks (CIDRs) of load balancers in front of the gateway whose
+    /// `X-Forwarded-For` is believed. Empty (the default): the TCP peer is
+    /// the client and `X-Forwarded-For` is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerConfig {
@@ -79,6 +96,11 @@ impl Default for ServerConfig {
             request_timeout_ms: 30_000,
             shutdown_grace_ms: 10_000,
             max_connections: 10_000,
+            idle_timeout_ms: 60_000,
+            http2_max_concurrent_streams: 100,
+            body_read_timeout_ms: 10_000,
+            public_host: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -135,6 +157,10 @@ pub struct IdentityConfig {
     pub cache_ttl_ms: u64,
     /// Email of the administrator created on first start.
     pub bootstrap_admin_email: String,
+    /// How recent a sign-in with the current second factor must be for
+    /// sensitive changes to one's own account (re-enrolling TOTP,
+    /// regenerating recovery codes, minting API keys), in seconds.
+    pub step_up_max_age_secs: u64,
 }
 
 impl Default for IdentityConfig {
@@ -151,6 +177,7 @@ impl Default for IdentityConfig {
             login_flow_timeout_secs: 600,
             cache_ttl_ms: 2_000,
             bootstrap_admin_email: "admin@portcullis.local".into(),
+            step_up_max_age_secs: 600,
         }
     }
 }

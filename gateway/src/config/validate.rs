@@ -31,10 +31,26 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
             server.header_read_timeout_ms,
         ),
         ("server.request_timeout_ms", server.request_timeout_ms),
+        ("server.idle_timeout_ms", server.idle_timeout_ms),
+        ("server.body_read_timeout_ms", server.body_read_timeout_ms),
     ] {
         if value == 0 {
             return Err(problem(key, "a positive number of milliseconds"));
         }
+    }
+    if !(1..=10_000).contains(&server.http2_max_concurrent_streams) {
+        return Err(problem(
+            "server.http2_max_concurrent_streams",
+            "from 1 to 10000 streams",
+        ));
+    }
+    if let Some(host) = &server.public_host
+        && !crate::http::is_host_and_port(host)
+    {
+        return Err(problem(
+            "server.public_host",
+            "a host name or address with an optional port (`gw.example.com:8443`), without scheme or path",
+        ));
     }
     if config.tls.cert.is_some() != config.tls.key.is_some() {
         return Err(problem(
@@ -58,10 +74,10 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
             return Err(problem(key("instances"), "from 1 to 1024 instances"));
         }
         for (i, host) in plugin.allow_hosts.iter().enumerate() {
-            if host.is_empty() || host.contains(['/', ' ', '@']) {
+            if let Err(error) = crate::plugin::EgressRule::parse(host) {
                 return Err(problem(
                     format!("plugins.{name}.allow_hosts[{i}]"),
-                    "a host name or `host:port`, without scheme or path",
+                    error.to_string(),
                 ));
             }
         }

@@ -33,6 +33,11 @@ pub enum ApiError {
     ActionsPending(Vec<String>),
     /// The request is well-formed but forbidden for this caller.
     NotPermitted(String),
+    /// Allowed only after a recent sign-in with the second factor; the
+    /// text says what to do.
+    StepUpRequired(String),
+    /// The request body did not arrive in time.
+    BodyTimeout,
     /// The addressed resource does not exist (or is not visible).
     ResourceNotFound(&'static str),
     /// The resource already exists.
@@ -96,7 +101,9 @@ impl ApiError {
             Self::Forbidden { .. }
             | Self::AccountDisabled
             | Self::ActionsPending(_)
-            | Self::NotPermitted(_) => StatusCode::FORBIDDEN,
+            | Self::NotPermitted(_)
+            | Self::StepUpRequired(_) => StatusCode::FORBIDDEN,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -136,6 +143,8 @@ impl ApiError {
                 }
             }
             Self::NotPermitted(_) => "forbidden",
+            Self::StepUpRequired(_) => "step_up_required",
+            Self::BodyTimeout => "body_timeout",
             Self::ResourceNotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::InvalidInput(_) => "invalid_input",
@@ -171,6 +180,7 @@ impl ApiError {
                 actions.join(", ")
             ),
             Self::NotPermitted(why)
+            | Self::StepUpRequired(why)
             | Self::Conflict(why)
             | Self::InvalidInput(why)
             | Self::NotConfigured(why) => why.clone(),
@@ -189,6 +199,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "method not allowed on this route".into(),
             Self::PayloadTooLarge { limit } => format!("request body larger than {limit} bytes"),
             Self::BadRequest(why) => why.clone(),
+            Self::BodyTimeout => "the request body did not arrive in time".into(),
             Self::UpstreamUnavailable => "the upstream service is unavailable".into(),
             Self::UpstreamTimeout => "the upstream service did not answer in time".into(),
             Self::Internal => "internal error".into(),

@@ -17,14 +17,61 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     header::UPGRADE,
 ];
 
-/// Headers the client might forge to claim a network position.
-const FORWARDING: [HeaderName; 5] = [
-    header::FORWARDED,
-    HeaderName::from_static("x-forwarded-for"),
-    HeaderName::from_static("x-forwarded-host"),
-    HeaderName::from_static("x-forwarded-proto"),
-    HeaderName::from_static("x-real-ip"),
+/// Headers (besides every `x-forwarded-*`) a client might forge to claim
+/// a network position or another client's address.
+const FORWARDING: &[&str] = &[
+    "forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-cluster-client-ip",
+    "x-originating-ip",
+    "x-remote-ip",
+    "x-remote-addr",
+    "x-host",
+    "x-original-host",
 ];
+
+/// Headers upstream frameworks read as a rewrite of the request's path,
+/// method or destination (IIS/ASP.NET, Symfony, Rails/Rack, Express,
+/// Spring, Envoy): the gateway authorized the request it saw, so none of
+/// them may change it behind its back.
+const OVERRIDES: &[&str] = &[
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
+    "x-override-url",
+    "x-http-destinationurl",
+    "x-proxy-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-method",
+    "x-envoy-original-path",
+    "x-envoy-original-url",
+];
+
+/// Whether the client must not send `name` upstream: a forwarding,
+/// override or identity header, also when spelled with `_` for `-` (CGI
+/// and WSGI servers merge `X_Forwarded_For` into `X-Forwarded-For`).
+fn is_forged(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    let normalized;
+    let name = if name.contains('_') {
+        normalized = name.replace('_', "-");
+        normalized.as_str()
+    } else {
+        name
+    };
+    name.starts_with("x-forwarded-")
+        || name.starts_with(IDENTITY_PREFIX)
+        || name == super::request_id::HEADER.as_str()
+        || FORWARDING.contains(&name)
+        || OVERRIDES.contains(&name)
+}
 
 /// Removes hop-by-hop headers, including those named in `Connection`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -42,20 +89,20 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Removes everything a client must not be able to pass to an upstream:
-/// hop-by-hop headers, any `x-portcullis-*` identity header, forwarding
-/// headers, the gateway's request id, and (unless `keep_authorization`)
-/// the client's credentials.
+/// hop-by-hop headers, any `x-portcullis-*` identity header, every
+/// forwarding and rewrite header (also spelled with `_`), the gateway's
+/// request id, the cookie, and (unless `keep_authorization`) the client's
+/// credentials.
 pub fn sanitize_request(headers: &mut HeaderMap, keep_authorization: bool) {
     strip_hop_by_hop(headers);
     let forged: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| name.as_str().starts_with(IDENTITY_PREFIX))
+        .filter(|name| is_forged(name))
         .cloned()
         .collect();
-    for name in forged.iter().chain(FORWARDING.iter()) {
+    for name in &forged {
         headers.remove(name);
     }
-    headers.remove(super::request_id::HEADER);
     headers.remove(header::COOKIE);
     if !keep_authorization {
         headers.remove(header::AUTHORIZATION);
@@ -90,5 +137,50 @@ mod tests {
         sanitize_request(&mut headers, false);
         assert_eq!(headers.len(), 1, "{headers:?}");
         assert!(headers.contains_key("accept"));
+    }
+
+    #[test]
+    fn every_forwarding_override_and_underscore_variant_is_removed() {
+        let forged = [
+            "forwarded",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+            "x-forwarded-port",
+            "x-forwarded-prefix",
+            "x-forwarded-server",
+            "x-forwarded-method",
+            "x-forwarded-uri",
+            "x-real-ip",
+            "true-client-ip",
+            "x-client-ip",
+            "x-original-url",
+            "x-rewrite-url",
+            "x-http-method-override",
+            "x-method-override",
+            "x-http-method",
+            "x_forwarded_for",
+            "X_Forwarded_Host",
+            "x_real_ip",
+            "x_portcullis_subject",
+            "x-portcullis_groups",
+            "x_original_url",
+            "x_http_method_override",
+            "x-request-id",
+            "x_request_id",
+        ];
+        let mut headers = HeaderMap::new();
+        for name in forged {
+            headers.insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("forged"),
+            );
+        }
+        headers.insert("x-custom_header", HeaderValue::from_static("kept"));
+        headers.insert("user-agent", HeaderValue::from_static("kept"));
+        sanitize_request(&mut headers, true);
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(headers.contains_key("x-custom_header") && headers.contains_key("user-agent"));
     }
 }

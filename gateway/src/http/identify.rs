@@ -3,6 +3,7 @@
 //! "no credential". Any doubt denies.
 
 use super::ApiError;
+use super::ServedHost;
 use super::headers::is_credential_header;
 use super::router::{ClientAddr, GatewayState};
 use crate::identity::{Caller, Presented};
@@ -23,6 +24,7 @@ pub fn anonymous() -> Principal {
         groups: Vec::new(),
         amr: Vec::new(),
         attributes: Vec::new(),
+        organization: None,
     }
 }
 
@@ -132,21 +134,30 @@ pub fn request_info_of(parts: &http::request::Parts) -> RequestInfo {
 }
 
 /// Authenticates the request whose head is `parts`; `None` when it
-/// presents nothing.
+/// presents nothing. A request authenticated by the session cookie that
+/// could change state must come from the gateway's own origin (see
+/// [`same_origin`](super::same_origin)), wherever it is going.
 pub async fn caller(
     state: &GatewayState,
     parts: &http::request::Parts,
-) -> Result<Option<(Caller, bool)>, ApiError> {
+) -> Result<Option<Caller>, ApiError> {
     let Some(presented) = presented(&parts.headers, &state.identity.config().session_cookie)?
     else {
         return Ok(None);
     };
-    let via_cookie = matches!(presented, Presented::SessionCookie(_));
+    if matches!(presented, Presented::SessionCookie(_)) {
+        let host = parts
+            .extensions
+            .get::<ServedHost>()
+            .and_then(|h| h.0.as_deref())
+            .unwrap_or_default();
+        super::same_origin::check(parts, host)?;
+    }
     let caller = state
         .identity
         .resolve(presented, || request_info_of(parts))
         .await?;
-    Ok(Some((caller, via_cookie)))
+    Ok(Some(caller))
 }
 
 #[cfg(test)]

@@ -3,11 +3,9 @@
 //! gateway and anything the client forged removed.
 
 mod forward;
-mod path;
 mod route_table;
 
 pub use forward::UpstreamClient;
-pub use path::check_path;
 pub use route_table::{Lookup, ProxyRoute, RouteTable, RouteTableError};
 
 use super::identify;
@@ -43,8 +41,9 @@ async fn proxy(
     request: Request<Body>,
     request_id: &str,
 ) -> Result<Response, Failure> {
+    // The path is already canonical (see `canonical_path`): what is
+    // matched here is exactly what is forwarded.
     let unrouted = |error| ("unrouted".to_string(), error);
-    check_path(request.uri().path()).map_err(unrouted)?;
     let table = state.routes.load();
     let (route, resource) = match table.find(request.method(), request.uri().path()) {
         Lookup::Found(route, resource) => (route, resource),
@@ -86,7 +85,7 @@ async fn authenticate(
     request: &http::request::Parts,
 ) -> Result<Principal, ApiError> {
     match identify::caller(state, request).await? {
-        Some((caller, _)) => {
+        Some(caller) => {
             caller.require_full_access()?;
             Ok(caller.principal)
         }

@@ -2,8 +2,12 @@
 //! behind one middleware that gives each request an id, a tracing span,
 //! security headers and a metrics record.
 
+use super::ApiError;
+use super::canonical_path::canonicalize;
+use super::client_addr::client_addr;
 use super::proxy::{self, RouteTable, UpstreamClient};
 use super::request_id::{self, RequestId};
+use super::served_host::served_host;
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 use crate::plugin::PluginRegistry;
@@ -16,13 +20,11 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderValue, StatusCode, header};
-use std::net::SocketAddr;
 use std::sync::Arc;
+use tower::Layer;
 use tracing::Instrument;
 
-/// The client's address, set per connection by the server.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
+pub use super::client_addr::{ClientAddr, PeerAddr};
 
 /// Everything request handlers share.
 #[derive(Debug)]
@@ -43,7 +45,21 @@ pub struct GatewayState {
     pub identity: Arc<crate::identity::Identity>,
 }
 
+/// What the gateway decides about every request before routing it.
+#[derive(Debug, Clone)]
+struct RequestPolicy {
+    hsts: Option<HeaderValue>,
+    trusted_proxies: Arc<[ipnet::IpNet]>,
+    public_host: Option<Arc<str>>,
+    body_read_timeout: std::time::Duration,
+}
+
 /// Builds the router over `state`.
+///
+/// Every request first gets an id, a tracing span, its client address and
+/// served host, and its canonical path (see `canonical_path`); only then
+/// is it routed, so the API and the proxy both match, authorize and
+/// forward the same canonical path.
 pub fn build_router(state: Arc<GatewayState>) -> Router {
     // Computed once here, not on every response.
     let hsts = (state.server.hsts_max_age_secs > 0)
@@ -54,32 +70,49 @@ pub fn build_router(state: Arc<GatewayState>) -> Router {
             )
         })
         .and_then(|value| HeaderValue::from_str(&value).ok());
-    Router::new()
+    let policy = RequestPolicy {
+        hsts,
+        trusted_proxies: state.server.trusted_proxies.clone().into(),
+        public_host: state.server.public_host.as_deref().map(Arc::from),
+        body_read_timeout: std::time::Duration::from_millis(state.server.body_read_timeout_ms),
+    };
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .merge(crate::api::routes())
+        .merge(crate::api::routes(&state))
         .fallback(proxy::handle)
-        .layer(middleware::from_fn_with_state(hsts, around_request))
-        .with_state(state)
+        .with_state(state);
+    // Wrapping the whole router (not `Router::layer`, which runs after
+    // routing) lets the canonical path be what routes are matched on.
+    let service = middleware::from_fn_with_state(policy, around_request).layer(routes);
+    Router::new().fallback_service(service)
 }
 
 async fn around_request(
-    State(hsts): State<Option<HeaderValue>>,
-    mut request: Request,
+    State(policy): State<RequestPolicy>,
+    request: Request,
     next: Next,
 ) -> Response {
     let id = RequestId::new();
     let span = tracing::info_span!("request", id = %id.0, method = %request.method(), path = %request.uri().path());
     let id_header = HeaderValue::from_str(&id.0).ok();
     let id_text = id.0.clone();
-    request.extensions_mut().insert(id);
-    let mut response = request_id::scope(id_text, next.run(request).instrument(span)).await;
+    let run = async {
+        match prepare(&policy, request, id) {
+            Ok(request) => next.run(request).await,
+            Err(error) => {
+                tracing::info!(error = ?error, "request refused before routing");
+                error.into_response()
+            }
+        }
+    };
+    let mut response = request_id::scope(id_text, run.instrument(span)).await;
     let headers = response.headers_mut();
     if let Some(id) = id_header {
         headers.entry(request_id::HEADER).or_insert(id);
     }
-    if let Some(hsts) = hsts {
+    if let Some(hsts) = policy.hsts {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts);
     }
     headers.insert(
@@ -87,6 +120,37 @@ async fn around_request(
         HeaderValue::from_static("nosniff"),
     );
     response
+}
+
+/// The request as the rest of the gateway sees it: with its id, client
+/// address and served host, and its path in canonical form.
+fn prepare(policy: &RequestPolicy, request: Request, id: RequestId) -> Result<Request, ApiError> {
+    let (mut parts, body) = request.into_parts();
+    parts.extensions.insert(id);
+    if let Some(PeerAddr(peer)) = parts.extensions.get::<PeerAddr>().copied() {
+        let client = client_addr(peer, &parts.headers, &policy.trusted_proxies);
+        parts.extensions.insert(ClientAddr(client));
+    }
+    let host = served_host(&parts, policy.public_host.as_deref())
+        .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    parts.extensions.insert(host);
+    let canonical = canonicalize(parts.uri.path())?;
+    if canonical != parts.uri.path() {
+        let target = match parts.uri.query() {
+            Some(query) => format!("{canonical}?{query}"),
+            None => canonical,
+        };
+        let mut uri = parts.uri.clone().into_parts();
+        uri.path_and_query = Some(
+            target
+                .parse()
+                .map_err(|_| ApiError::BadRequest("invalid request target".into()))?,
+        );
+        parts.uri = http::Uri::from_parts(uri)
+            .map_err(|_| ApiError::BadRequest("invalid request target".into()))?;
+    }
+    let body = super::body_deadline::with_deadline(body, policy.body_read_timeout);
+    Ok(Request::from_parts(parts, body))
 }
 
 async fn healthz(State(state): State<Arc<GatewayState>>) -> Response {

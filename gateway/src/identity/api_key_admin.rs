@@ -114,3 +114,18 @@ impl Identity {
         Ok(())
     }
 }
+
+impl Identity {
+    /// Revokes every live API key of `owner_id`, from the next request on;
+    /// how many. A password change or reset calls it: a key minted by
+    /// whoever knew the old password must not outlive it. (Revoked, not
+    /// suspended: nothing could later tell the owner's keys from an
+    /// intruder's, so none may come back.)
+    pub async fn revoke_api_keys_of(&self, owner_id: &str) -> Result<usize, IdentityError> {
+        let revoked = self.store.revoke_api_keys_of(owner_id, now()).await?;
+        for id in &revoked {
+            self.api_keys.remove(id);
+        }
+        Ok(revoked.len())
+    }
+}

@@ -2,7 +2,7 @@
 //! one-time password is shown once and must be changed at first sign-in.
 
 use super::{Identity, IdentityError, NewUser, now};
-use crate::store::OrgRecord;
+use crate::store::{OrgRecord, UserChanges};
 use secrecy::SecretString;
 
 /// Id of the organization every embedded gateway starts with.
@@ -59,7 +59,12 @@ impl Identity {
                 },
             )
             .await?;
-        tracing::warn!(user = %user.id, %email, "created the bootstrap administrator; its one-time password is printed once on standard output");
+        let operator = UserChanges {
+            platform_operator: Some(true),
+            ..UserChanges::default()
+        };
+        self.store.update_user(&user.id, &operator).await?;
+        tracing::warn!(user = %user.id, %email, "created the bootstrap administrator (a platform operator); its one-time password is printed once on standard output");
         let password = password.ok_or(IdentityError::Internal)?;
         Ok(BootstrapAdmin { email, password })
     }

@@ -3,7 +3,7 @@
 
 use super::access_token::{TokenError, unverified_issuer};
 use super::{Identity, IdentityError, api_key, from_guest, now, pending};
-use crate::plugin::{Credential, GuestError, Principal, RequestInfo};
+use crate::plugin::{Credential, GuestError, GuestResult, Principal, RequestInfo};
 use crate::store::{SessionRecord, UserRecord};
 use std::sync::Arc;
 
@@ -28,6 +28,8 @@ pub struct Caller {
     pub user: Option<Arc<UserRecord>>,
     /// The session the request belongs to (cookie or access token).
     pub session_id: Option<String>,
+    /// When that session signed in (Unix seconds).
+    pub signed_in_at: Option<i64>,
     /// The API key used, if any.
     pub api_key_id: Option<String>,
     /// Actions required before full access.
@@ -41,6 +43,7 @@ impl Caller {
             principal,
             user: None,
             session_id: None,
+            signed_in_at: None,
             api_key_id: None,
             pending: Vec::new(),
         }
@@ -70,6 +73,13 @@ impl Caller {
     /// Whether the caller authenticated with an API key.
     pub fn is_api_key(&self) -> bool {
         self.api_key_id.is_some()
+    }
+
+    /// Whether the caller may act across organizations: a directory user
+    /// with the platform-operator capability, signed in themselves (an API
+    /// key never carries it).
+    pub fn is_platform_operator(&self) -> bool {
+        !self.is_api_key() && self.user.as_deref().is_some_and(|u| u.platform_operator)
     }
 }
 
@@ -109,16 +119,20 @@ impl Identity {
         }
     }
 
+    /// The cookie's secret is checked before anything else about the
+    /// session: a session id alone learns nothing (not whether it expired)
+    /// and changes nothing (not its last use).
     async fn resolve_cookie(&self, value: &str) -> Result<Caller, IdentityError> {
         let (id, secret) =
             super::sessions::split_cookie(value).ok_or(IdentityError::InvalidCredentials)?;
-        let session = self.live_session(id).await?;
+        let session = self.stored_session(id).await?;
         if !self
             .session_hasher
             .verify_parts(id, secret, &session.secret_hash)
         {
             return Err(IdentityError::InvalidCredentials);
         }
+        let session = self.check_live(session).await?;
         self.caller_for_session(&session).await
     }
 
@@ -132,13 +146,26 @@ impl Identity {
     }
 
     /// The session `id` if it is live now: not revoked, not past its
-    /// absolute or idle timeout. Records activity lazily.
+    /// absolute or idle timeout. Records activity lazily. Only for callers
+    /// that already proved the session (a verified access token).
     pub(super) async fn live_session(&self, id: &str) -> Result<Arc<SessionRecord>, IdentityError> {
-        let session = self
-            .sessions
+        let session = self.stored_session(id).await?;
+        self.check_live(session).await
+    }
+
+    /// The stored session `id`, live or not.
+    async fn stored_session(&self, id: &str) -> Result<Arc<SessionRecord>, IdentityError> {
+        self.sessions
             .get_or_load(id, self.store.session(id))
             .await?
-            .ok_or(IdentityError::InvalidCredentials)?;
+            .ok_or(IdentityError::InvalidCredentials)
+    }
+
+    /// `session` if it is live now; records activity lazily.
+    async fn check_live(
+        &self,
+        session: Arc<SessionRecord>,
+    ) -> Result<Arc<SessionRecord>, IdentityError> {
         let now = now();
         if session.revoked_at.is_some() {
             return Err(IdentityError::InvalidCredentials);
@@ -148,10 +175,10 @@ impl Identity {
             return Err(IdentityError::CredentialExpired);
         }
         if now - session.last_seen_at >= TOUCH_INTERVAL_SECS {
-            self.store.touch_session(id, now).await?;
+            self.store.touch_session(&session.id, now).await?;
             let mut touched = (*session).clone();
             touched.last_seen_at = now;
-            self.sessions.insert(id, Arc::new(touched));
+            self.sessions.insert(&session.id, Arc::new(touched));
         }
         Ok(session)
     }
@@ -189,9 +216,14 @@ impl Identity {
                 groups,
                 amr: p.amr.clone(),
                 attributes: Vec::new(),
+                organization: user
+                    .as_ref()
+                    .map(|u| u.org_id.clone())
+                    .or_else(|| session.org_id.clone()),
             },
             user,
             session_id: Some(session.id.clone()),
+            signed_in_at: Some(session.created_at),
             api_key_id: None,
             pending,
         })
@@ -258,23 +290,33 @@ impl Identity {
                 groups,
                 amr: vec!["api_key".into()],
                 attributes: Vec::new(),
+                organization: Some(owner.org_id.clone()),
             },
             user: Some(owner),
             session_id: None,
+            signed_in_at: None,
             api_key_id: Some(record.id.clone()),
             pending: Vec::new(),
         })
     }
 
     /// Asks the configured providers in turn; the first that recognises the
-    /// credential decides.
+    /// credential decides. `unsupported-credential` passes the credential
+    /// to the next provider; every other answer is final (so a provider
+    /// that knows the credential and says `invalid-credentials` cannot be
+    /// overruled by a later one). Every answer is logged at debug and
+    /// counted by kind; the credential never is.
     async fn resolve_with_providers(
         &self,
         credential: &Credential,
         request: &RequestInfo,
     ) -> Result<Caller, IdentityError> {
         for provider in self.plugins.providers() {
-            match provider.verify_credential(credential, request).await {
+            let answer = provider.verify_credential(credential, request).await;
+            let kind = answer_kind(&answer);
+            self.metrics.provider_answer(provider.name(), kind);
+            tracing::debug!(plugin = provider.name(), answer = kind, request_id = %request.request_id, "auth provider answered");
+            match answer {
                 Ok(Err(GuestError::UnsupportedCredential)) => continue,
                 // On a request, an unknown or malformed credential is just wrong.
                 Ok(Err(GuestError::NotFound | GuestError::InvalidInput(_))) => {
@@ -283,7 +325,23 @@ impl Identity {
                 answer => return from_guest(provider.name(), answer).map(Caller::external),
             }
         }
+        tracing::debug!(request_id = %request.request_id, "no auth provider recognised the credential");
         Err(IdentityError::InvalidCredentials)
+    }
+}
+
+/// The kind of a provider's answer, for logs and metrics.
+fn answer_kind(answer: &GuestResult<Principal>) -> &'static str {
+    match answer {
+        Ok(Ok(_)) => "authenticated",
+        Ok(Err(GuestError::InvalidCredentials)) => "invalid_credentials",
+        Ok(Err(GuestError::Expired)) => "expired",
+        Ok(Err(GuestError::UnsupportedCredential)) => "unsupported",
+        Ok(Err(GuestError::NotFound)) => "not_found",
+        Ok(Err(GuestError::InvalidInput(_))) => "invalid_input",
+        Ok(Err(GuestError::Throttled(_))) => "throttled",
+        Ok(Err(_)) => "failed",
+        Err(_) => "call_failed",
     }
 }
 
@@ -387,6 +445,37 @@ mod tests {
             resolve(&identity, ended).await,
             Err(IdentityError::CredentialExpired)
         ));
+        // A wrong secret learns nothing: an expired session answers
+        // "invalid" like an unknown one, and its last use is not touched.
+        let stale_id = "d".repeat(22);
+        session(&identity, &stale_id, now - 601, now + 3_600).await;
+        let guess = format!("{stale_id}.{}", "t".repeat(43));
+        assert!(matches!(
+            resolve(&identity, guess).await,
+            Err(IdentityError::InvalidCredentials)
+        ));
+        let stored = identity.store.session(&stale_id).await.unwrap().unwrap();
+        assert_eq!(stored.last_seen_at, now - 601);
+        let unknown = format!("{}.{}", "e".repeat(22), "t".repeat(43));
+        assert!(matches!(
+            resolve(&identity, unknown).await,
+            Err(IdentityError::InvalidCredentials)
+        ));
+        let live_guess_id = "f".repeat(22);
+        session(&identity, &live_guess_id, now - 120, now + 3_600).await;
+        let guess = format!("{live_guess_id}.{}", "t".repeat(43));
+        assert!(resolve(&identity, guess).await.is_err());
+        let stored = identity
+            .store
+            .session(&live_guess_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            stored.last_seen_at,
+            now - 120,
+            "a guess must not refresh last use"
+        );
         let wrong_secret = format!("{}.{}", "a".repeat(22), "t".repeat(43));
         assert!(matches!(
             resolve(&identity, wrong_secret).await,

@@ -122,6 +122,14 @@ impl Identity {
         Ok(org)
     }
 
+    /// Removes an organization that has no users yet (undoing a creation
+    /// whose next step failed); whether it was removed.
+    pub async fn delete_org(&self, id: &str) -> Result<bool, IdentityError> {
+        let removed = self.store.delete_empty_org(id).await?;
+        self.orgs.remove(id);
+        Ok(removed)
+    }
+
     /// Changes an organization's settings.
     pub async fn update_org(
         &self,
@@ -186,6 +194,7 @@ impl Identity {
             groups: new.groups,
             disabled: false,
             password_must_change: one_time.is_some() || new.password_temporary,
+            platform_operator: false,
             created_at: now(),
         };
         if !self.store.insert_user(&user).await? {
@@ -297,7 +306,8 @@ impl Identity {
         )
         .await?;
         self.revoke_sessions_of(id, None).await?;
-        tracing::info!(user = %id, "password reset by an administrator");
+        let keys_revoked = self.revoke_api_keys_of(id).await?;
+        tracing::info!(user = %id, keys_revoked, "password reset by an administrator");
         Ok(password)
     }
 }

@@ -50,7 +50,8 @@ impl Identity {
         let ended = self
             .revoke_sessions_of(&user.id, caller.session_id.as_deref())
             .await?;
-        tracing::info!(user = %user.id, other_sessions_ended = ended, "password changed");
+        let keys_revoked = self.revoke_api_keys_of(&user.id).await?;
+        tracing::info!(user = %user.id, other_sessions_ended = ended, keys_revoked, "password changed");
         Ok(())
     }
 
@@ -68,6 +69,11 @@ impl Identity {
     pub async fn mfa_status(&self, user_id: &str) -> Result<MfaStatus, IdentityError> {
         let provider = self.local_provider()?;
         from_guest(provider.name(), provider.mfa_status(user_id).await)
+    }
+
+    /// Whether `user_id` has a second factor enrolled.
+    pub async fn has_second_factor(&self, user_id: &str) -> Result<bool, IdentityError> {
+        Ok(self.mfa_status(user_id).await?.totp)
     }
 
     /// Starts TOTP enrollment for the caller.

@@ -2,32 +2,117 @@
 //! Anything else fails inside the plugin with `HttpRequestDenied` and a
 //! warning naming the plugin and the host.
 
+//!
+//! An allow-list entry is one of:
+//! - `host` — HTTPS to `host` on port 443 only;
+//! - `host:port` or `https://host[:port]` — HTTPS to `host` on that port;
+//! - `http://host:port` — plain HTTP to `host` on that port (the port is
+//!   required, so plain HTTP is never allowed by accident).
+//!
+//! Nothing else matches: an entry never opens every port, nor plain HTTP.
+
 use std::sync::Arc;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// One allowed destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EgressRule {
+    /// Plain HTTP rather than HTTPS.
+    pub plain_http: bool,
+    /// Lower-case host name or address (IPv6 without brackets).
+    pub host: String,
+    /// The one port allowed.
+    pub port: u16,
+}
+
+/// Why an allow-list entry is not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EgressRuleError {
+    /// The entry is not of any accepted form.
+    #[error("`host`, `host:port`, `https://host[:port]` or `http://host:port`")]
+    Malformed,
+    /// Plain HTTP without an explicit port.
+    #[error("an explicit port for plain HTTP (`http://host:port`)")]
+    PlainHttpWithoutPort,
+}
+
+impl EgressRule {
+    /// Parses an allow-list entry.
+    pub fn parse(entry: &str) -> Result<Self, EgressRuleError> {
+        let entry = entry.trim().to_ascii_lowercase();
+        let (plain_http, rest) = if let Some(rest) = entry.strip_prefix("http://") {
+            (true, rest)
+        } else if let Some(rest) = entry.strip_prefix("https://") {
+            (false, rest)
+        } else {
+            (false, entry.as_str())
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.is_empty() || rest.contains(['/', ' ', '@', '?', '#', '*']) {
+            return Err(EgressRuleError::Malformed);
+        }
+        let (host, port) = split_host_port(rest).ok_or(EgressRuleError::Malformed)?;
+        let port = match (port, plain_http) {
+            (Some(port), _) => port,
+            (None, false) => 443,
+            (None, true) => return Err(EgressRuleError::PlainHttpWithoutPort),
+        };
+        Ok(Self {
+            plain_http,
+            host,
+            port,
+        })
+    }
+}
+
+/// `host[:port]` or `[v6][:port]`.
+fn split_host_port(value: &str) -> Option<(String, Option<u16>)> {
+    if let Some(rest) = value.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        host.parse::<std::net::Ipv6Addr>().ok()?;
+        let port = match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':')?.parse().ok()?),
+        };
+        return Some((host.to_string(), port));
+    }
+    match value.split_once(':') {
+        Some((host, port)) if !host.is_empty() => {
+            Some((host.to_string(), Some(port.parse().ok()?)))
+        }
+        Some(_) => None,
+        None => Some((value.to_string(), None)),
+    }
+}
 
 /// The hosts one plugin may reach.
 #[derive(Clone, Debug)]
 pub struct EgressPolicy {
     plugin: Arc<str>,
-    allowed: Arc<[String]>,
+    allowed: Arc<[EgressRule]>,
 }
 
 impl EgressPolicy {
-    /// A policy for `plugin` allowing `allowed` (`host` or `host:port`).
+    /// A policy for `plugin` allowing `allowed` (entries that do not parse
+    /// allow nothing; configuration validation refuses them first).
     pub fn new(plugin: &str, allowed: &[String]) -> Self {
         Self {
             plugin: plugin.into(),
-            allowed: allowed.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            allowed: allowed
+                .iter()
+                .filter_map(|entry| EgressRule::parse(entry).ok())
+                .collect(),
         }
     }
 
-    /// Whether `host` (no port) at `port` is allowed.
-    pub fn allows(&self, host: &str, port: u16) -> bool {
+    /// Whether a request to `host` (no port) at `port`, over plain HTTP or
+    /// HTTPS, is allowed.
+    pub fn allows(&self, plain_http: bool, host: &str, port: u16) -> bool {
         let host = host.to_ascii_lowercase();
-        let with_port = format!("{host}:{port}");
+        let host = host.trim_start_matches('[').trim_end_matches(']');
         self.allowed
             .iter()
-            .any(|entry| *entry == host || *entry == with_port)
+            .any(|rule| rule.plain_http == plain_http && rule.host == host && rule.port == port)
     }
 }
 
@@ -50,15 +135,10 @@ impl WasiHttpHooks for EgressPolicy {
     > {
         let uri = request.uri();
         let host = uri.host().unwrap_or_default().to_string();
-        let port = uri
-            .port_u16()
-            .unwrap_or(if uri.scheme_str() == Some("https") {
-                443
-            } else {
-                80
-            });
-        if !self.allows(&host, port) {
-            tracing::warn!(plugin = %self.plugin, host = %host, port, "plugin egress denied: host not on allow-list");
+        let plain_http = uri.scheme_str() != Some("https");
+        let port = uri.port_u16().unwrap_or(if plain_http { 80 } else { 443 });
+        if !self.allows(plain_http, &host, port) {
+            tracing::warn!(plugin = %self.plugin, host = %host, port, plain_http, "plugin egress denied: not on the allow-list");
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         tracing::debug!(plugin = %self.plugin, host = %host, port, "plugin egress");
@@ -78,13 +158,61 @@ impl WasiHttpHooks for EgressPolicy {
 mod tests {
     use super::*;
 
+    fn policy(entries: &[&str]) -> EgressPolicy {
+        let entries: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
+        EgressPolicy::new("p", &entries)
+    }
+
     #[test]
-    fn allow_list_matches_host_or_host_and_port() {
-        let policy = EgressPolicy::new("p", &["Idp.Example.com".into(), "127.0.0.1:9000".into()]);
-        assert!(policy.allows("idp.example.com", 443));
-        assert!(policy.allows("127.0.0.1", 9000));
-        assert!(!policy.allows("127.0.0.1", 9001));
-        assert!(!policy.allows("evil.example.com", 443));
-        assert!(!policy.allows("idp.example.com.evil.com", 443));
+    fn a_bare_host_allows_https_on_443_only() {
+        let policy = policy(&["Idp.Example.com"]);
+        assert!(policy.allows(false, "idp.example.com", 443));
+        assert!(!policy.allows(false, "idp.example.com", 8443));
+        assert!(!policy.allows(true, "idp.example.com", 80));
+        assert!(!policy.allows(true, "idp.example.com", 443));
+        assert!(!policy.allows(false, "evil.example.com", 443));
+        assert!(!policy.allows(false, "idp.example.com.evil.com", 443));
+    }
+
+    #[test]
+    fn a_port_allows_https_on_that_port_and_plain_http_needs_its_own_entry() {
+        let policy = policy(&[
+            "127.0.0.1:9000",
+            "https://vault.example:8200",
+            "http://[::1]:8080",
+        ]);
+        assert!(policy.allows(false, "127.0.0.1", 9000));
+        assert!(!policy.allows(true, "127.0.0.1", 9000));
+        assert!(!policy.allows(false, "127.0.0.1", 9001));
+        assert!(policy.allows(false, "vault.example", 8200));
+        assert!(policy.allows(true, "[::1]", 8080));
+        assert!(!policy.allows(false, "::1", 8080));
+    }
+
+    #[test]
+    fn malformed_entries_are_refused() {
+        assert_eq!(
+            EgressRule::parse("http://x.example"),
+            Err(EgressRuleError::PlainHttpWithoutPort)
+        );
+        for bad in [
+            "",
+            "x.example/path",
+            "user@x.example",
+            "*.example",
+            "x:port",
+            ":80",
+            "ftp://x",
+        ] {
+            assert!(EgressRule::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            EgressRule::parse("https://x.example/"),
+            Ok(EgressRule {
+                plain_http: false,
+                host: "x.example".into(),
+                port: 443
+            })
+        );
     }
 }

@@ -161,10 +161,28 @@ impl AuthProviderPlugin {
         credential: &Credential,
         request: &RequestInfo,
     ) -> Result<Result<Principal, GuestError>, PluginCallError> {
-        plugin_call!(self, Isolation::Warm, "verify-credential", |warm| warm
-            .bindings
-            .portcullis_plugin_authenticate()
-            .call_verify_credential(&mut warm.store, credential, request))
+        let answer: GuestResult<Principal> =
+            plugin_call!(self, Isolation::Warm, "verify-credential", |warm| warm
+                .bindings
+                .portcullis_plugin_authenticate()
+                .call_verify_credential(&mut warm.store, credential, request));
+        Ok(answer?.map(|principal| self.vouched(principal)))
+    }
+
+    /// What the gateway takes from a principal this provider returned: the
+    /// issuer is the provider's configured name, whatever the plugin
+    /// claimed, and the organization is never the plugin's to choose.
+    fn vouched(&self, mut principal: Principal) -> Principal {
+        principal.issuer = self.name().to_string();
+        principal.organization = None;
+        principal
+    }
+
+    fn vouched_step(&self, mut step: StepResult) -> StepResult {
+        if let LoginStep::Authenticated(principal) = step.step {
+            step.step = LoginStep::Authenticated(self.vouched(principal));
+        }
+        step
     }
 
     /// Starts an interactive login.
@@ -172,10 +190,12 @@ impl AuthProviderPlugin {
         &self,
         input: &LoginInput,
     ) -> Result<Result<StepResult, GuestError>, PluginCallError> {
-        plugin_call!(self, Isolation::Warm, "begin-login", |warm| warm
-            .bindings
-            .portcullis_plugin_authenticate()
-            .call_begin_login(&mut warm.store, input))
+        let answer: GuestResult<StepResult> =
+            plugin_call!(self, Isolation::Warm, "begin-login", |warm| warm
+                .bindings
+                .portcullis_plugin_authenticate()
+                .call_begin_login(&mut warm.store, input));
+        Ok(answer?.map(|step| self.vouched_step(step)))
     }
 
     /// Continues an interactive login.
@@ -184,10 +204,12 @@ impl AuthProviderPlugin {
         state: &[u8],
         input: &LoginInput,
     ) -> Result<Result<StepResult, GuestError>, PluginCallError> {
-        plugin_call!(self, Isolation::Warm, "continue-login", |warm| warm
-            .bindings
-            .portcullis_plugin_authenticate()
-            .call_continue_login(&mut warm.store, state, input))
+        let answer: GuestResult<StepResult> =
+            plugin_call!(self, Isolation::Warm, "continue-login", |warm| warm
+                .bindings
+                .portcullis_plugin_authenticate()
+                .call_continue_login(&mut warm.store, state, input));
+        Ok(answer?.map(|step| self.vouched_step(step)))
     }
 }
 

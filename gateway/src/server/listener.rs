@@ -1,9 +1,10 @@
 //! Accept loops: TLS handshakes with a deadline, HTTP/1.1 and HTTP/2 with
 //! header size and read-time limits, a connection cap, and graceful drain.
 
+use super::connection::{Activity, drive};
 use crate::config::ServerConfig;
 use crate::http::redirect_to_https;
-use crate::http::router::ClientAddr;
+use crate::http::router::PeerAddr;
 use axum::Router;
 use axum::body::Body;
 use hyper::body::Incoming;
@@ -30,9 +31,25 @@ fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(256)
-        .keep_alive_interval(Some(Duration::from_secs(30)));
+        .max_concurrent_streams(server.http2_max_concurrent_streams)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
     builder
+}
+
+/// Waits until every connection holding a permit of `connections` has
+/// ended, for at most `grace`.
+async fn drain_connections(connections: Arc<Semaphore>, total: usize, grace: Duration) {
+    let all = u32::try_from(total).unwrap_or(u32::MAX);
+    if tokio::time::timeout(grace, connections.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_ms = grace.as_millis(),
+            "grace period over; closing remaining connections"
+        );
+    }
 }
 
 async fn drain(graceful: GracefulShutdown, grace: Duration) {
@@ -56,10 +73,10 @@ pub(super) async fn serve_https(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let graceful = GracefulShutdown::new();
     let builder = Arc::new(http_builder(&server));
     let connections = Arc::new(Semaphore::new(server.max_connections));
     let handshake_timeout = Duration::from_millis(server.tls_handshake_timeout_ms);
+    let idle_timeout = Duration::from_millis(server.idle_timeout_ms);
     loop {
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
@@ -80,7 +97,7 @@ pub(super) async fn serve_https(
         let acceptor = acceptor.clone();
         let router = router.clone();
         let builder = builder.clone();
-        let watcher = graceful.watcher();
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
@@ -94,17 +111,30 @@ pub(super) async fn serve_https(
                     return;
                 }
             };
+            let activity = Activity::new();
+            let requests = activity.clone();
             let service = service_fn(move |mut request: hyper::Request<Incoming>| {
-                request.extensions_mut().insert(ClientAddr(peer));
-                router.clone().oneshot(request.map(Body::new))
+                request.extensions_mut().insert(PeerAddr(peer));
+                let in_flight = requests.begin();
+                let response = router.clone().oneshot(request.map(Body::new));
+                async move {
+                    let response = response.await;
+                    drop(in_flight);
+                    response
+                }
             });
             let connection = builder.serve_connection(TokioIo::new(stream), service);
-            if let Err(error) = watcher.watch(connection.into_owned()).await {
+            if let Err(error) = drive(connection, activity, idle_timeout, shutdown).await {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
         });
     }
-    drain(graceful, Duration::from_millis(server.shutdown_grace_ms)).await;
+    drain_connections(
+        connections,
+        server.max_connections,
+        Duration::from_millis(server.shutdown_grace_ms),
+    )
+    .await;
 }
 
 /// Serves the plain-HTTP redirect until `shutdown` turns true.

@@ -120,6 +120,21 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Revokes every live key owned by `owner_id` at `now`; their ids.
+    pub async fn revoke_api_keys_of(
+        &self,
+        owner_id: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "UPDATE api_keys SET revoked_at = ? WHERE owner_id = ? AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(now)
+        .bind(owner_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Records a key's last use.
     pub async fn touch_api_key(&self, id: &str, used_at: i64) -> Result<(), StoreError> {
         sqlx::query(

@@ -39,6 +39,10 @@ pub struct UserRecord {
     pub disabled: bool,
     /// The password was set by someone else and must be changed first.
     pub password_must_change: bool,
+    /// May do cross-organization operations (create and list
+    /// organizations, administer any of them). Only the bootstrap
+    /// administrator has it unless a platform operator grants it.
+    pub platform_operator: bool,
     /// Creation time (Unix seconds).
     pub created_at: i64,
 }
@@ -54,6 +58,8 @@ pub struct UserChanges {
     pub disabled: Option<bool>,
     /// Require or clear a password change.
     pub password_must_change: Option<bool>,
+    /// Grant or withdraw the platform-operator capability.
+    pub platform_operator: Option<bool>,
 }
 
 /// Changes to an organization's settings.
@@ -67,8 +73,7 @@ pub struct OrgChanges {
     pub api_key_max_lifetime_days: Option<i64>,
 }
 
-const USER_COLUMNS: &str =
-    "id, org_id, email, display_name, groups, disabled, password_must_change, created_at";
+const USER_COLUMNS: &str = "id, org_id, email, display_name, groups, disabled, password_must_change, platform_operator, created_at";
 const ORG_COLUMNS: &str = "id, name, mfa_required, api_key_max_lifetime_days, created_at";
 
 fn org_from_row(row: &SqliteRow) -> Result<OrgRecord, sqlx::Error> {
@@ -91,6 +96,7 @@ fn user_from_row(row: &SqliteRow) -> Result<UserRecord, sqlx::Error> {
         groups: serde_json::from_str(&groups).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         disabled: row.try_get("disabled")?,
         password_must_change: row.try_get("password_must_change")?,
+        platform_operator: row.try_get("platform_operator")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -157,10 +163,21 @@ impl Store {
         self.org(id).await
     }
 
+    /// Deletes organization `id` if nobody belongs to it; whether it did.
+    pub async fn delete_empty_org(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM orgs WHERE id = ? AND NOT EXISTS (SELECT 1 FROM users WHERE org_id = orgs.id)",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Creates a user; `false` if the email is taken.
     pub async fn insert_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
         let done = sqlx::query(&format!(
-            "INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            "INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
         ))
         .bind(&user.id)
         .bind(&user.org_id)
@@ -169,6 +186,7 @@ impl Store {
         .bind(json(&user.groups))
         .bind(user.disabled)
         .bind(user.password_must_change)
+        .bind(user.platform_operator)
         .bind(user.created_at)
         .execute(&self.pool)
         .await?;
@@ -232,14 +250,19 @@ impl Store {
         if let Some(must_change) = changes.password_must_change {
             user.password_must_change = must_change;
         }
+        if let Some(operator) = changes.platform_operator {
+            user.platform_operator = operator;
+        }
         sqlx::query(
-            "UPDATE users SET display_name = ?, groups = ?, disabled = ?, password_must_change = ?
+            "UPDATE users SET display_name = ?, groups = ?, disabled = ?, password_must_change = ?,
+                              platform_operator = ?
              WHERE id = ?",
         )
         .bind(&user.display_name)
         .bind(json(&user.groups))
         .bind(user.disabled)
         .bind(user.password_must_change)
+        .bind(user.platform_operator)
         .bind(id)
         .execute(&self.pool)
         .await?;

@@ -6,6 +6,18 @@ use super::{Sealer, StoreError};
 use sqlx::SqlitePool;
 use std::sync::Arc;
 
+/// A stored row: its version, and its value unless it has expired.
+struct Current {
+    value: Option<Vec<u8>>,
+    version: i64,
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// One plugin instance's private key space.
 #[derive(Clone, Debug)]
 pub struct KvNamespace {
@@ -33,35 +45,38 @@ impl KvNamespace {
         context
     }
 
-    /// The current value and its version.
-    async fn current(&self, key: &str) -> Result<Option<(Vec<u8>, i64)>, StoreError> {
-        let row: Option<(Vec<u8>, i64)> =
-            sqlx::query_as("SELECT value, version FROM plugin_kv WHERE namespace = ? AND key = ?")
-                .bind(&*self.namespace)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?;
-        match row {
-            Some((sealed, version)) => Ok(Some((
-                self.sealer.open(&self.context(key), &sealed)?,
-                version,
-            ))),
-            None => Ok(None),
-        }
+    /// The row of `key`: its version and, unless it has expired, its value.
+    async fn current(&self, key: &str) -> Result<Option<Current>, StoreError> {
+        let row: Option<(Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT value, version, expires_at FROM plugin_kv WHERE namespace = ? AND key = ?",
+        )
+        .bind(&*self.namespace)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((sealed, version, expires_at)) = row else {
+            return Ok(None);
+        };
+        let value = if expires_at.is_some_and(|at| at <= unix_now()) {
+            None
+        } else {
+            Some(self.sealer.open(&self.context(key), &sealed)?)
+        };
+        Ok(Some(Current { value, version }))
     }
 
-    /// Reads a value.
+    /// Reads a value (an expired one reads as absent).
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.current(key).await?.map(|(value, _)| value))
+        Ok(self.current(key).await?.and_then(|row| row.value))
     }
 
-    /// Writes a value.
+    /// Writes a value that never expires.
     pub async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let sealed = self.sealer.seal(&self.context(key), value)?;
         sqlx::query(
-            "INSERT INTO plugin_kv (namespace, key, value, version, updated_at) VALUES (?, ?, ?, 1, unixepoch())
+            "INSERT INTO plugin_kv (namespace, key, value, version, updated_at, expires_at) VALUES (?, ?, ?, 1, unixepoch(), NULL)
              ON CONFLICT (namespace, key) DO UPDATE
-             SET value = excluded.value, version = plugin_kv.version + 1, updated_at = excluded.updated_at",
+             SET value = excluded.value, version = plugin_kv.version + 1, updated_at = excluded.updated_at, expires_at = NULL",
         )
         .bind(&*self.namespace)
         .bind(key)
@@ -81,43 +96,50 @@ impl KvNamespace {
         Ok(())
     }
 
-    /// Replaces `expected` by `new` (`None` meaning absent). The write is
-    /// conditional on the row's version being the one whose value was
-    /// compared, so of two concurrent swaps at most one succeeds. Returns
-    /// whether this swap happened.
+    /// Replaces `expected` by `new` (`None` meaning absent; an expired
+    /// value counts as absent). The write is conditional on the row's
+    /// version being the one whose value was compared, so of two
+    /// concurrent swaps at most one succeeds. The new value expires at
+    /// `expires_at` (Unix seconds), or never. Returns whether this swap
+    /// happened.
     pub async fn compare_and_swap(
         &self,
         key: &str,
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
+        expires_at: Option<i64>,
     ) -> Result<bool, StoreError> {
         let current = self.current(key).await?;
-        if current.as_ref().map(|(value, _)| value.as_slice()) != expected {
+        let value = current.as_ref().and_then(|row| row.value.as_deref());
+        if value != expected {
             return Ok(false);
         }
         let ns = &*self.namespace;
-        let affected = match (current, new) {
+        let version = current.map(|row| row.version);
+        let affected = match (version, new) {
             (None, None) => return Ok(true),
             (None, Some(new)) => {
                 let sealed = self.sealer.seal(&self.context(key), new)?;
                 sqlx::query(
-                    "INSERT INTO plugin_kv (namespace, key, value, version, updated_at) VALUES (?, ?, ?, 1, unixepoch())
+                    "INSERT INTO plugin_kv (namespace, key, value, version, updated_at, expires_at) VALUES (?, ?, ?, 1, unixepoch(), ?)
                      ON CONFLICT (namespace, key) DO NOTHING",
                 )
                 .bind(ns)
                 .bind(key)
                 .bind(sealed)
+                .bind(expires_at)
                 .execute(&self.pool)
                 .await?
                 .rows_affected()
             }
-            (Some((_, version)), Some(new)) => {
+            (Some(version), Some(new)) => {
                 let sealed = self.sealer.seal(&self.context(key), new)?;
                 sqlx::query(
-                    "UPDATE plugin_kv SET value = ?, version = version + 1, updated_at = unixepoch()
+                    "UPDATE plugin_kv SET value = ?, version = version + 1, updated_at = unixepoch(), expires_at = ?
                      WHERE namespace = ? AND key = ? AND version = ?",
                 )
                 .bind(sealed)
+                .bind(expires_at)
                 .bind(ns)
                 .bind(key)
                 .bind(version)
@@ -125,7 +147,7 @@ impl KvNamespace {
                 .await?
                 .rows_affected()
             }
-            (Some((_, version)), None) => {
+            (Some(version), None) => {
                 sqlx::query("DELETE FROM plugin_kv WHERE namespace = ? AND key = ? AND version = ?")
                     .bind(ns)
                     .bind(key)
@@ -142,11 +164,13 @@ impl KvNamespace {
     pub async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         // substr comparison avoids LIKE's wildcard characters in `prefix`.
         Ok(sqlx::query_scalar(
-            "SELECT key FROM plugin_kv WHERE namespace = ? AND substr(key, 1, length(?)) = ? ORDER BY key",
+            "SELECT key FROM plugin_kv WHERE namespace = ? AND substr(key, 1, length(?)) = ?
+                 AND (expires_at IS NULL OR expires_at > ?) ORDER BY key",
         )
         .bind(&*self.namespace)
         .bind(prefix)
         .bind(prefix)
+        .bind(unix_now())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -172,27 +196,38 @@ mod tests {
         );
 
         assert!(
-            !a.compare_and_swap("secret", None, Some(b"x"))
+            !a.compare_and_swap("secret", None, Some(b"x"), None)
                 .await
                 .unwrap()
         );
         assert!(
-            !a.compare_and_swap("secret", Some(b"wrong"), Some(b"x"))
+            !a.compare_and_swap("secret", Some(b"wrong"), Some(b"x"), None)
                 .await
                 .unwrap()
         );
         assert!(
-            a.compare_and_swap("secret", Some(b"mine"), Some(b"x"))
+            a.compare_and_swap("secret", Some(b"mine"), Some(b"x"), None)
                 .await
                 .unwrap()
         );
         assert_eq!(a.get("secret").await.unwrap().as_deref(), Some(&b"x"[..]));
-        assert!(a.compare_and_swap("fresh", None, Some(b"1")).await.unwrap());
-        assert!(a.compare_and_swap("fresh", Some(b"1"), None).await.unwrap());
+        assert!(
+            a.compare_and_swap("fresh", None, Some(b"1"), None)
+                .await
+                .unwrap()
+        );
+        assert!(
+            a.compare_and_swap("fresh", Some(b"1"), None, None)
+                .await
+                .unwrap()
+        );
         assert_eq!(a.get("fresh").await.unwrap(), None);
         a.set("p%_x", b"1").await.unwrap();
         assert_eq!(a.list_keys("p%").await.unwrap(), vec!["p%_x".to_string()]);
-        assert_eq!(store.schema_version().await.unwrap(), 3);
+        assert_eq!(
+            store.schema_version().await.unwrap(),
+            crate::store::migrations::latest()
+        );
     }
 
     #[tokio::test]
@@ -248,5 +283,41 @@ mod tests {
         .await
         .unwrap();
         assert!(wrong_key.kv("authn").get("totp/alice").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn expired_values_read_as_absent_and_are_purged() {
+        let store = Store::open_in_memory().await.unwrap();
+        let kv = store.kv("p");
+        let past = super::unix_now() - 1;
+        let future = super::unix_now() + 3_600;
+        assert!(
+            kv.compare_and_swap("old", None, Some(b"1"), Some(past))
+                .await
+                .unwrap()
+        );
+        assert!(
+            kv.compare_and_swap("new", None, Some(b"2"), Some(future))
+                .await
+                .unwrap()
+        );
+        assert_eq!(kv.get("old").await.unwrap(), None);
+        assert_eq!(kv.list_keys("").await.unwrap(), ["new"]);
+        // An expired row is absent for compare-and-swap too.
+        assert!(
+            !kv.compare_and_swap("old", Some(b"1"), Some(b"3"), None)
+                .await
+                .unwrap()
+        );
+        assert!(
+            kv.compare_and_swap("old", None, Some(b"3"), Some(past))
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.purge_expired_kv().await.unwrap(), 1);
+        assert_eq!(kv.get("new").await.unwrap().as_deref(), Some(&b"2"[..]));
+        // A plain write never expires.
+        kv.set("new", b"4").await.unwrap();
+        assert_eq!(kv.get("new").await.unwrap().as_deref(), Some(&b"4"[..]));
     }
 }

@@ -94,10 +94,30 @@ const MIGRATIONS: &[Migration] = &[
               ) WITHOUT ROWID;
               CREATE INDEX login_flows_started ON login_flows(started_at);",
     },
+    Migration {
+        version: 4,
+        name: "platform operators",
+        // Cross-organization operations (creating and listing
+        // organizations) belong to platform operators only. A store made
+        // before this migration keeps its bootstrap administrator (the
+        // first administrator of the default organization) as one.
+        sql: "ALTER TABLE users ADD COLUMN platform_operator INTEGER NOT NULL DEFAULT 0;
+              UPDATE users SET platform_operator = 1 WHERE id = (
+                  SELECT id FROM users
+                  WHERE org_id = 'org_default' AND groups LIKE '%\"admins\"%'
+                  ORDER BY created_at, id LIMIT 1
+              );",
+    },
+    Migration {
+        version: 5,
+        name: "expiring plugin key-value records",
+        sql: "ALTER TABLE plugin_kv ADD COLUMN expires_at INTEGER; -- Unix seconds; NULL never expires
+              CREATE INDEX plugin_kv_expires ON plugin_kv(expires_at) WHERE expires_at IS NOT NULL;",
+    },
 ];
 
 /// Newest schema version this build knows.
-fn latest() -> i64 {
+pub(super) fn latest() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.version)
 }
 

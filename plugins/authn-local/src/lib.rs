@@ -6,7 +6,8 @@
 //!   enrolled through an `otpauth://` URI and QR code and confirmed by a
 //!   first code;
 //! - 10 single-use recovery codes, stored as digests, regenerable;
-//! - exponential backoff per login name and per source address.
+//! - exponential backoff per login name at each client address, per
+//!   client address and per login name overall (see [`throttle`]).
 //!
 //! The gateway owns the user directory; this plugin keeps only credentials,
 //! in its private key-value namespace. Login is two steps: `email` +
@@ -17,10 +18,15 @@
 //! path = "authn_local.wasm"
 //! [plugins.local.config]
 //! totp_issuer = "Portcullis"
-//! [plugins.local.config.throttle_account]
+//! known_address_days = 30
+//! [plugins.local.config.throttle_account]     # one login name at one address
 //! free_attempts = 5
 //! base_delay_secs = 2
 //! max_delay_secs = 900
+//! [plugins.local.config.throttle_account_total] # one login name anywhere
+//! free_attempts = 50                           # (not at its known addresses)
+//! [plugins.local.config.throttle_ip]          # one address, any login name
+//! free_attempts = 20
 //! ```
 
 pub mod password;
@@ -45,10 +51,16 @@ struct Config {
     totp_issuer: String,
     /// Seconds between the password step and the second factor.
     login_timeout_secs: u64,
-    /// Backoff per login name.
+    /// Backoff per login name at one client address.
     throttle_account: Policy,
-    /// Backoff per source address (more lenient: many users share NATs).
+    /// Backoff per login name at every address but those it signed in
+    /// from before: the ceiling against attacks from many addresses.
+    throttle_account_total: Policy,
+    /// Backoff per client address, any login name (more lenient: many
+    /// users share NATs).
     throttle_ip: Policy,
+    /// How long an address a login name signed in from stays known-good.
+    known_address_days: u64,
 }
 
 impl Default for Config {
@@ -57,10 +69,15 @@ impl Default for Config {
             totp_issuer: "Portcullis".into(),
             login_timeout_secs: 300,
             throttle_account: Policy::default(),
+            throttle_account_total: Policy {
+                free_attempts: 50,
+                ..Policy::default()
+            },
             throttle_ip: Policy {
                 free_attempts: 20,
                 ..Policy::default()
             },
+            known_address_days: 30,
         }
     }
 }
@@ -141,20 +158,43 @@ impl LocalAccounts {
         })
     }
 
-    /// Refuses the attempt while either the name or the address is backing off.
+    /// The failure records an attempt by `email` from `client_ip` counts
+    /// against, with their policies. The account-wide one is left out at
+    /// addresses the account signed in from before.
+    fn throttle_keys(
+        &self,
+        email: &str,
+        client_ip: &str,
+    ) -> Result<Vec<(String, &Policy)>, PluginError> {
+        let address = throttle::address_unit(client_ip);
+        let mut keys = vec![
+            (
+                storage::pair_throttle_key(email, &address),
+                &self.config.throttle_account,
+            ),
+            (
+                storage::address_throttle_key(&address),
+                &self.config.throttle_ip,
+            ),
+        ];
+        let known: Option<u64> = storage::load(&storage::known_address_key(email, &address))?;
+        if known.is_none() {
+            keys.push((
+                storage::account_throttle_key(email),
+                &self.config.throttle_account_total,
+            ));
+        }
+        Ok(keys)
+    }
+
+    /// Refuses the attempt while any of its records is backing off.
     fn check_throttle(&self, email: &str, client_ip: &str) -> Result<(), PluginError> {
         let now = now();
-        let account: throttle::Record =
-            storage::load(&storage::account_throttle_key(email))?.unwrap_or_default();
-        let ip: throttle::Record =
-            storage::load(&storage::ip_throttle_key(client_ip))?.unwrap_or_default();
-        let wait = [
-            self.config.throttle_account.wait(&account, now),
-            self.config.throttle_ip.wait(&ip, now),
-        ]
-        .into_iter()
-        .flatten()
-        .max();
+        let mut wait = None;
+        for (key, policy) in self.throttle_keys(email, client_ip)? {
+            let record: throttle::Record = storage::load(&key)?.unwrap_or_default();
+            wait = wait.max(policy.wait(&record, now));
+        }
         match wait {
             Some(seconds) => Err(PluginError::Throttled(seconds.max(1))),
             None => Ok(()),
@@ -163,26 +203,36 @@ impl LocalAccounts {
 
     fn record_failure(&self, email: &str, client_ip: &str) -> Result<(), PluginError> {
         let now = now();
-        for (key, policy) in [
-            (
-                storage::account_throttle_key(email),
-                &self.config.throttle_account,
-            ),
-            (
-                storage::ip_throttle_key(client_ip),
-                &self.config.throttle_ip,
-            ),
-        ] {
-            storage::update(&key, |record: Option<throttle::Record>| {
-                Ok((Some(policy.fail(record.unwrap_or_default(), now)), ()))
-            })?;
+        for (key, policy) in self.throttle_keys(email, client_ip)? {
+            storage::update_expiring(
+                &key,
+                |record: &throttle::Record| record.expires_at(policy),
+                |record: Option<throttle::Record>| {
+                    Ok((Some(policy.fail(record.unwrap_or_default(), now)), ()))
+                },
+            )?;
         }
         portcullis_sdk::log::info("failed login attempt recorded");
         Ok(())
     }
 
-    fn record_success(&self, email: &str) -> Result<(), PluginError> {
-        storage::delete(&storage::account_throttle_key(email))
+    /// A completed sign-in: the address's failures for this name are
+    /// forgiven and the address becomes known-good for it.
+    fn record_success(&self, email: &str, client_ip: &str) -> Result<(), PluginError> {
+        let address = throttle::address_unit(client_ip);
+        storage::delete(&storage::pair_throttle_key(email, &address))?;
+        let until = now().saturating_add(self.config.known_address_days.saturating_mul(86_400));
+        storage::update_expiring(
+            &storage::known_address_key(email, &address),
+            |_: &u64| until,
+            |_: Option<u64>| Ok((Some(until), ())),
+        )
+    }
+
+    /// Forgets every failure of `email` (a password set by an administrator).
+    fn clear_throttle(&self, email: &str) -> Result<(), PluginError> {
+        storage::delete(&storage::account_throttle_key(email))?;
+        storage::delete_prefix(&storage::pair_throttle_prefix(email))
     }
 
     fn account(&self, user_id: &str) -> Result<Account, PluginError> {
@@ -213,6 +263,7 @@ impl LocalAccounts {
             groups: Vec::new(),
             amr: amr.iter().map(|s| s.to_string()).collect(),
             attributes: Vec::new(),
+            organization: None,
         }
     }
 
@@ -310,7 +361,7 @@ impl AuthProvider for LocalAccounts {
             return Err(PluginError::InvalidCredentials);
         };
         if account.totp_secret.is_none() {
-            self.record_success(email)?;
+            self.record_success(email, client_ip)?;
             return Ok(StepResult {
                 step: LoginStep::Authenticated(self.principal(&user_id, &account.email, &["pwd"])),
                 state: Vec::new(),
@@ -366,7 +417,7 @@ impl AuthProvider for LocalAccounts {
                 ));
             }
         };
-        self.record_success(&state.email)?;
+        self.record_success(&state.email, client_ip)?;
         Ok(StepResult {
             step: LoginStep::Authenticated(self.principal(&state.user_id, &account.email, amr)),
             state: Vec::new(),
@@ -425,7 +476,7 @@ impl Accounts for LocalAccounts {
             account.password = hash.clone();
             Ok(())
         })?;
-        self.record_success(&email)
+        self.clear_throttle(&email)
     }
 
     fn change_password(
@@ -454,7 +505,8 @@ impl Accounts for LocalAccounts {
         storage::delete(&storage::account_key(user_id))?;
         storage::delete(&storage::email_key(&account.email))?;
         storage::delete(&storage::totp_step_key(user_id))?;
-        storage::delete(&storage::account_throttle_key(&account.email))
+        storage::delete_prefix(&storage::known_address_prefix(&account.email))?;
+        self.clear_throttle(&account.email)
     }
 
     fn begin_totp_enrollment(&mut self, user_id: &str) -> Result<TotpEnrollment, PluginError> {

@@ -71,15 +71,15 @@ pub fn check_strength(password: &str, email: &str) -> Result<(), Weakness> {
 
 /// argon2id with the OWASP Password Storage Cheat Sheet's first
 /// recommendation: 19 MiB of memory, 2 passes, 1 lane.
-fn hasher() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).expect("constant argon2 parameters are valid");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+fn hasher() -> Result<Argon2<'static>, String> {
+    let params = Params::new(19 * 1024, 2, 1, None).map_err(|e| e.to_string())?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
 /// Hashes `password` with a fresh 128-bit salt; returns the PHC string.
 pub fn hash(password: &str, salt: [u8; 16]) -> Result<String, String> {
     let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    hasher()
+    hasher()?
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
         .map_err(|e| e.to_string())
@@ -88,12 +88,10 @@ pub fn hash(password: &str, salt: [u8; 16]) -> Result<String, String> {
 /// Whether `password` matches the PHC string `stored`. The parameters come
 /// from `stored`, so hashes made under older parameters still verify.
 pub fn verify(password: &str, stored: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(stored) else {
+    let (Ok(parsed), Ok(hasher)) = (PasswordHash::new(stored), hasher()) else {
         return false;
     };
-    hasher()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
+    hasher.verify_password(password.as_bytes(), &parsed).is_ok()
 }
 
 /// A hash of a password nobody has, verified for unknown users so that a

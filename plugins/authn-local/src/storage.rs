@@ -40,14 +40,34 @@ pub fn totp_step_key(user_id: &str) -> String {
     format!("totp-step/{user_id}")
 }
 
-/// Key of the failure record of a login name.
+/// Key of the account-wide failure record of a login name.
 pub fn account_throttle_key(email: &str) -> String {
     format!("throttle/account/{}", email.trim().to_lowercase())
 }
 
-/// Key of the failure record of a source address.
-pub fn ip_throttle_key(ip: &str) -> String {
-    format!("throttle/ip/{ip}")
+/// Prefix of the failure records of a login name at each address.
+pub fn pair_throttle_prefix(email: &str) -> String {
+    format!("throttle/pair/{}/", email.trim().to_lowercase())
+}
+
+/// Key of the failure record of a login name at one address unit.
+pub fn pair_throttle_key(email: &str, address: &str) -> String {
+    format!("{}{address}", pair_throttle_prefix(email))
+}
+
+/// Key of the failure record of an address unit.
+pub fn address_throttle_key(address: &str) -> String {
+    format!("throttle/address/{address}")
+}
+
+/// Prefix of the addresses a login name signed in from.
+pub fn known_address_prefix(email: &str) -> String {
+    format!("known-address/{}/", email.trim().to_lowercase())
+}
+
+/// Key marking an address unit a login name signed in from.
+pub fn known_address_key(email: &str, address: &str) -> String {
+    format!("{}{address}", known_address_prefix(email))
 }
 
 fn kv_failed(error: kv::KvError) -> PluginError {
@@ -100,6 +120,50 @@ where
     Err(PluginError::Unavailable(format!(
         "`{key}` kept changing under concurrent updates"
     )))
+}
+
+/// [`update`], with the new value expiring at what `expires_at` says for
+/// it (Unix seconds); the gateway deletes it then.
+pub fn update_expiring<T, R>(
+    key: &str,
+    expires_at: impl Fn(&T) -> u64,
+    mut change: impl FnMut(Option<T>) -> Result<(Option<T>, R), PluginError>,
+) -> Result<R, PluginError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    for _ in 0..16 {
+        let current = load_raw::<T>(key)?;
+        let (old_value, old_bytes) = match current {
+            Some((value, bytes)) => (Some(value), Some(bytes)),
+            None => (None, None),
+        };
+        let (new_value, result) = change(old_value)?;
+        let swapped = match &new_value {
+            Some(value) => kv::compare_and_swap_expiring(
+                key,
+                old_bytes.as_deref(),
+                Some(&encode(value)?),
+                expires_at(value),
+            ),
+            None => kv::compare_and_swap(key, old_bytes.as_deref(), None),
+        }
+        .map_err(kv_failed)?;
+        if swapped {
+            return Ok(result);
+        }
+    }
+    Err(PluginError::Unavailable(format!(
+        "`{key}` kept changing under concurrent updates"
+    )))
+}
+
+/// Deletes every key starting with `prefix`.
+pub fn delete_prefix(prefix: &str) -> Result<(), PluginError> {
+    for key in kv::list_keys(prefix).map_err(kv_failed)? {
+        delete(&key)?;
+    }
+    Ok(())
 }
 
 /// Writes `value` at `key` only if the key is absent; `false` if present.

@@ -1,7 +1,20 @@
-//! Exponential backoff after failed attempts, per account and per source
-//! address. A throttled attempt is refused before any password is checked,
-//! and every delay ends: there is no permanent lockout an attacker could
-//! use against a real user.
+//! Exponential backoff after failed attempts. A throttled attempt is
+//! refused before any password is checked, and every delay ends.
+//!
+//! Failures count against three keys, so that an attacker's failures do
+//! not lock the real user out:
+//! - the account at one client address (`pair`): the attacker's own
+//!   address backs off quickly, the user's address is untouched;
+//! - the client address alone (`address`): one address trying many
+//!   accounts backs off;
+//! - the account everywhere (`account`), with a much higher ceiling,
+//!   against attacks spread over many addresses. It does not apply at
+//!   addresses the account signed in from before (known-good), so even
+//!   then the user can sign in from their usual place.
+//!
+//! Addresses are IPv4 addresses or IPv6 /64 networks (one host usually
+//! owns a whole /64). Every record expires when it no longer delays
+//! anything and its failures are forgotten, and the gateway deletes it.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +52,32 @@ pub struct Record {
     pub last_failure: u64,
     /// No attempt is considered before this time (Unix seconds).
     pub blocked_until: u64,
+}
+
+/// The unit a client address is throttled by: the IPv4 address, or the
+/// IPv6 /64 network (an IPv4-mapped IPv6 address is its IPv4 address).
+/// Anything that is not an address is its own unit.
+pub fn address_unit(client_ip: &str) -> String {
+    match client_ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Err(_) => client_ip.to_string(),
+    }
+}
+
+impl Record {
+    /// When this record stops mattering under `policy`: nothing blocked
+    /// and its failures forgotten (Unix seconds).
+    pub fn expires_at(&self, policy: &Policy) -> u64 {
+        self.blocked_until
+            .max(self.last_failure.saturating_add(policy.forget_after_secs))
+    }
 }
 
 impl Policy {
@@ -94,6 +133,45 @@ mod tests {
         assert_eq!(delays, [0, 0, 0, 2, 4, 8, 10]);
         // Never permanent: the wait ends.
         assert_eq!(policy.wait(&record, 1_010), None);
+    }
+
+    #[test]
+    fn ipv6_clients_are_throttled_per_64_and_ipv4_per_address() {
+        assert_eq!(address_unit("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            address_unit("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            "2001:db8:1:2::/64"
+        );
+        assert_ne!(
+            address_unit("2001:db8:1:3::1"),
+            address_unit("2001:db8:1:2::1")
+        );
+        assert_eq!(address_unit("198.51.100.7"), "198.51.100.7");
+        assert_eq!(address_unit("::ffff:198.51.100.7"), "198.51.100.7");
+        assert_eq!(address_unit(""), "");
+    }
+
+    #[test]
+    fn records_expire_once_they_delay_nothing_and_are_forgotten() {
+        let policy = Policy::default();
+        let mut record = Record::default();
+        for _ in 0..20 {
+            record = policy.fail(record, 1_000);
+        }
+        assert_eq!(record.expires_at(&policy), 1_000 + policy.forget_after_secs);
+        let short = Policy {
+            forget_after_secs: 10,
+            ..Policy::default()
+        };
+        let blocked = short.fail(
+            Record {
+                failures: 30,
+                last_failure: 1_000,
+                blocked_until: 0,
+            },
+            1_000,
+        );
+        assert_eq!(blocked.expires_at(&short), blocked.blocked_until);
     }
 
     #[test]

@@ -82,6 +82,7 @@ impl AuthProvider for StaticTokens {
             groups: token.groups.clone(),
             amr: vec!["api_key".into()],
             attributes: Vec::new(),
+            organization: None,
         })
     }
 }

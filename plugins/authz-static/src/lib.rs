@@ -7,14 +7,19 @@
 //! groups = ["admins"]                    # any of these groups, or
 //! subjects = ["alice"]                   # any of these subjects ("*" = anyone)
 //! actions = ["connections.read"]         # "*" or a "prefix.*" glob
-//! resources = ["connections/*"]          # "*" or a "prefix*" glob
+//! resources = ["orgs/{org}/connections/*"] # "*" or a "prefix*" glob; `{org}` is
+//!                                        # the caller's own organization
 //! amr = ["mfa"]                          # optional: methods the caller must have used
+//! orgs = ["org_default"]                 # optional: only principals of these organizations
 //! ```
 //!
 //! The first matching rule allows; nothing matching falls back to `default`.
+//! A pattern with `{org}` never matches for a principal without an
+//! organization, so `orgs/{org}/*` confines a rule to the caller's tenant.
 
 use portcullis_sdk::{Attribute, Authorizer, Decision, PluginError, Principal};
 use serde::Deserialize;
+use std::borrow::Cow;
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -36,6 +41,9 @@ struct Rule {
     /// Authentication methods the principal must have used, e.g. `["mfa"]`.
     #[serde(default)]
     amr: Vec<String>,
+    /// Organizations the principal must belong to (any, when empty).
+    #[serde(default)]
+    orgs: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,13 +64,34 @@ fn glob(pattern: &str, value: &str) -> bool {
     }
 }
 
+/// `pattern` with `{org}` replaced by the principal's organization; `None`
+/// when it names `{org}` and the principal has none.
+fn for_principal<'a>(pattern: &'a str, principal: &Principal) -> Option<Cow<'a, str>> {
+    if !pattern.contains(ORG_PLACEHOLDER) {
+        return Some(Cow::Borrowed(pattern));
+    }
+    let org = principal.organization.as_deref()?;
+    Some(Cow::Owned(pattern.replace(ORG_PLACEHOLDER, org)))
+}
+
+const ORG_PLACEHOLDER: &str = "{org}";
+
 impl Rule {
     fn matches(&self, principal: &Principal, action: &str, resource: &str) -> bool {
         let who = self.subjects.iter().any(|s| glob(s, &principal.subject))
             || self.groups.iter().any(|g| principal.groups.contains(g));
-        who && self.amr.iter().all(|m| principal.amr.contains(m))
+        let org = self.orgs.is_empty()
+            || principal
+                .organization
+                .as_ref()
+                .is_some_and(|o| self.orgs.contains(o));
+        who && org
+            && self.amr.iter().all(|m| principal.amr.contains(m))
             && self.actions.iter().any(|a| glob(a, action))
-            && self.resources.iter().any(|r| glob(r, resource))
+            && self
+                .resources
+                .iter()
+                .any(|r| for_principal(r, principal).is_some_and(|r| glob(&r, resource)))
     }
 }
 
@@ -103,3 +132,53 @@ impl Authorizer for StaticRules {
 }
 
 portcullis_sdk::export_authorizer!(StaticRules);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(org: Option<&str>) -> Principal {
+        Principal {
+            subject: "usr_1".into(),
+            issuer: "local".into(),
+            email: None,
+            display_name: None,
+            groups: vec!["admins".into()],
+            amr: vec!["pwd".into()],
+            attributes: Vec::new(),
+            organization: org.map(str::to_string),
+        }
+    }
+
+    fn rule(resources: &[&str], orgs: &[&str]) -> Rule {
+        Rule {
+            subjects: Vec::new(),
+            groups: vec!["admins".into()],
+            actions: vec!["*".into()],
+            resources: resources.iter().map(|r| r.to_string()).collect(),
+            amr: Vec::new(),
+            orgs: orgs.iter().map(|o| o.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn org_placeholders_confine_a_rule_to_the_callers_tenant() {
+        let own = rule(&["orgs/{org}", "orgs/{org}/*"], &[]);
+        let b = principal(Some("org_b"));
+        assert!(own.matches(&b, "users.read", "orgs/org_b/users/usr_1"));
+        assert!(own.matches(&b, "orgs.read", "orgs/org_b"));
+        assert!(!own.matches(&b, "users.read", "orgs/org_a/users/usr_1"));
+        assert!(!own.matches(&b, "orgs.read", "orgs/org_bb"));
+        assert!(!own.matches(&b, "orgs.read", "orgs/org_a"));
+        assert!(!own.matches(&principal(None), "users.read", "orgs//users/x"));
+        assert!(!own.matches(&principal(None), "orgs.read", "orgs/{org}"));
+    }
+
+    #[test]
+    fn org_lists_name_the_principals_organization() {
+        let only_a = rule(&["*"], &["org_a"]);
+        assert!(only_a.matches(&principal(Some("org_a")), "x", "y"));
+        assert!(!only_a.matches(&principal(Some("org_b")), "x", "y"));
+        assert!(!only_a.matches(&principal(None), "x", "y"));
+    }
+}

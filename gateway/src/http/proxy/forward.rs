@@ -2,6 +2,7 @@
 
 use super::ProxyRoute;
 use crate::http::ApiError;
+use crate::http::ServedHost;
 use crate::http::headers::{IDENTITY_PREFIX, sanitize_request, strip_hop_by_hop};
 use crate::http::request_id;
 use crate::http::router::ClientAddr;
@@ -103,7 +104,12 @@ impl UpstreamClient {
                 limit: max_body_bytes,
             });
         }
-        let forwarded_host = parts.headers.get(header::HOST).cloned();
+        // The host the gateway served, never a raw client value.
+        let forwarded_host = parts
+            .extensions
+            .get::<ServedHost>()
+            .and_then(|host| host.0.as_deref())
+            .and_then(|host| HeaderValue::from_str(host).ok());
         sanitize_request(&mut parts.headers, route.forward_authorization);
         set_identity(&mut parts.headers, principal, request_id)?;
         parts.headers.insert(
@@ -115,8 +121,9 @@ impl UpstreamClient {
                 .headers
                 .insert(HeaderName::from_static("x-forwarded-host"), host);
         }
-        // The client's own address, as the gateway saw it; any
-        // client-supplied chain was removed by `sanitize_request`.
+        // The client's address as the gateway decided it (the TCP peer, or
+        // the hop a trusted proxy named); any client-supplied chain was
+        // removed by `sanitize_request`.
         let client_ip = parts
             .extensions
             .get::<ClientAddr>()
@@ -147,6 +154,9 @@ impl UpstreamClient {
                         return Err(ApiError::PayloadTooLarge {
                             limit: max_body_bytes,
                         });
+                    }
+                    if crate::http::body_deadline::is_deadline(&error) {
+                        return Err(ApiError::BodyTimeout);
                     }
                     tracing::warn!(route = %route.name, error = %error, "upstream request failed");
                     return Err(ApiError::UpstreamUnavailable);

@@ -81,7 +81,26 @@ impl Host for HostState {
         Ok(self
             .context
             .kv
-            .compare_and_swap(&key, expected.as_deref(), new.as_deref())
+            .compare_and_swap(&key, expected.as_deref(), new.as_deref(), None)
+            .await
+            .map_err(|e| unavailable(&self.context.name, e)))
+    }
+
+    async fn compare_and_swap_expiring(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+        expires_at: u64,
+    ) -> wasmtime::Result<Result<bool, KvError>> {
+        if let Err(e) = check_key(&key).and_then(|()| check_value(new.as_deref())) {
+            return Ok(Err(e));
+        }
+        let expires_at = i64::try_from(expires_at).unwrap_or(i64::MAX);
+        Ok(self
+            .context
+            .kv
+            .compare_and_swap(&key, expected.as_deref(), new.as_deref(), Some(expires_at))
             .await
             .map_err(|e| unavailable(&self.context.name, e)))
     }

@@ -1,0 +1,117 @@
+//! A deadline on receiving a request body: a client that drips its body
+//! slower than `server.body_read_timeout_ms` gets an error instead of
+//! holding a connection (and its permit) for as long as it likes.
+
+use axum::body::Body;
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::Sleep;
+
+/// The body did not arrive before its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the request body did not arrive in time")]
+pub struct BodyDeadlineElapsed;
+
+/// `inner`, failing with [`BodyDeadlineElapsed`] if it is not complete
+/// within `limit` from now.
+pub fn with_deadline(inner: Body, limit: Duration) -> Body {
+    Body::new(DeadlineBody {
+        inner,
+        deadline: Box::pin(tokio::time::sleep(limit)),
+        done: false,
+    })
+}
+
+struct DeadlineBody {
+    inner: Body,
+    deadline: Pin<Box<Sleep>>,
+    done: bool,
+}
+
+impl HttpBody for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(frame) => Poll::Ready(frame),
+            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    self.done = true;
+                    Poll::Ready(Some(Err(axum::Error::new(BodyDeadlineElapsed))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Whether `error` (or anything in its source chain) is a missed body
+/// deadline.
+pub fn is_deadline(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error.is::<BodyDeadlineElapsed>() {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_does_not_finish_in_time_fails() {
+        let (sender, body) = {
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, axum::Error>>(1);
+            let stream = tokio_stream_body(rx);
+            (tx, stream)
+        };
+        sender
+            .send(Ok(Frame::data(Bytes::from_static(b"{\"a\":"))))
+            .await
+            .unwrap();
+        let body = with_deadline(body, Duration::from_secs(5));
+        let error = body.collect().await.unwrap_err();
+        assert!(is_deadline(&error), "{error}");
+        drop(sender);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_complete_body_passes() {
+        let body = with_deadline(Body::from("{}"), Duration::from_secs(5));
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "{}");
+    }
+
+    fn tokio_stream_body(
+        mut rx: tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, axum::Error>>,
+    ) -> Body {
+        let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        Body::new(http_body_util::StreamBody::new(stream))
+    }
+}
