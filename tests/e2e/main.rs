@@ -9,6 +9,7 @@
 
 mod config_errors;
 mod faults;
+mod hardening;
 mod identity;
 mod inspect;
 mod limits;

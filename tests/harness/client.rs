@@ -107,6 +107,7 @@ impl Reply {
 pub struct Client {
     addr: SocketAddr,
     connector: TlsConnector,
+    h2_connector: TlsConnector,
 }
 
 impl Client {
@@ -126,10 +127,22 @@ impl Client {
                 provider,
             }))
             .with_no_client_auth();
+        let mut h2_config = config.clone();
+        h2_config.alpn_protocols = vec![b"h2".to_vec()];
         Self {
             addr,
             connector: TlsConnector::from(Arc::new(config)),
+            h2_connector: TlsConnector::from(Arc::new(h2_config)),
         }
+    }
+
+    /// Opens a TLS connection that negotiates HTTP/2 (ALPN `h2`).
+    pub async fn connect_h2(
+        &self,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let tcp = TcpStream::connect(self.addr).await?;
+        let name = ServerName::try_from("localhost").expect("server name");
+        self.h2_connector.connect(name, tcp).await
     }
 
     /// Opens a TLS connection (for handshake-level tests).
@@ -152,10 +165,10 @@ impl Client {
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(connection);
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "localhost");
+        let mut request = Request::builder().method(method).uri(path);
+        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+            request = request.header("host", "localhost");
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
