@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 WASM := wasm32-wasip2
 CARGO ?= cargo
 
-.PHONY: run test bench build doc plugins plugins-release fixtures fixtures-release wasm-target test-deps lint fmt fmt-check clippy unit e2e clean
+.PHONY: fuzz run test bench build doc plugins plugins-release fixtures fixtures-release wasm-target test-deps lint fmt fmt-check clippy unit e2e clean
 
 ## Setup -------------------------------------------------------------------
 
@@ -103,6 +103,22 @@ test: test-deps plugins fixtures fmt-check clippy doc build
 # Plugins are benchmarked as they ship: release builds.
 bench: plugins-release fixtures-release
 	PORTCULLIS_WASM_PROFILE=release $(CARGO) bench -p portcullis-tests
+
+## Fuzzing -----------------------------------------------------------------
+
+# cargo-fuzz (libFuzzer) on a nightly toolchain, in its own target dir; the
+# build itself stays on the pinned stable toolchain. Each target runs for
+# FUZZ_SECONDS; findings land in fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := canonical_path api_key access_token cookie der jwk_pem forwarding
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	@cd fuzz && for target in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$target ($(FUZZ_SECONDS) s)"; \
+	  CARGO_TARGET_DIR=$(CURDIR)/fuzz/target cargo +nightly fuzz run $$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 | tail -n 12 || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

@@ -15,7 +15,7 @@ mod directory;
 mod error;
 pub mod login;
 mod mfa;
-mod sessions;
+pub mod sessions;
 pub mod signer;
 
 pub use api_key_admin::NewApiKey;

@@ -47,3 +47,23 @@ async fn config_errors_name_file_key_and_expectation() {
         failure.stderr
     );
 }
+
+#[tokio::test]
+async fn plugin_config_errors_name_the_key_but_never_the_value() {
+    let config = format!(
+        "[plugins.authz]\npath = \"{}\"\n[plugins.authz.config]\ndefault = \"s3cr3t-value-typed-here\"\n",
+        portcullis_tests::paths::component("authz_static").display()
+    );
+    let failure = Gateway::with_config(&config)
+        .await
+        .err()
+        .expect("must not start");
+    assert_ne!(failure.code, Some(0));
+    assert!(
+        failure.stderr.contains("config key `default`: expected"),
+        "{}",
+        failure.stderr
+    );
+    assert!(!failure.stderr.contains("s3cr3t"), "{}", failure.stderr);
+    assert!(!failure.stderr.contains("column"), "{}", failure.stderr);
+}

@@ -5,6 +5,7 @@ mod connections;
 mod egress;
 mod forwarding;
 mod paths;
+mod providers;
 
 use super::start;
 use portcullis_tests::{Gateway, Reply, Upstream, paths as components};
@@ -88,5 +89,8 @@ async fn gateway(server_extra: &str) -> (Upstream, Gateway) {
 }
 
 fn code(reply: &Reply) -> String {
-    reply.json()["code"].as_str().unwrap_or_default().to_string()
+    reply.json()["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }

@@ -5,9 +5,13 @@
 mod api_keys;
 mod bootstrap;
 mod cli;
+mod csrf;
 mod login;
 mod openapi;
 mod sessions;
+mod takeover;
+mod tenants;
+mod throttling;
 
 use super::paths;
 use http::Method;
@@ -28,6 +32,8 @@ data_dir = "{{dir}}/data"
 
 [server]
 listen = "127.0.0.1:0"
+# Tests play clients at other addresses through X-Forwarded-For.
+trusted_proxies = ["127.0.0.0/8"]
 
 [auth]
 authorizer = "authz"
@@ -57,12 +63,17 @@ free_attempts = 3
 base_delay_secs = 1
 max_delay_secs = 4
 
+[plugins.local.config.throttle_account_total]
+free_attempts = 8
+base_delay_secs = 30
+max_delay_secs = 60
+
 [plugins.local.config.throttle_ip]
 free_attempts = 1000
 
 [[routes]]
 name = "items"
-methods = ["GET"]
+methods = ["GET", "POST"]
 path = "/v1/items/{{id}}"
 upstream = "{upstream}"
 permission = {{ action = "items.read", resource = "items/{{id}}" }}

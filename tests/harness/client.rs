@@ -137,9 +137,7 @@ impl Client {
     }
 
     /// Opens a TLS connection that negotiates HTTP/2 (ALPN `h2`).
-    pub async fn connect_h2(
-        &self,
-    ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    pub async fn connect_h2(&self) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
         let tcp = TcpStream::connect(self.addr).await?;
         let name = ServerName::try_from("localhost").expect("server name");
         self.h2_connector.connect(name, tcp).await
@@ -166,7 +164,10 @@ impl Client {
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(connection);
         let mut request = Request::builder().method(method).uri(path);
-        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+        {
             request = request.header("host", "localhost");
         }
         for (name, value) in headers {

@@ -41,6 +41,10 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    if let Some(owner) = &query.owner_id {
+        // A filter naming someone outside the organization names nobody.
+        state.identity.user_in(&org, owner).await?;
+    }
     let keys: Vec<ApiKeyView> = state
         .identity
         .list_api_keys(&org, query.owner_id.as_deref())

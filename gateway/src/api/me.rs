@@ -216,7 +216,7 @@ pub async fn create_api_key(
     refuse_key_minting_keys(&caller)?;
     let user = caller.require_user()?;
     if body.owner_id().is_some_and(|o| o != user.id) {
-        return Err(ApiError::InvalidInput(
+        return Err(ApiError::NotPermitted(
             "keys created here are your own; use /api/v1/api-keys to create keys for others".into(),
         ));
     }

@@ -116,6 +116,16 @@ fn object(properties: Value, required: &[&str]) -> Value {
     json!({"type": "object", "properties": properties, "required": required})
 }
 
+/// `schema`, which must have exactly one of `properties`.
+fn exactly_one_of(mut schema: Value, properties: &[&str]) -> Value {
+    schema["oneOf"] = properties
+        .iter()
+        .map(|p| json!({"required": [p]}))
+        .collect::<Vec<_>>()
+        .into();
+    schema
+}
+
 fn list_of(field: &str, item: &str) -> Value {
     object(
         json!({ field: {"type": "array", "items": reference(item)} }),
@@ -157,7 +167,7 @@ pub fn schemas() -> Value {
         "RevokedCount": object(json!({"revoked": {"type": "integer"}}), &["revoked"]),
         "ApiKey": object(json!({"id": string, "name": string, "owner_id": string, "scope": {"type": ["array", "null"], "items": string}, "created_at": time, "created_by": string, "expires_at": time, "last_used_at": optional_time, "revoked_at": optional_time, "status": {"enum": ["active", "expired", "revoked"]}, "expiring_soon": {"type": "boolean"}}), &["id", "name", "owner_id", "created_at", "expires_at", "status", "expiring_soon"]),
         "ApiKeyList": list_of("api_keys", "ApiKey"),
-        "NewApiKey": object(json!({"name": string, "owner_id": string, "scope": strings, "expires_in_seconds": {"type": "integer"}, "expires_at": time}), &["name"]),
+        "NewApiKey": exactly_one_of(object(json!({"name": string, "owner_id": string, "scope": strings, "expires_in_seconds": {"type": "integer"}, "expires_at": time}), &["name"]), &["expires_in_seconds", "expires_at"]),
         "CreatedApiKey": object(json!({"api_key": reference("ApiKey"), "key": {"type": "string", "description": "The key; shown only in this response"}}), &["api_key", "key"]),
         "Org": object(json!({"id": string, "name": string, "mfa_required": {"type": "boolean"}, "api_key_max_lifetime_days": {"type": "integer"}, "created_at": time}), &["id", "name", "mfa_required", "api_key_max_lifetime_days"]),
         "OrgList": list_of("orgs", "Org"),

@@ -316,9 +316,12 @@ pub(super) fn embedded_default(data_dir: &Path, plugin_dir: &Path) -> Config {
                 .collect(),
         )
     };
+    // Administrators may do anything in their own organization; the
+    // gateway keeps every caller inside theirs anyway, and the policy
+    // says so too.
     rule.insert("groups".into(), list(&["admins"]));
     rule.insert("actions".into(), list(&["*"]));
-    rule.insert("resources".into(), list(&["*"]));
+    rule.insert("resources".into(), list(&["orgs/{org}", "orgs/{org}/*"]));
     authz_config.insert(
         "rules".into(),
         toml::Value::Array(vec![toml::Value::Table(rule)]),

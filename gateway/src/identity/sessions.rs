@@ -16,7 +16,7 @@ const SESSION_SECRET_LEN: usize = 43;
 const FLOW_ID_LEN: usize = 32;
 
 /// Splits a cookie value into session id and secret, if well-formed.
-pub(super) fn split_cookie(value: &str) -> Option<(&str, &str)> {
+pub fn split_cookie(value: &str) -> Option<(&str, &str)> {
     let (id, secret) = value.split_once(SESSION_TOKEN_SEPARATOR)?;
     let base62 = |s: &str, len| s.len() == len && s.bytes().all(|b| b.is_ascii_alphanumeric());
     (base62(id, SESSION_ID_LEN) && base62(secret, SESSION_SECRET_LEN)).then_some((id, secret))

@@ -6,11 +6,16 @@ use crate::ALICE;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const LIMITS: &str = "body_read_timeout_ms = 800\nidle_timeout_ms = 1000\nhttp2_max_concurrent_streams = 7";
+const LIMITS: &str =
+    "body_read_timeout_ms = 800\nidle_timeout_ms = 1000\nhttp2_max_concurrent_streams = 7";
 
 /// Sends a request head announcing a 100-byte body, then only part of it;
 /// returns what the gateway answered and how long it took.
-async fn drip(client: &portcullis_tests::Client, target: &str, authorization: &str) -> (String, Duration) {
+async fn drip(
+    client: &portcullis_tests::Client,
+    target: &str,
+    authorization: &str,
+) -> (String, Duration) {
     let mut stream = client.connect().await.unwrap();
     let head = format!(
         "POST {target} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n{authorization}\r\n{{\"email\":"
@@ -19,8 +24,14 @@ async fn drip(client: &portcullis_tests::Client, target: &str, authorization: &s
     let started = Instant::now();
     let mut buffer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buffer)).await;
-    assert!(read.is_ok(), "{target}: the gateway kept waiting for the body");
-    (String::from_utf8_lossy(&buffer).into_owned(), started.elapsed())
+    assert!(
+        read.is_ok(),
+        "{target}: the gateway kept waiting for the body"
+    );
+    (
+        String::from_utf8_lossy(&buffer).into_owned(),
+        started.elapsed(),
+    )
 }
 
 #[tokio::test]
@@ -34,7 +45,10 @@ async fn bodies_dripped_slower_than_the_deadline_get_408() {
         let (answer, took) = drip(&client, target, &authorization).await;
         assert!(answer.starts_with("HTTP/1.1 408"), "{target}: {answer}");
         assert!(answer.contains("body_timeout"), "{target}: {answer}");
-        assert!(took < Duration::from_secs(3), "{target}: answered after {took:?}");
+        assert!(
+            took < Duration::from_secs(3),
+            "{target}: answered after {took:?}"
+        );
     }
     assert!(
         upstream.seen().iter().all(|s| s.body.len() < 100),
@@ -57,7 +71,11 @@ async fn idle_http1_connections_are_closed() {
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "an idle keep-alive connection stayed open");
-    assert!(started.elapsed() >= Duration::from_millis(700), "closed too early: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "closed too early: {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -67,19 +85,29 @@ async fn http2_connections_have_a_stream_cap_and_an_idle_timeout() {
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let (client, mut connection) = h2::client::handshake(tls).await.unwrap();
     let mut client = client.ready().await.unwrap();
-    let request = http::Request::get("https://localhost/healthz").body(()).unwrap();
+    let request = http::Request::get("https://localhost/healthz")
+        .body(())
+        .unwrap();
     let (response, _) = client.send_request(request, true).unwrap();
     let status = tokio::select! {
         response = response => response.unwrap().status(),
         _ = &mut connection => panic!("the connection ended before the response"),
     };
     assert_eq!(status, 200);
-    assert_eq!(connection.max_concurrent_send_streams(), 7, "the server's SETTINGS_MAX_CONCURRENT_STREAMS");
+    assert_eq!(
+        connection.max_concurrent_send_streams(),
+        7,
+        "the server's SETTINGS_MAX_CONCURRENT_STREAMS"
+    );
 
     // The connection stays idle; the gateway closes it (GOAWAY).
     let started = Instant::now();
     let ended = tokio::time::timeout(Duration::from_secs(5), &mut connection).await;
     assert!(ended.is_ok(), "an idle HTTP/2 connection stayed open");
-    assert!(started.elapsed() >= Duration::from_millis(700), "closed too early: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "closed too early: {:?}",
+        started.elapsed()
+    );
     drop(client);
 }

@@ -6,14 +6,19 @@ use portcullis_tests::{Upstream, paths};
 #[tokio::test]
 async fn a_host_and_port_entry_does_not_allow_plain_http() {
     let upstream = Upstream::start().await;
-    let fault = paths::component("fixture_fault_authorizer").display().to_string();
+    let fault = paths::component("fixture_fault_authorizer")
+        .display()
+        .to_string();
     // The shared config allows `http://127.0.0.1:{port}`; here the entry
     // names the same host and port without the scheme.
     let text = config(&upstream, &fault, "").replace(
         &format!("allow_hosts = [\"http://127.0.0.1:{}\"]", upstream.port()),
         &format!("allow_hosts = [\"127.0.0.1:{}\"]", upstream.port()),
     );
-    assert!(text.contains(&format!("allow_hosts = [\"127.0.0.1:{}\"]", upstream.port())));
+    assert!(text.contains(&format!(
+        "allow_hosts = [\"127.0.0.1:{}\"]",
+        upstream.port()
+    )));
     let gateway = start(&text).await;
     let reply = gateway
         .client()

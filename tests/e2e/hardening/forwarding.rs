@@ -70,7 +70,10 @@ async fn forged_forwarding_rewrite_and_underscore_headers_never_reach_the_upstre
 
     for bad_host in ["evil.example/x", "evil.example:8443@x", "a b"] {
         let reply = client
-            .get_with("/v1/admin/x", &[("authorization", ALICE), ("host", bad_host)])
+            .get_with(
+                "/v1/admin/x",
+                &[("authorization", ALICE), ("host", bad_host)],
+            )
             .await;
         if let Ok(reply) = reply {
             assert_eq!(reply.status, 400, "{bad_host}: {}", reply.text());
@@ -109,7 +112,10 @@ async fn the_public_host_and_trusted_proxies_decide_the_forwarded_values() {
     );
 
     // Without a chain, the trusted peer itself is the client.
-    let reply = client.get_with("/v1/admin/y", &[("authorization", ALICE)]).await.unwrap();
+    let reply = client
+        .get_with("/v1/admin/y", &[("authorization", ALICE)])
+        .await
+        .unwrap();
     assert_eq!(reply.status, 200);
     assert_eq!(header(&upstream, 1, "x-forwarded-for"), ["127.0.0.1"]);
 }

@@ -10,20 +10,37 @@ async fn encoded_paths_are_matched_and_forwarded_in_canonical_form() {
 
     // Encoded unreserved characters cannot dodge the protected route:
     // bob reaches the catch-all, but not `/v1/admin/…` spelled another way.
-    let plain = client.get_with("/v1/docs", &[("authorization", BOB)]).await.unwrap();
+    let plain = client
+        .get_with("/v1/docs", &[("authorization", BOB)])
+        .await
+        .unwrap();
     assert_eq!(plain.status, 200, "{}", plain.text());
-    for disguised in ["/v1/%61dmin/users", "/v1/%61%64%6D%69%6E/users", "/v1/admin/%75sers"] {
-        let reply = client.get_with(disguised, &[("authorization", BOB)]).await.unwrap();
+    for disguised in [
+        "/v1/%61dmin/users",
+        "/v1/%61%64%6D%69%6E/users",
+        "/v1/admin/%75sers",
+    ] {
+        let reply = client
+            .get_with(disguised, &[("authorization", BOB)])
+            .await
+            .unwrap();
         assert_eq!(reply.status, 403, "{disguised}: {}", reply.text());
         let anonymous = client.get(disguised).await.unwrap();
         assert_eq!(anonymous.status, 401, "{disguised}: {}", anonymous.text());
     }
-    assert_eq!(upstream.seen().len(), 1, "only the plain request reached the upstream");
+    assert_eq!(
+        upstream.seen().len(),
+        1,
+        "only the plain request reached the upstream"
+    );
 
     // The upstream gets exactly the canonical path the gateway matched;
     // the query string is passed as it was.
     let reply = client
-        .get_with("/v1/%61dmin/us%65rs%20list?next=%2Fx", &[("authorization", ALICE)])
+        .get_with(
+            "/v1/%61dmin/us%65rs%20list?next=%2Fx",
+            &[("authorization", ALICE)],
+        )
         .await
         .unwrap();
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -63,15 +80,24 @@ async fn paths_without_one_meaning_are_refused_before_anything_else() {
         "/v1/admin/users%23frag",
     ] {
         for token in [BOB, ALICE] {
-            let reply = client.get_with(ambiguous, &[("authorization", token)]).await.unwrap();
+            let reply = client
+                .get_with(ambiguous, &[("authorization", token)])
+                .await
+                .unwrap();
             assert_eq!(reply.status, 400, "{ambiguous}: {}", reply.text());
             assert_eq!(code(&reply), "bad_request", "{ambiguous}");
             assert!(
-                reply.json()["message"].as_str().unwrap_or_default().starts_with("ambiguous request path"),
+                reply.json()["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("ambiguous request path"),
                 "{ambiguous}: {}",
                 reply.text()
             );
         }
     }
-    assert!(upstream.seen().is_empty(), "nothing ambiguous reached the upstream");
+    assert!(
+        upstream.seen().is_empty(),
+        "nothing ambiguous reached the upstream"
+    );
 }

@@ -1,8 +1,8 @@
 //! `portcullis:plugin/crypto`: signature verification, digests, HMAC and
 //! constant-time comparison, done natively with `ring`.
 
-mod der;
-mod keys;
+pub mod der;
+pub mod keys;
 
 use crate::plugin::bindings::crypto::{
     CryptoError, HashAlgorithm, Host, PublicKey, SignatureAlgorithm,
