@@ -18,7 +18,9 @@ wasm-target:
 	@rustup target list --installed | grep -qx '$(WASM)' || rustup target add $(WASM)
 
 # Tools the end-to-end tests call: openssl (TLS 1.1 probe, fingerprints),
-# curl, and pyotp (an independent TOTP implementation) in a private folder.
+# curl, and — in a private folder — pyotp (an independent TOTP
+# implementation) and schemathesis (tests the API against its OpenAPI
+# document).
 export PORTCULLIS_TEST_PYTHONPATH := $(CARGO_TARGET_DIR)/pylib
 
 test-deps:
@@ -28,8 +30,9 @@ test-deps:
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
-	@PYTHONPATH=$(PORTCULLIS_TEST_PYTHONPATH) python3 -c 'import pyotp' 2>/dev/null || \
-	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target $(PORTCULLIS_TEST_PYTHONPATH) 'pyotp==2.9.0'
+	@PYTHONPATH=$(PORTCULLIS_TEST_PYTHONPATH) python3 -c 'import pyotp, schemathesis' 2>/dev/null || \
+	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --upgrade \
+	    --target $(PORTCULLIS_TEST_PYTHONPATH) 'pyotp==2.9.0' 'schemathesis==4.32.5'
 
 ## Builds ------------------------------------------------------------------
 

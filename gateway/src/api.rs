@@ -18,7 +18,21 @@ use crate::http::router::GatewayState;
 use axum::Router;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use http::Method;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use std::sync::Arc;
+
+/// Writes the schema of a body type into the document's components and
+/// returns a reference to it.
+pub type SchemaOf = fn(&mut SchemaGenerator) -> Schema;
+
+fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// The body of type `T`, in the endpoint table.
+const fn body<T: JsonSchema>() -> Option<SchemaOf> {
+    Some(schema_of::<T>)
+}
 
 /// Who may call an endpoint. The router enforces it before the handler
 /// runs (see `access`); handlers only read what it admitted.
@@ -76,10 +90,11 @@ pub struct Endpoint {
     pub access: Access,
     /// How they must have signed in.
     pub guard: Guard,
-    /// Request body schema name, if it takes one.
-    pub request: Option<&'static str>,
-    /// Success status and response schema name (`None`: no body).
-    pub response: (u16, Option<&'static str>),
+    /// The request body's type, if it takes one (its schema, generated
+    /// from the Rust type the handler deserializes).
+    pub request: Option<SchemaOf>,
+    /// Success status and the response body's type (`None`: no body).
+    pub response: (u16, Option<SchemaOf>),
     /// The handler, routed for `method`.
     pub route: fn(MethodFilter) -> MethodRouter<Arc<GatewayState>>,
 }
@@ -116,40 +131,40 @@ const fn perm(action: &'static str, resource: &'static str) -> Access {
 
 /// Every API operation.
 pub static ENDPOINTS: &[Endpoint] = &[
-    endpoint!(GET "/.well-known/jwks.json", "getJwks", "auth", Public, Any, None, (200, Some("Jwks")), auth::jwks, "Public keys that verify access tokens"),
-    endpoint!(GET "/api/v1/openapi.json", "getOpenApi", "meta", Public, Any, None, (200, Some("OpenApiDocument")), openapi::serve, "This document"),
-    endpoint!(POST "/auth/login", "login", "auth", Public, Any, Some("LoginRequest"), (200, Some("LoginStep")), auth::login, "Start signing in (e.g. email and password)"),
-    endpoint!(POST "/auth/login/continue", "continueLogin", "auth", Public, Any, Some("LoginContinuation"), (200, Some("LoginStep")), auth::continue_login, "Answer the next login step (e.g. a TOTP or recovery code)"),
+    endpoint!(GET "/.well-known/jwks.json", "getJwks", "auth", Public, Any, None, (200, body::<openapi::Jwks>()), auth::jwks, "Public keys that verify access tokens"),
+    endpoint!(GET "/api/v1/openapi.json", "getOpenApi", "meta", Public, Any, None, (200, body::<openapi::OpenApiDocument>()), openapi::serve, "This document"),
+    endpoint!(POST "/auth/login", "login", "auth", Public, Any, body::<auth::LoginRequest>(), (200, body::<auth::LoginStepView>()), auth::login, "Start signing in (e.g. email and password)"),
+    endpoint!(POST "/auth/login/continue", "continueLogin", "auth", Public, Any, body::<auth::LoginContinuation>(), (200, body::<auth::LoginStepView>()), auth::continue_login, "Answer the next login step (e.g. a TOTP or recovery code)"),
     endpoint!(POST "/auth/logout", "logout", "auth", Auth, SignedIn, None, (204, None), auth::logout, "End the current session"),
-    endpoint!(POST "/auth/token", "refreshToken", "auth", Auth, SignedIn, None, (200, Some("AccessToken")), auth::token, "A fresh access token for the current session"),
-    endpoint!(GET "/api/v1/me", "getMe", "me", Auth, Any, None, (200, Some("Me")), auth::me, "Who the caller is, how they signed in, what is pending"),
-    endpoint!(PATCH "/api/v1/me", "updateMe", "me", Full, Any, Some("ProfilePatch"), (200, Some("User")), me::update_profile, "Change your display name"),
-    endpoint!(POST "/api/v1/me/password", "changePassword", "me", Auth, SignedIn, Some("PasswordChange"), (204, None), me::change_password, "Change your password (ends your other sessions)"),
-    endpoint!(GET "/api/v1/me/mfa", "getMfa", "me", Auth, SignedIn, None, (200, Some("MfaStatus")), me::mfa, "Your second factors"),
-    endpoint!(POST "/api/v1/me/mfa/totp", "beginTotpEnrollment", "me", Auth, StepUp, None, (200, Some("TotpEnrollment")), me::begin_totp, "Start TOTP enrollment: secret, otpauth URI and QR code"),
-    endpoint!(POST "/api/v1/me/mfa/totp/confirm", "confirmTotpEnrollment", "me", Auth, SignedIn, Some("TotpCode"), (200, Some("RecoveryCodes")), me::confirm_totp, "Confirm TOTP enrollment with a first code; returns recovery codes once"),
-    endpoint!(POST "/api/v1/me/mfa/recovery-codes", "regenerateRecoveryCodes", "me", Full, StepUp, None, (200, Some("RecoveryCodes")), me::regenerate_recovery_codes, "Replace your recovery codes"),
-    endpoint!(GET "/api/v1/me/sessions", "listMySessions", "me", Auth, SignedIn, None, (200, Some("SessionList")), me::sessions, "Your live sessions"),
+    endpoint!(POST "/auth/token", "refreshToken", "auth", Auth, SignedIn, None, (200, body::<auth::AccessTokenView>()), auth::token, "A fresh access token for the current session"),
+    endpoint!(GET "/api/v1/me", "getMe", "me", Auth, Any, None, (200, body::<auth::MeView>()), auth::me, "Who the caller is, how they signed in, what is pending"),
+    endpoint!(PATCH "/api/v1/me", "updateMe", "me", Full, Any, body::<me::ProfilePatch>(), (200, body::<views::UserView>()), me::update_profile, "Change your display name"),
+    endpoint!(POST "/api/v1/me/password", "changePassword", "me", Auth, SignedIn, body::<me::PasswordChange>(), (204, None), me::change_password, "Change your password (ends your other sessions)"),
+    endpoint!(GET "/api/v1/me/mfa", "getMfa", "me", Auth, SignedIn, None, (200, body::<views::MfaView>()), me::mfa, "Your second factors"),
+    endpoint!(POST "/api/v1/me/mfa/totp", "beginTotpEnrollment", "me", Auth, StepUp, None, (200, body::<views::TotpEnrollmentView>()), me::begin_totp, "Start TOTP enrollment: secret, otpauth URI and QR code"),
+    endpoint!(POST "/api/v1/me/mfa/totp/confirm", "confirmTotpEnrollment", "me", Auth, SignedIn, body::<me::TotpCode>(), (200, body::<views::RecoveryCodes>()), me::confirm_totp, "Confirm TOTP enrollment with a first code; returns recovery codes once"),
+    endpoint!(POST "/api/v1/me/mfa/recovery-codes", "regenerateRecoveryCodes", "me", Full, StepUp, None, (200, body::<views::RecoveryCodes>()), me::regenerate_recovery_codes, "Replace your recovery codes"),
+    endpoint!(GET "/api/v1/me/sessions", "listMySessions", "me", Auth, SignedIn, None, (200, body::<views::SessionList>()), me::sessions, "Your live sessions"),
     endpoint!(DELETE "/api/v1/me/sessions/{session_id}", "revokeMySession", "me", Auth, SignedIn, None, (204, None), me::revoke_session, "End one of your sessions"),
-    endpoint!(GET "/api/v1/me/api-keys", "listMyApiKeys", "me", Full, Any, None, (200, Some("ApiKeyList")), me::api_keys, "Your API keys"),
-    endpoint!(POST "/api/v1/me/api-keys", "createMyApiKey", "me", Full, StepUp, Some("NewApiKey"), (201, Some("CreatedApiKey")), me::create_api_key, "Create an API key acting as you; the key is shown once"),
+    endpoint!(GET "/api/v1/me/api-keys", "listMyApiKeys", "me", Full, Any, None, (200, body::<views::ApiKeyList>()), me::api_keys, "Your API keys"),
+    endpoint!(POST "/api/v1/me/api-keys", "createMyApiKey", "me", Full, StepUp, body::<me::NewKeyBody>(), (201, body::<views::CreatedApiKey>()), me::create_api_key, "Create an API key acting as you; the key is shown once"),
     endpoint!(DELETE "/api/v1/me/api-keys/{key_id}", "revokeMyApiKey", "me", Full, Any, None, (204, None), me::revoke_api_key, "Revoke one of your API keys"),
-    endpoint!(GET "/api/v1/orgs", "listOrgs", "orgs", Platform, Any, None, (200, Some("OrgList")), orgs::list, "Every organization (platform operators)"),
-    endpoint!(POST "/api/v1/orgs", "createOrg", "orgs", Platform, Any, Some("NewOrg"), (201, Some("CreatedOrg")), orgs::create, "Create an organization, optionally with its first administrator (platform operators)"),
-    endpoint!(GET "/api/v1/orgs/{org_id}", "getOrg", "orgs", perm("orgs.read", "orgs/{org_id}"), Any, None, (200, Some("Org")), orgs::get, "One organization"),
-    endpoint!(PATCH "/api/v1/orgs/{org_id}", "updateOrg", "orgs", perm("orgs.update", "orgs/{org_id}"), Any, Some("OrgPatch"), (200, Some("Org")), orgs::update, "Change an organization's settings (MFA requirement, API key lifetime)"),
-    endpoint!(GET "/api/v1/users", "listUsers", "users", perm("users.list", "orgs/{org}/users"), Any, None, (200, Some("UserList")), users::list, "Users of your organization"),
-    endpoint!(POST "/api/v1/users", "createUser", "users", perm("users.create", "orgs/{org}/users"), Any, Some("NewUser"), (201, Some("CreatedUser")), users::create, "Create a user; without a password, invite with a one-time password"),
-    endpoint!(GET "/api/v1/users/{user_id}", "getUser", "users", perm("users.read", "orgs/{org}/users/{user_id}"), Any, None, (200, Some("User")), users::get, "One user"),
-    endpoint!(PATCH "/api/v1/users/{user_id}", "updateUser", "users", perm("users.update", "orgs/{org}/users/{user_id}"), Any, Some("UserPatch"), (200, Some("User")), users::update, "Change a user; disabling ends their sessions"),
+    endpoint!(GET "/api/v1/orgs", "listOrgs", "orgs", Platform, Any, None, (200, body::<views::OrgList>()), orgs::list, "Every organization (platform operators)"),
+    endpoint!(POST "/api/v1/orgs", "createOrg", "orgs", Platform, Any, body::<orgs::NewOrg>(), (201, body::<views::CreatedOrg>()), orgs::create, "Create an organization, optionally with its first administrator (platform operators)"),
+    endpoint!(GET "/api/v1/orgs/{org_id}", "getOrg", "orgs", perm("orgs.read", "orgs/{org_id}"), Any, None, (200, body::<views::OrgView>()), orgs::get, "One organization"),
+    endpoint!(PATCH "/api/v1/orgs/{org_id}", "updateOrg", "orgs", perm("orgs.update", "orgs/{org_id}"), Any, body::<orgs::OrgPatch>(), (200, body::<views::OrgView>()), orgs::update, "Change an organization's settings (MFA requirement, API key lifetime)"),
+    endpoint!(GET "/api/v1/users", "listUsers", "users", perm("users.list", "orgs/{org}/users"), Any, None, (200, body::<views::UserList>()), users::list, "Users of your organization"),
+    endpoint!(POST "/api/v1/users", "createUser", "users", perm("users.create", "orgs/{org}/users"), Any, body::<users::NewUserBody>(), (201, body::<views::CreatedUser>()), users::create, "Create a user; without a password, invite with a one-time password"),
+    endpoint!(GET "/api/v1/users/{user_id}", "getUser", "users", perm("users.read", "orgs/{org}/users/{user_id}"), Any, None, (200, body::<views::UserView>()), users::get, "One user"),
+    endpoint!(PATCH "/api/v1/users/{user_id}", "updateUser", "users", perm("users.update", "orgs/{org}/users/{user_id}"), Any, body::<users::UserPatch>(), (200, body::<views::UserView>()), users::update, "Change a user; disabling ends their sessions"),
     endpoint!(DELETE "/api/v1/users/{user_id}", "deleteUser", "users", perm("users.delete", "orgs/{org}/users/{user_id}"), Any, None, (204, None), users::delete, "Delete a user with their sessions and API keys"),
-    endpoint!(POST "/api/v1/users/{user_id}/password-reset", "resetPassword", "users", perm("users.reset_password", "orgs/{org}/users/{user_id}"), SignedIn, None, (200, Some("OneTimePassword")), users::reset_password, "Set a one-time password the user must change"),
+    endpoint!(POST "/api/v1/users/{user_id}/password-reset", "resetPassword", "users", perm("users.reset_password", "orgs/{org}/users/{user_id}"), SignedIn, None, (200, body::<views::OneTimePassword>()), users::reset_password, "Set a one-time password the user must change"),
     endpoint!(DELETE "/api/v1/users/{user_id}/mfa", "resetMfa", "users", perm("users.reset_mfa", "orgs/{org}/users/{user_id}"), SignedIn, None, (204, None), users::reset_mfa, "Remove a user's second factors"),
-    endpoint!(GET "/api/v1/users/{user_id}/sessions", "listUserSessions", "sessions", perm("sessions.list", "orgs/{org}/users/{user_id}/sessions"), SignedIn, None, (200, Some("SessionList")), users::sessions, "A user's live sessions"),
-    endpoint!(DELETE "/api/v1/users/{user_id}/sessions", "revokeUserSessions", "sessions", perm("sessions.revoke", "orgs/{org}/users/{user_id}/sessions"), SignedIn, None, (200, Some("RevokedCount")), users::revoke_sessions, "End all of a user's sessions"),
+    endpoint!(GET "/api/v1/users/{user_id}/sessions", "listUserSessions", "sessions", perm("sessions.list", "orgs/{org}/users/{user_id}/sessions"), SignedIn, None, (200, body::<views::SessionList>()), users::sessions, "A user's live sessions"),
+    endpoint!(DELETE "/api/v1/users/{user_id}/sessions", "revokeUserSessions", "sessions", perm("sessions.revoke", "orgs/{org}/users/{user_id}/sessions"), SignedIn, None, (200, body::<views::RevokedCount>()), users::revoke_sessions, "End all of a user's sessions"),
     endpoint!(DELETE "/api/v1/users/{user_id}/sessions/{session_id}", "revokeUserSession", "sessions", perm("sessions.revoke", "orgs/{org}/users/{user_id}/sessions/{session_id}"), SignedIn, None, (204, None), users::revoke_session, "End one of a user's sessions"),
-    endpoint!(GET "/api/v1/api-keys", "listApiKeys", "api-keys", perm("api_keys.list", "orgs/{org}/api_keys"), Any, None, (200, Some("ApiKeyList")), api_keys::list, "API keys of your organization (filter with ?owner_id=)"),
-    endpoint!(POST "/api/v1/api-keys", "createApiKey", "api-keys", perm("api_keys.create", "orgs/{org}/api_keys"), StepUp, Some("NewApiKey"), (201, Some("CreatedApiKey")), api_keys::create, "Create an API key for a user of your organization; shown once"),
+    endpoint!(GET "/api/v1/api-keys", "listApiKeys", "api-keys", perm("api_keys.list", "orgs/{org}/api_keys"), Any, None, (200, body::<views::ApiKeyList>()), api_keys::list, "API keys of your organization (filter with ?owner_id=)"),
+    endpoint!(POST "/api/v1/api-keys", "createApiKey", "api-keys", perm("api_keys.create", "orgs/{org}/api_keys"), StepUp, body::<me::NewKeyBody>(), (201, body::<views::CreatedApiKey>()), api_keys::create, "Create an API key for a user of your organization; shown once"),
     endpoint!(DELETE "/api/v1/api-keys/{key_id}", "revokeApiKey", "api-keys", perm("api_keys.revoke", "orgs/{org}/api_keys/{key_id}"), Any, None, (204, None), api_keys::revoke, "Revoke an API key; effective on the next request"),
 ];
 

@@ -2,6 +2,7 @@
 //! independent implementation), sessions and access tokens, API keys, the
 //! admin API and its OpenAPI document, bootstrap.
 
+mod api_contract;
 mod api_keys;
 mod bootstrap;
 mod cli;

@@ -196,7 +196,13 @@ fn resource_name(template: &str, org: &str, params: &[(&str, &str)]) -> Result<S
     Ok(name)
 }
 
-fn is_plain_id(value: &str) -> bool {
+/// [`is_plain_id`] as a JSON Schema pattern, for the path parameters of
+/// the OpenAPI document.
+pub const PLAIN_ID_PATTERN: &str = r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,128}$";
+
+/// Whether `value` can be an id the gateway stores: 1–128 letters,
+/// digits, `_`, `-` or `.`, and not `.` or `..`.
+pub fn is_plain_id(value: &str) -> bool {
     (1..=128).contains(&value.len())
         && value != "."
         && value != ".."
@@ -223,6 +229,18 @@ mod tests {
             resource_name("orgs/{org_id}", "org_b", &[("org_id", "org_b")]),
             Ok("orgs/org_b".into())
         );
+    }
+
+    #[test]
+    fn the_schema_pattern_describes_plain_ids() {
+        // The pattern, spelled out: no `.`/`..`, then the id characters.
+        assert_eq!(PLAIN_ID_PATTERN, r"^(?!\.{1,2}$)[A-Za-z0-9_.-]{1,128}$");
+        for id in ["usr_1", "org_default", "a.b-c", "x"] {
+            assert!(is_plain_id(id), "{id}");
+        }
+        for bad in [".", "..", "", "a/b", "a b", "é", &"x".repeat(129)] {
+            assert!(!is_plain_id(bad), "{bad}");
+        }
     }
 
     #[test]

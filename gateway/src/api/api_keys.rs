@@ -2,7 +2,7 @@
 
 use super::extract::{JsonBody, Scoped};
 use super::me::{NewKeyBody, refuse_key_minting_keys};
-use super::views::ApiKeyView;
+use super::views::{ApiKeyList, ApiKeyView, CreatedApiKey};
 use crate::http::ApiError;
 use crate::http::router::GatewayState;
 use crate::store::ApiKeyRecord;
@@ -12,17 +12,16 @@ use axum::extract::{Path, Query, State};
 use http::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// The response to a key creation: the only time the key is shown.
-pub fn created(record: ApiKeyRecord, key: &SecretString) -> (StatusCode, Json<Value>) {
+pub fn created(record: ApiKeyRecord, key: &SecretString) -> (StatusCode, Json<CreatedApiKey>) {
     (
         StatusCode::CREATED,
-        Json(json!({
-            "api_key": ApiKeyView::from(record),
-            "key": key.expose_secret(),
-        })),
+        Json(CreatedApiKey {
+            api_key: ApiKeyView::from(record),
+            key: key.expose_secret().to_string(),
+        }),
     )
 }
 
@@ -39,7 +38,7 @@ pub async fn list(
     State(state): State<Arc<GatewayState>>,
     Scoped { org, .. }: Scoped,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ApiKeyList>, ApiError> {
     let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     if let Some(owner) = &query.owner_id {
         // A filter naming someone outside the organization names nobody.
@@ -52,7 +51,7 @@ pub async fn list(
         .into_iter()
         .map(ApiKeyView::from)
         .collect();
-    Ok(Json(json!({ "api_keys": keys })))
+    Ok(Json(ApiKeyList { api_keys: keys }))
 }
 
 /// `POST /api/v1/api-keys`: a key for any user of the organization.
@@ -60,7 +59,7 @@ pub async fn create(
     State(state): State<Arc<GatewayState>>,
     Scoped { caller, org }: Scoped,
     JsonBody(body): JsonBody<NewKeyBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
     refuse_key_minting_keys(&caller)?;
     let creator = caller.require_user()?.id.clone();
     let owner = body

@@ -11,8 +11,10 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
+use schemars::JsonSchema;
 use secrecy::ExposeSecret;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The request facts a login step needs, taken from the request head.
@@ -37,37 +39,28 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for LoginContext {
     }
 }
 
-/// A login body: the provider (if named), the flow being continued (if
-/// any) and the step's fields. The flow id travels in the body, never in
-/// the URL, so it reaches no access log.
-struct LoginFields {
+/// The first step of a login: the provider (default: local accounts) and
+/// the step's fields, all strings (`email` and `password` for local
+/// accounts).
+#[derive(Deserialize, JsonSchema)]
+pub struct LoginRequest {
+    /// The auth provider to sign in with.
+    #[serde(default)]
     provider: Option<String>,
-    flow_id: Option<String>,
-    fields: Vec<(String, String)>,
+    /// The step's fields.
+    #[serde(flatten)]
+    fields: BTreeMap<String, String>,
 }
 
-/// Splits a login body into the provider, the flow id and string fields.
-fn login_fields(body: Map<String, Value>) -> Result<LoginFields, ApiError> {
-    let mut provider = None;
-    let mut flow_id = None;
-    let mut fields = Vec::with_capacity(body.len());
-    for (name, value) in body {
-        let Value::String(value) = value else {
-            return Err(ApiError::BadRequest(format!(
-                "field `{name}` must be a string"
-            )));
-        };
-        match name.as_str() {
-            "provider" => provider = Some(value),
-            "flow_id" => flow_id = Some(value),
-            _ => fields.push((name, value)),
-        }
-    }
-    Ok(LoginFields {
-        provider,
-        flow_id,
-        fields,
-    })
+/// A further step of a login. The flow id travels in the body, never in
+/// the URL, so it reaches no access log.
+#[derive(Deserialize, JsonSchema)]
+pub struct LoginContinuation {
+    /// From the previous step.
+    flow_id: String,
+    /// This step's fields: `code` or `recovery_code` for local accounts.
+    #[serde(flatten)]
+    fields: BTreeMap<String, String>,
 }
 
 fn session_cookie(state: &GatewayState, value: &str, max_age: i64) -> Option<HeaderValue> {
@@ -80,18 +73,14 @@ fn session_cookie(state: &GatewayState, value: &str, max_age: i64) -> Option<Hea
 
 fn outcome_response(state: &GatewayState, outcome: LoginOutcome) -> Response {
     match outcome {
-        LoginOutcome::Prompt { flow_id, form } => Json(json!({
-            "status": "prompt",
-            "flow_id": flow_id,
-            "form": FormView::from(form),
-        }))
+        LoginOutcome::Prompt { flow_id, form } => Json(LoginStepView::Prompt {
+            flow_id,
+            form: FormView::from(form),
+        })
         .into_response(),
-        LoginOutcome::Redirect { flow_id, location } => Json(json!({
-            "status": "redirect",
-            "flow_id": flow_id,
-            "location": location,
-        }))
-        .into_response(),
+        LoginOutcome::Redirect { flow_id, location } => {
+            Json(LoginStepView::Redirect { flow_id, location }).into_response()
+        }
         LoginOutcome::Authenticated(session) => authenticated(state, *session),
     }
 }
@@ -100,17 +89,16 @@ fn authenticated(state: &GatewayState, new: NewSession) -> Response {
     let session = &new.session;
     let max_age = session.expires_at - session.created_at;
     let cookie = session_cookie(state, new.cookie_value.expose_secret(), max_age);
-    let mut response = Json(json!({
-        "status": "authenticated",
-        "session_id": session.id,
-        "session_expires_at": session.expires_at,
-        "access_token": new.access_token,
-        "token_type": "Bearer",
-        "expires_in": new.access_token_expires_in,
-        "amr": session.principal.amr,
-        "pending": session.pending,
-        "subject": session.principal.subject,
-    }))
+    let mut response = Json(LoginStepView::Authenticated {
+        session_id: session.id.clone(),
+        session_expires_at: session.expires_at,
+        access_token: new.access_token.clone(),
+        token_type: TokenType::Bearer,
+        expires_in: new.access_token_expires_in,
+        amr: session.principal.amr.clone(),
+        pending: session.pending.clone(),
+        subject: session.principal.subject.clone(),
+    })
     .into_response();
     if let Some(cookie) = cookie {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -125,14 +113,11 @@ fn authenticated(state: &GatewayState, new: NewSession) -> Response {
 pub async fn login(
     State(state): State<Arc<GatewayState>>,
     context: LoginContext,
-    JsonBody(body): JsonBody<Map<String, Value>>,
+    JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let LoginFields {
-        provider,
-        flow_id,
-        fields,
-    } = login_fields(body)?;
-    if flow_id.is_some() {
+    let provider = body.provider;
+    let fields: Vec<(String, String)> = body.fields.into_iter().collect();
+    if fields.iter().any(|(name, _)| name == "flow_id") {
         return Err(ApiError::BadRequest(
             "`flow_id` continues a login: send it to /auth/login/continue".into(),
         ));
@@ -154,13 +139,10 @@ pub async fn login(
 pub async fn continue_login(
     State(state): State<Arc<GatewayState>>,
     context: LoginContext,
-    JsonBody(body): JsonBody<Map<String, Value>>,
+    JsonBody(body): JsonBody<LoginContinuation>,
 ) -> Result<Response, ApiError> {
-    let LoginFields {
-        flow_id, fields, ..
-    } = login_fields(body)?;
-    let flow_id = flow_id
-        .ok_or_else(|| ApiError::BadRequest("`flow_id` is required to continue a login".into()))?;
+    let flow_id = body.flow_id;
+    let fields: Vec<(String, String)> = body.fields.into_iter().collect();
     let outcome = state
         .identity
         .continue_login(&flow_id, &fields, &context.info, &context.user_agent)
@@ -191,11 +173,11 @@ pub async fn token(
     Authenticated(caller): Authenticated,
 ) -> Result<Response, ApiError> {
     let token = state.identity.refresh_access_token(&caller).await?;
-    let mut response = Json(json!({
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": state.identity.signer().token_ttl_secs(),
-    }))
+    let mut response = Json(AccessTokenView {
+        access_token: token,
+        token_type: TokenType::Bearer,
+        expires_in: state.identity.signer().token_ttl_secs(),
+    })
     .into_response();
     response
         .headers_mut()
@@ -217,7 +199,7 @@ pub async fn jwks(State(state): State<Arc<GatewayState>>) -> Response {
 pub async fn me(
     State(state): State<Arc<GatewayState>>,
     Authenticated(caller): Authenticated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MeView>, ApiError> {
     let mfa = match &caller.user {
         Some(user) if state.identity.config().local_provider.is_some() => state
             .identity
@@ -227,16 +209,92 @@ pub async fn me(
             .map(super::views::MfaView::from),
         _ => None,
     };
-    Ok(Json(json!({
-        "subject": caller.principal.subject,
-        "issuer": caller.principal.issuer,
-        "email": caller.principal.email,
-        "groups": caller.principal.groups,
-        "amr": caller.principal.amr,
-        "pending": caller.pending,
-        "session_id": caller.session_id,
-        "api_key_id": caller.api_key_id,
-        "user": caller.user.as_deref().map(UserView::from),
-        "mfa": mfa,
-    })))
+    Ok(Json(MeView {
+        subject: caller.principal.subject,
+        issuer: caller.principal.issuer,
+        email: caller.principal.email,
+        groups: caller.principal.groups,
+        amr: caller.principal.amr,
+        pending: caller.pending,
+        session_id: caller.session_id,
+        api_key_id: caller.api_key_id,
+        user: caller.user.as_deref().map(UserView::from),
+        mfa,
+    }))
+}
+
+/// The `token_type` of access tokens.
+#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
+pub enum TokenType {
+    /// Sent as `Authorization: Bearer …`.
+    Bearer,
+}
+
+/// One step of a login.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(tag = "status", rename_all = "lowercase")]
+#[schemars(rename = "LoginStep")]
+pub enum LoginStepView {
+    /// The provider asks for more: answer `form`.
+    Prompt {
+        /// Send it with the next step to `/auth/login/continue`; `null`:
+        /// answer the form with a new `/auth/login`.
+        flow_id: Option<String>,
+        /// What to answer.
+        form: FormView,
+    },
+    /// Continue at the identity provider.
+    Redirect {
+        /// Send it with the next step to `/auth/login/continue`.
+        flow_id: String,
+        /// Where the browser goes.
+        location: String,
+    },
+    /// Signed in; the session cookie is set too.
+    Authenticated {
+        /// The session.
+        session_id: String,
+        /// When it ends at the latest (Unix seconds).
+        session_expires_at: i64,
+        /// A short-lived access token.
+        access_token: String,
+        /// `Bearer`.
+        token_type: TokenType,
+        /// Seconds until the access token expires.
+        expires_in: i64,
+        /// How the caller authenticated.
+        amr: Vec<String>,
+        /// What the session must do before full access.
+        pending: Vec<String>,
+        /// The subject.
+        subject: String,
+    },
+}
+
+/// A fresh access token.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "AccessToken")]
+pub struct AccessTokenView {
+    /// The token.
+    access_token: String,
+    /// `Bearer`.
+    token_type: TokenType,
+    /// Seconds until it expires.
+    expires_in: i64,
+}
+
+/// Who the caller is.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Me")]
+pub struct MeView {
+    subject: String,
+    issuer: String,
+    email: Option<String>,
+    groups: Vec<String>,
+    amr: Vec<String>,
+    pending: Vec<String>,
+    session_id: Option<String>,
+    api_key_id: Option<String>,
+    user: Option<UserView>,
+    mfa: Option<super::views::MfaView>,
 }

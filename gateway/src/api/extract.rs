@@ -90,6 +90,29 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
+/// For an optional body field that may be absent but never `null`
+/// (`#[serde(default, deserialize_with = "present")]`): absent is `None`,
+/// a value is `Some`, `null` is an error — so the body means exactly what
+/// its schema says.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// For an optional field where `null` means "clear"
+/// (`#[serde(default, deserialize_with = "nullable")]`): absent is `None`,
+/// `null` is `Some(None)`.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 /// A JSON body; a wrong content type or shape is a JSON 400 naming the
 /// problem (never echoing the body, which may hold a password).
 #[derive(Debug, Clone)]
@@ -122,6 +145,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                     ApiError::BadRequest("the body is too large or unreadable".into())
                 }
             })?;
+        // Every body of this API is a JSON object; serde would also read a
+        // struct from an array (`[null, true]`), so other kinds are refused.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::BadRequest(
+                "invalid body: expected a JSON object".into(),
+            ));
+        }
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
         serde_path_to_error::deserialize(&mut deserializer)
             .map(Self)

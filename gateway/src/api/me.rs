@@ -1,22 +1,29 @@
 //! The caller's own account: `/api/v1/me/*`.
 
-use super::extract::{Authenticated, ClientIp, FullAccess, JsonBody};
-use super::views::{ApiKeyView, MfaView, SessionView, TotpEnrollmentView};
+use super::extract::{Authenticated, ClientIp, FullAccess, JsonBody, present};
+use super::views::{
+    ApiKeyList, ApiKeyView, MfaView, RecoveryCodes, SessionList, SessionView, TotpEnrollmentView,
+};
 use crate::http::ApiError;
 use crate::http::router::GatewayState;
 use crate::identity::{Caller, NewApiKey, now};
 use axum::Json;
 use axum::extract::{Path, State};
 use http::StatusCode;
+use schemars::JsonSchema;
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// Changes to the caller's own profile.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
+    /// The new display name; `null` or absent clears it.
+    #[schemars(
+        length(min = 1, max = 100),
+        regex(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     display_name: Option<String>,
 }
 
@@ -39,10 +46,14 @@ pub async fn update_profile(
 }
 
 /// A password change.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
+    #[schemars(with = "String")]
     current_password: SecretString,
+    /// 12–256 characters, not a common password, not containing the
+    /// email's local part.
+    #[schemars(with = "String", length(min = 12, max = 256))]
     new_password: SecretString,
 }
 
@@ -83,9 +94,10 @@ pub async fn begin_totp(
 }
 
 /// A TOTP code.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TotpCode {
+    /// The authenticator's current 6-digit code.
     code: String,
 }
 
@@ -94,28 +106,32 @@ pub async fn confirm_totp(
     State(state): State<Arc<GatewayState>>,
     Authenticated(caller): Authenticated,
     JsonBody(body): JsonBody<TotpCode>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RecoveryCodes>, ApiError> {
     let codes = state
         .identity
         .confirm_totp_enrollment(&caller, &body.code)
         .await?;
-    Ok(Json(json!({ "recovery_codes": codes })))
+    Ok(Json(RecoveryCodes {
+        recovery_codes: codes,
+    }))
 }
 
 /// `POST /api/v1/me/mfa/recovery-codes`: new recovery codes.
 pub async fn regenerate_recovery_codes(
     State(state): State<Arc<GatewayState>>,
     FullAccess(caller): FullAccess,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RecoveryCodes>, ApiError> {
     let codes = state.identity.regenerate_recovery_codes(&caller).await?;
-    Ok(Json(json!({ "recovery_codes": codes })))
+    Ok(Json(RecoveryCodes {
+        recovery_codes: codes,
+    }))
 }
 
 /// `GET /api/v1/me/sessions`.
 pub async fn sessions(
     State(state): State<Arc<GatewayState>>,
     Authenticated(caller): Authenticated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionList>, ApiError> {
     let sessions: Vec<_> = state
         .identity
         .sessions_of(&user_id(&caller)?)
@@ -123,7 +139,7 @@ pub async fn sessions(
         .into_iter()
         .map(|s| SessionView::new(s, &caller))
         .collect();
-    Ok(Json(json!({ "sessions": sessions })))
+    Ok(Json(SessionList { sessions }))
 }
 
 /// `DELETE /api/v1/me/sessions/{session_id}`.
@@ -139,18 +155,34 @@ pub async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// When a new API key expires: exactly one of the two.
-#[derive(Deserialize)]
+/// A new API key; its expiry is exactly one of `expires_in_seconds` and
+/// `expires_at`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NewApiKey", extend("anyOf" = [{"required": ["expires_in_seconds"]}, {"required": ["expires_at"]}]))]
 pub struct NewKeyBody {
+    #[schemars(
+        length(min = 1, max = 100),
+        regex(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     name: String,
-    #[serde(default)]
+    /// Groups the key may act with: a subset of the owner's.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(inner(regex(pattern = r"^[A-Za-z0-9._:-]{1,64}$")))]
+    #[schemars(with = "Vec<String>")]
     scope: Option<Vec<String>>,
-    #[serde(default)]
+    /// Lifetime from now; exactly one of this and `expires_at`.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(range(min = 1))]
+    #[schemars(with = "i64")]
     expires_in_seconds: Option<i64>,
-    #[serde(default)]
+    /// Expiry (Unix seconds); exactly one of this and `expires_in_seconds`.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "i64")]
     expires_at: Option<i64>,
-    #[serde(default)]
+    /// The owner (`/api/v1/api-keys` only; default: the caller).
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "String")]
     owner_id: Option<String>,
 }
 
@@ -195,7 +227,7 @@ pub fn refuse_key_minting_keys(caller: &Caller) -> Result<(), ApiError> {
 pub async fn api_keys(
     State(state): State<Arc<GatewayState>>,
     FullAccess(caller): FullAccess,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ApiKeyList>, ApiError> {
     let user = caller.require_user()?;
     let keys: Vec<ApiKeyView> = state
         .identity
@@ -204,7 +236,7 @@ pub async fn api_keys(
         .into_iter()
         .map(ApiKeyView::from)
         .collect();
-    Ok(Json(json!({ "api_keys": keys })))
+    Ok(Json(ApiKeyList { api_keys: keys }))
 }
 
 /// `POST /api/v1/me/api-keys`: the key is in the response, once.
@@ -212,7 +244,7 @@ pub async fn create_api_key(
     State(state): State<Arc<GatewayState>>,
     FullAccess(caller): FullAccess,
     JsonBody(body): JsonBody<NewKeyBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<super::views::CreatedApiKey>), ApiError> {
     refuse_key_minting_keys(&caller)?;
     let user = caller.require_user()?;
     if body.owner_id().is_some_and(|o| o != user.id) {

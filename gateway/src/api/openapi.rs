@@ -2,8 +2,11 @@
 //! schemas below.
 
 use super::{Access, ENDPOINTS, Guard};
+use crate::http::error::ErrorBody;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 use std::sync::OnceLock;
 
@@ -25,11 +28,43 @@ pub fn path_parameters(path: &str) -> Vec<&str> {
         .collect()
 }
 
-fn reference(name: &str) -> Value {
-    json!({ "$ref": format!("#/components/schemas/{name}") })
+/// The generator of the document's component schemas, from the Rust types
+/// the handlers read and write.
+fn generator() -> SchemaGenerator {
+    SchemaSettings::draft2020_12()
+        .with(|settings| {
+            settings.definitions_path = "/components/schemas".into();
+            settings.meta_schema = None;
+        })
+        .into_generator()
+}
+
+fn to_value(schema: Schema) -> Value {
+    serde_json::to_value(schema).unwrap_or(Value::Bool(true))
+}
+
+/// The public keys of `/.well-known/jwks.json` (RFC 7517), for the schema.
+#[derive(JsonSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the JWKS response in the OpenAPI document"
+)]
+pub struct Jwks {
+    /// The keys.
+    keys: Vec<Map<String, Value>>,
+}
+
+/// This document, for the schema.
+#[derive(JsonSchema)]
+#[expect(dead_code, reason = "describes the OpenAPI document in itself")]
+pub struct OpenApiDocument {
+    /// The OpenAPI version.
+    openapi: String,
 }
 
 fn build() -> Value {
+    let mut generator = generator();
+    let error = to_value(generator.subschema_for::<ErrorBody<'static>>());
     let mut paths = Map::new();
     for endpoint in ENDPOINTS {
         let mut operation = Map::new();
@@ -38,15 +73,16 @@ fn build() -> Value {
         operation.insert("tags".into(), json!([endpoint.tag]));
         let parameters: Vec<Value> = path_parameters(endpoint.path)
             .into_iter()
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "pattern": super::access::PLAIN_ID_PATTERN}}))
             .collect();
         if !parameters.is_empty() {
             operation.insert("parameters".into(), parameters.into());
         }
         if let Some(request) = endpoint.request {
+            let schema = to_value(request(&mut generator));
             operation.insert(
                 "requestBody".into(),
-                json!({"required": true, "content": {"application/json": {"schema": reference(request)}}}),
+                json!({"required": true, "content": {"application/json": {"schema": schema}}}),
             );
         }
         match endpoint.access {
@@ -73,12 +109,13 @@ fn build() -> Value {
         }
         let (status, schema) = endpoint.response;
         let success = match schema {
-            Some(name) => {
-                json!({"description": "Success", "content": {"application/json": {"schema": reference(name)}}})
+            Some(response) => {
+                let schema = to_value(response(&mut generator));
+                json!({"description": "Success", "content": {"application/json": {"schema": schema}}})
             }
             None => json!({"description": "Success, no content"}),
         };
-        let error = json!({"description": "Error", "content": {"application/json": {"schema": reference("Error")}}});
+        let error = json!({"description": "Error", "content": {"application/json": {"schema": error.clone()}}});
         operation.insert(
             "responses".into(),
             json!({ status.to_string(): success, "default": error }),
@@ -106,80 +143,9 @@ fn build() -> Value {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "An access token (EdDSA JWT) or an API key `pcs_…`"},
                 "session": {"type": "apiKey", "in": "cookie", "name": "portcullis_session"},
             },
-            "schemas": schemas(),
+            "schemas": generator.take_definitions(true),
         },
         "security": [{"bearer": []}, {"session": []}],
-    })
-}
-
-fn object(properties: Value, required: &[&str]) -> Value {
-    json!({"type": "object", "properties": properties, "required": required})
-}
-
-/// `schema`, which must have exactly one of `properties`.
-fn exactly_one_of(mut schema: Value, properties: &[&str]) -> Value {
-    schema["oneOf"] = properties
-        .iter()
-        .map(|p| json!({"required": [p]}))
-        .collect::<Vec<_>>()
-        .into();
-    schema
-}
-
-fn list_of(field: &str, item: &str) -> Value {
-    object(
-        json!({ field: {"type": "array", "items": reference(item)} }),
-        &[field],
-    )
-}
-
-/// Every schema the endpoints name.
-pub fn schemas() -> Value {
-    let string = json!({"type": "string"});
-    let strings = json!({"type": "array", "items": {"type": "string"}});
-    let time = json!({"type": "integer", "description": "Unix seconds"});
-    let optional_time = json!({"type": ["integer", "null"], "description": "Unix seconds"});
-    let optional_string = json!({"type": ["string", "null"]});
-    json!({
-        "Error": object(json!({"code": string, "message": string, "request_id": string}), &["code", "message", "request_id"]),
-        "Jwks": object(json!({"keys": {"type": "array", "items": {"type": "object"}}}), &["keys"]),
-        "OpenApiDocument": {"type": "object"},
-        "LoginRequest": {"type": "object", "description": "`provider` (optional, default: local accounts) and the step's fields as strings: `email` and `password`.", "additionalProperties": {"type": "string"}},
-        "LoginContinuation": {"type": "object", "description": "`flow_id` from the previous step and this step's fields as strings: `code` or `recovery_code`.", "properties": {"flow_id": string}, "required": ["flow_id"], "additionalProperties": {"type": "string"}},
-        "LoginStep": object(json!({
-            "status": {"enum": ["prompt", "redirect", "authenticated"]},
-            "flow_id": {"type": ["string", "null"], "description": "Send it with the next step to /auth/login/continue; null: answer the form with a new /auth/login"}, "form": reference("Form"), "location": string,
-            "session_id": string, "session_expires_at": time, "access_token": string,
-            "token_type": string, "expires_in": {"type": "integer"}, "amr": strings,
-            "pending": strings, "subject": string,
-        }), &["status"]),
-        "Form": object(json!({"title": string, "error": optional_string, "fields": {"type": "array", "items": object(json!({"name": string, "label": string, "kind": string}), &["name", "label", "kind"])}}), &["title", "fields"]),
-        "AccessToken": object(json!({"access_token": string, "token_type": string, "expires_in": {"type": "integer"}}), &["access_token", "token_type", "expires_in"]),
-        "Me": object(json!({"subject": string, "issuer": string, "email": optional_string, "groups": strings, "amr": strings, "pending": strings, "session_id": optional_string, "api_key_id": optional_string, "user": {"oneOf": [reference("User"), {"type": "null"}]}, "mfa": {"oneOf": [reference("MfaStatus"), {"type": "null"}]}}), &["subject", "groups", "amr", "pending"]),
-        "ProfilePatch": object(json!({"display_name": optional_string}), &["display_name"]),
-        "PasswordChange": object(json!({"current_password": string, "new_password": string}), &["current_password", "new_password"]),
-        "MfaStatus": object(json!({"totp": {"type": "boolean"}, "recovery_codes_left": {"type": "integer"}}), &["totp", "recovery_codes_left"]),
-        "TotpEnrollment": object(json!({"secret": string, "otpauth_uri": string, "qr_svg": string}), &["secret", "otpauth_uri", "qr_svg"]),
-        "TotpCode": object(json!({"code": string}), &["code"]),
-        "RecoveryCodes": object(json!({"recovery_codes": strings}), &["recovery_codes"]),
-        "Session": object(json!({"id": string, "created_at": time, "last_seen_at": time, "expires_at": time, "client_ip": string, "user_agent": string, "amr": strings, "current": {"type": "boolean"}}), &["id", "created_at", "expires_at", "current"]),
-        "SessionList": list_of("sessions", "Session"),
-        "RevokedCount": object(json!({"revoked": {"type": "integer"}}), &["revoked"]),
-        "ApiKey": object(json!({"id": string, "name": string, "owner_id": string, "scope": {"type": ["array", "null"], "items": string}, "created_at": time, "created_by": string, "expires_at": time, "last_used_at": optional_time, "revoked_at": optional_time, "status": {"enum": ["active", "expired", "revoked"]}, "expiring_soon": {"type": "boolean"}}), &["id", "name", "owner_id", "created_at", "expires_at", "status", "expiring_soon"]),
-        "ApiKeyList": list_of("api_keys", "ApiKey"),
-        "NewApiKey": exactly_one_of(object(json!({"name": string, "owner_id": string, "scope": strings, "expires_in_seconds": {"type": "integer"}, "expires_at": time}), &["name"]), &["expires_in_seconds", "expires_at"]),
-        "CreatedApiKey": object(json!({"api_key": reference("ApiKey"), "key": {"type": "string", "description": "The key; shown only in this response"}}), &["api_key", "key"]),
-        "Org": object(json!({"id": string, "name": string, "mfa_required": {"type": "boolean"}, "api_key_max_lifetime_days": {"type": "integer"}, "created_at": time}), &["id", "name", "mfa_required", "api_key_max_lifetime_days"]),
-        "OrgList": list_of("orgs", "Org"),
-        "NewOrg": object(json!({"name": string, "first_admin_email": string}), &["name"]),
-        "CreatedOrg": object(json!({"org": reference("Org"), "first_admin": {"oneOf": [reference("CreatedUser"), {"type": "null"}]}}), &["org", "first_admin"]),
-        "OrgPatch": object(json!({"name": string, "mfa_required": {"type": "boolean"}, "api_key_max_lifetime_days": {"type": "integer", "minimum": 1, "maximum": 3650}}), &[]),
-        "User": object(json!({"id": string, "org_id": string, "email": string, "display_name": optional_string, "groups": strings, "disabled": {"type": "boolean"}, "password_must_change": {"type": "boolean"}, "platform_operator": {"type": "boolean"}, "created_at": time}), &["id", "org_id", "email", "groups", "disabled"]),
-        "UserList": list_of("users", "User"),
-        "NewUser": object(json!({"email": string, "display_name": string, "groups": strings, "password": string, "password_temporary": {"type": "boolean", "description": "The given password must be changed at first sign-in"}}), &["email"]),
-        "CreatedUser": object(json!({"user": reference("User"), "one_time_password": optional_string}), &["user"]),
-        "UserPatch": object(json!({"display_name": optional_string, "groups": strings, "disabled": {"type": "boolean"}, "platform_operator": {"type": "boolean"}}), &[]),
-        "OneTimePassword": object(json!({"one_time_password": string}), &["one_time_password"]),
     })
 }
 
@@ -189,9 +155,8 @@ mod tests {
 
     #[test]
     fn every_referenced_schema_exists_and_every_schema_is_used() {
+        let schemas = document()["components"]["schemas"].as_object().unwrap();
         let document = serde_json::to_string(document()).unwrap();
-        let schemas = schemas();
-        let schemas = schemas.as_object().unwrap();
         let mut referenced = std::collections::BTreeSet::new();
         for piece in document.split("#/components/schemas/").skip(1) {
             let name: String = piece.chars().take_while(|c| c.is_alphanumeric()).collect();

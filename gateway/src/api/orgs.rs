@@ -2,8 +2,8 @@
 //! tenants, so only platform operators may; an organization's own
 //! administrators see and change only their own.
 
-use super::extract::{FullAccess, JsonBody, Scoped};
-use super::views::{OrgView, UserView};
+use super::extract::{FullAccess, JsonBody, Scoped, present};
+use super::views::{CreatedOrg, CreatedUser, OrgList, OrgView, UserView};
 use crate::http::ApiError;
 use crate::http::router::GatewayState;
 use crate::identity::NewUser;
@@ -11,16 +11,16 @@ use crate::store::OrgChanges;
 use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
+use schemars::JsonSchema;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// `GET /api/v1/orgs` (platform operators).
 pub async fn list(
     State(state): State<Arc<GatewayState>>,
     FullAccess(_): FullAccess,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OrgList>, ApiError> {
     let orgs: Vec<OrgView> = state
         .identity
         .list_orgs()
@@ -28,17 +28,27 @@ pub async fn list(
         .into_iter()
         .map(OrgView::from)
         .collect();
-    Ok(Json(json!({ "orgs": orgs })))
+    Ok(Json(OrgList { orgs }))
 }
 
 /// A new organization.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrg {
+    /// Unique across the gateway.
+    #[schemars(
+        length(min = 1, max = 100),
+        regex(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     name: String,
     /// Email of the organization's first administrator (group `admins`),
     /// invited with a one-time password returned once.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(
+        length(max = 254),
+        regex(pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+$")
+    )]
+    #[schemars(with = "String")]
     first_admin_email: Option<String>,
 }
 
@@ -48,10 +58,10 @@ pub async fn create(
     State(state): State<Arc<GatewayState>>,
     FullAccess(_): FullAccess,
     JsonBody(body): JsonBody<NewOrg>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedOrg>), ApiError> {
     let org = state.identity.create_org(&body.name).await?;
     let first_admin = match body.first_admin_email {
-        None => Value::Null,
+        None => None,
         Some(email) => {
             let new = NewUser {
                 email,
@@ -69,13 +79,16 @@ pub async fn create(
                     return Err(error.into());
                 }
             };
-            json!({
-                "user": UserView::from(&user),
-                "one_time_password": password.as_ref().map(|p| p.expose_secret().to_string()),
+            Some(CreatedUser {
+                user: UserView::from(&user),
+                one_time_password: password.as_ref().map(|p| p.expose_secret().to_string()),
             })
         }
     };
-    let body = json!({ "org": OrgView::from(org), "first_admin": first_admin });
+    let body = CreatedOrg {
+        org: OrgView::from(org),
+        first_admin,
+    };
     Ok((StatusCode::CREATED, Json(body)))
 }
 
@@ -88,15 +101,25 @@ pub async fn get(
     Ok(Json(state.identity.org(&org).await?.into()))
 }
 
-/// Settings to change.
-#[derive(Deserialize)]
+/// Settings to change; absent fields stay as they are.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgPatch {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(
+        length(min = 1, max = 100),
+        regex(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
+    #[schemars(with = "String")]
     name: Option<String>,
-    #[serde(default)]
+    /// Local users must enroll a second factor.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "bool")]
     mfa_required: Option<bool>,
-    #[serde(default)]
+    /// Longest lifetime of a new API key, in days.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(range(min = 1, max = 3650))]
+    #[schemars(with = "i64")]
     api_key_max_lifetime_days: Option<i64>,
 }
 

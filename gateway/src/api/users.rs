@@ -1,7 +1,9 @@
 //! Users of the caller's organization: `/api/v1/users*`.
 
-use super::extract::{JsonBody, Scoped};
-use super::views::{SessionView, UserView};
+use super::extract::{JsonBody, Scoped, nullable, present};
+use super::views::{
+    CreatedUser, OneTimePassword, RevokedCount, SessionList, SessionView, UserList, UserView,
+};
 use crate::http::ApiError;
 use crate::http::router::GatewayState;
 use crate::identity::NewUser;
@@ -9,16 +11,16 @@ use crate::store::UserChanges;
 use axum::Json;
 use axum::extract::{Path, State};
 use http::StatusCode;
+use schemars::JsonSchema;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// `GET /api/v1/users`.
 pub async fn list(
     State(state): State<Arc<GatewayState>>,
     Scoped { org, .. }: Scoped,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserList>, ApiError> {
     let users: Vec<UserView> = state
         .identity
         .list_users(&org)
@@ -26,20 +28,35 @@ pub async fn list(
         .iter()
         .map(UserView::from)
         .collect();
-    Ok(Json(json!({ "users": users })))
+    Ok(Json(UserList { users }))
 }
 
 /// A user to create or invite.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NewUser")]
 pub struct NewUserBody {
+    /// The login name, unique across the gateway.
+    #[schemars(
+        length(max = 254),
+        regex(pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+$")
+    )]
     email: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(
+        length(min = 1, max = 100),
+        regex(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
+    #[schemars(with = "String")]
     display_name: Option<String>,
     #[serde(default)]
+    #[schemars(inner(regex(pattern = r"^[A-Za-z0-9._:-]{1,64}$")))]
     groups: Vec<String>,
     /// Without it, a one-time password is generated and returned once.
-    #[serde(default)]
+    /// 12–256 characters, not a common password, not containing the
+    /// email's local part.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "String", length(min = 12, max = 256))]
     password: Option<SecretString>,
     /// The given password must be changed at first sign-in.
     #[serde(default)]
@@ -51,7 +68,7 @@ pub async fn create(
     State(state): State<Arc<GatewayState>>,
     Scoped { org, .. }: Scoped,
     JsonBody(body): JsonBody<NewUserBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
     let (user, one_time) = state
         .identity
         .create_user(
@@ -67,10 +84,10 @@ pub async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "user": UserView::from(&user),
-            "one_time_password": one_time.as_ref().map(|p| p.expose_secret().to_string()),
-        })),
+        Json(CreatedUser {
+            user: UserView::from(&user),
+            one_time_password: one_time.as_ref().map(|p| p.expose_secret().to_string()),
+        }),
     ))
 }
 
@@ -85,31 +102,31 @@ pub async fn get(
     )))
 }
 
-/// Changes to a user.
-#[derive(Deserialize)]
+/// Changes to a user; absent fields stay as they are.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
-    #[serde(default, with = "double_option")]
+    /// A new display name; `null` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schemars(with = "Option<String>")]
+    #[schemars(
+        length(min = 1, max = 100),
+        regex(pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     display_name: Option<Option<String>>,
-    #[serde(default)]
+    /// The new groups (replacing the old ones).
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(inner(regex(pattern = r"^[A-Za-z0-9._:-]{1,64}$")))]
+    #[schemars(with = "Vec<String>")]
     groups: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "bool")]
     disabled: Option<bool>,
     /// Grant or withdraw the platform-operator capability (only a
     /// platform operator may).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "bool")]
     platform_operator: Option<bool>,
-}
-
-/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-mod double_option {
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Option<String>>, D::Error> {
-        Option::<String>::deserialize(deserializer).map(Some)
-    }
 }
 
 /// `PATCH /api/v1/users/{user_id}`: disabling ends the user's sessions.
@@ -120,7 +137,7 @@ pub async fn update(
     JsonBody(body): JsonBody<UserPatch>,
 ) -> Result<Json<UserView>, ApiError> {
     if body.disabled == Some(true) && caller.user.as_ref().is_some_and(|u| u.id == user_id) {
-        return Err(ApiError::InvalidInput("you cannot disable yourself".into()));
+        return Err(ApiError::NotPermitted("you cannot disable yourself".into()));
     }
     if body.platform_operator.is_some() && !caller.is_platform_operator() {
         return Err(ApiError::NotPermitted(
@@ -131,7 +148,7 @@ pub async fn update(
     if body.platform_operator == Some(false)
         && caller.user.as_ref().is_some_and(|u| u.id == user_id)
     {
-        return Err(ApiError::InvalidInput(
+        return Err(ApiError::NotPermitted(
             "you cannot withdraw your own platform-operator capability".into(),
         ));
     }
@@ -153,7 +170,7 @@ pub async fn delete(
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     if caller.user.as_ref().is_some_and(|u| u.id == user_id) {
-        return Err(ApiError::InvalidInput("you cannot delete yourself".into()));
+        return Err(ApiError::NotPermitted("you cannot delete yourself".into()));
     }
     state.identity.delete_user(&org, &user_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -175,12 +192,12 @@ pub async fn reset_password(
     State(state): State<Arc<GatewayState>>,
     Scoped { caller, org }: Scoped,
     Path(user_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OneTimePassword>, ApiError> {
     refuse_self_reset(&caller, &user_id)?;
     let password = state.identity.reset_password(&org, &user_id).await?;
-    Ok(Json(
-        json!({ "one_time_password": password.expose_secret() }),
-    ))
+    Ok(Json(OneTimePassword {
+        one_time_password: password.expose_secret().to_string(),
+    }))
 }
 
 /// `DELETE /api/v1/users/{user_id}/mfa`: removes the user's second factors.
@@ -199,7 +216,7 @@ pub async fn sessions(
     State(state): State<Arc<GatewayState>>,
     Scoped { caller, org }: Scoped,
     Path(user_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionList>, ApiError> {
     state.identity.user_in(&org, &user_id).await?;
     let sessions: Vec<_> = state
         .identity
@@ -208,7 +225,7 @@ pub async fn sessions(
         .into_iter()
         .map(|s| SessionView::new(s, &caller))
         .collect();
-    Ok(Json(json!({ "sessions": sessions })))
+    Ok(Json(SessionList { sessions }))
 }
 
 /// `DELETE /api/v1/users/{user_id}/sessions`: ends all of them.
@@ -216,10 +233,10 @@ pub async fn revoke_sessions(
     State(state): State<Arc<GatewayState>>,
     Scoped { org, .. }: Scoped,
     Path(user_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RevokedCount>, ApiError> {
     state.identity.user_in(&org, &user_id).await?;
     let revoked = state.identity.revoke_sessions_of(&user_id, None).await?;
-    Ok(Json(json!({ "revoked": revoked })))
+    Ok(Json(RevokedCount { revoked }))
 }
 
 /// `DELETE /api/v1/users/{user_id}/sessions/{session_id}`.

@@ -3,18 +3,21 @@
 use crate::identity::{Caller, now};
 use crate::plugin::{Form, MfaStatus, TotpEnrollment};
 use crate::store::{ApiKeyRecord, OrgRecord, SessionRecord, UserRecord};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// Keys expiring within this many seconds are flagged.
 const EXPIRING_SOON_SECS: i64 = 7 * 86_400;
 
 /// An organization.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Org")]
 pub struct OrgView {
     id: String,
     name: String,
     mfa_required: bool,
     api_key_max_lifetime_days: i64,
+    /// Unix seconds.
     created_at: i64,
 }
 
@@ -31,7 +34,8 @@ impl From<OrgRecord> for OrgView {
 }
 
 /// A user.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "User")]
 pub struct UserView {
     id: String,
     org_id: String,
@@ -61,7 +65,8 @@ impl From<&UserRecord> for UserView {
 }
 
 /// A session, as its owner or an administrator sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Session")]
 pub struct SessionView {
     id: String,
     created_at: i64,
@@ -90,7 +95,8 @@ impl SessionView {
 }
 
 /// An API key, never with its secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "ApiKey")]
 pub struct ApiKeyView {
     id: String,
     name: String,
@@ -102,6 +108,7 @@ pub struct ApiKeyView {
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
     /// `active`, `expired` or `revoked`.
+    #[schemars(with = "ApiKeyStatus")]
     status: &'static str,
     /// Active and expiring within 7 days.
     expiring_soon: bool,
@@ -134,7 +141,8 @@ impl From<ApiKeyRecord> for ApiKeyView {
 }
 
 /// A second-factor summary.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "MfaStatus")]
 pub struct MfaView {
     totp: bool,
     recovery_codes_left: u32,
@@ -150,7 +158,8 @@ impl From<MfaStatus> for MfaView {
 }
 
 /// A TOTP enrollment to show once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "TotpEnrollment")]
 pub struct TotpEnrollmentView {
     secret: String,
     otpauth_uri: String,
@@ -168,7 +177,8 @@ impl From<TotpEnrollment> for TotpEnrollmentView {
 }
 
 /// A form field of a login step.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "FormField")]
 pub struct FormFieldView {
     name: String,
     label: String,
@@ -176,7 +186,8 @@ pub struct FormFieldView {
 }
 
 /// A login form.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Form")]
 pub struct FormView {
     title: String,
     fields: Vec<FormFieldView>,
@@ -199,4 +210,93 @@ impl From<Form> for FormView {
             error: form.error,
         }
     }
+}
+
+/// The states of an API key, for the schema.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[expect(
+    dead_code,
+    reason = "describes `ApiKeyView::status` in the OpenAPI document"
+)]
+enum ApiKeyStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+/// `{"users": [...]}`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UserList {
+    /// The users, oldest first.
+    pub users: Vec<UserView>,
+}
+
+/// A created user and, for an invitation, its one-time password.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CreatedUser {
+    /// The user.
+    pub user: UserView,
+    /// Shown only in this response; must be changed at first sign-in.
+    pub one_time_password: Option<String>,
+}
+
+/// `{"orgs": [...]}`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OrgList {
+    /// The organizations, oldest first.
+    pub orgs: Vec<OrgView>,
+}
+
+/// A created organization and, when asked for, its first administrator.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CreatedOrg {
+    /// The organization.
+    pub org: OrgView,
+    /// Its first administrator, with a one-time password shown once.
+    pub first_admin: Option<CreatedUser>,
+}
+
+/// `{"api_keys": [...]}`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ApiKeyList {
+    /// The keys, never with their secrets.
+    pub api_keys: Vec<ApiKeyView>,
+}
+
+/// A created API key: the only time the key itself is shown.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CreatedApiKey {
+    /// The key's record.
+    pub api_key: ApiKeyView,
+    /// The key; shown only in this response.
+    pub key: String,
+}
+
+/// `{"sessions": [...]}`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SessionList {
+    /// The live sessions.
+    pub sessions: Vec<SessionView>,
+}
+
+/// How many sessions were ended.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RevokedCount {
+    /// The number.
+    pub revoked: usize,
+}
+
+/// A one-time password, shown once.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OneTimePassword {
+    /// It must be changed at the next sign-in.
+    pub one_time_password: String,
+}
+
+/// Recovery codes, shown once.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RecoveryCodes {
+    /// Each works once instead of a TOTP code.
+    pub recovery_codes: Vec<String>,
 }

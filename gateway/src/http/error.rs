@@ -79,7 +79,8 @@ pub enum ApiError {
 }
 
 /// The JSON body of every error.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Error")]
 pub struct ErrorBody<'a> {
     /// Stable machine-readable code.
     pub code: &'a str,

@@ -171,7 +171,7 @@ impl Identity {
         org_id: &str,
         new: NewUser,
     ) -> Result<(UserRecord, Option<SecretString>), IdentityError> {
-        let email = new.email.trim().to_string();
+        let email = new.email.clone();
         check_email(&email)?;
         check_groups(&new.groups)?;
         if let Some(name) = &new.display_name {

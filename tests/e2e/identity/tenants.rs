@@ -70,12 +70,12 @@ fn body_for(document: &Value, reference: &Value, a: &TenantA) -> Value {
         .as_object()
         .cloned()
         .unwrap_or_default();
-    // Required properties, and those of the first alternative of a `oneOf`.
+    // Required properties, and those of the first alternative of an `anyOf`.
     let mut required: Vec<&str> = schema["required"]
         .as_array()
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    if let Some(first) = schema["oneOf"][0]["required"].as_array() {
+    if let Some(first) = schema["anyOf"][0]["required"].as_array() {
         required.extend(first.iter().filter_map(Value::as_str));
     }
     let mut body = Map::new();
