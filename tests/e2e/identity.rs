@@ -80,6 +80,13 @@ upstream = "{upstream}"
 permission = {{ action = "items.read", resource = "items/{{id}}" }}
 
 [[routes]]
+name = "org-items"
+methods = ["GET"]
+path = "/v1/org-items/{{id}}"
+upstream = "{upstream}"
+permission = {{ action = "items.read", resource = "orgs/{{org}}/items/{{id}}" }}
+
+[[routes]]
 name = "vault"
 methods = ["GET"]
 path = "/v1/vault/{{id}}"

@@ -48,6 +48,21 @@ fn route_resource_params_must_come_from_path() {
 }
 
 #[test]
+fn org_is_the_callers_organization_and_never_a_path_parameter() {
+    let route = |path: &str, resource: &str| {
+        format!(
+            "{PLUGIN}[auth]\nauthorizer = \"authz\"\n[[routes]]\nname = \"r\"\npath = \"{path}\"\nupstream = \"http://127.0.0.1:1\"\npermission = {{ action = \"a.read\", resource = \"{resource}\" }}\n"
+        )
+    };
+    assert!(parse(&route("/a/{id}", "orgs/{org}/a/{id}")).is_ok());
+    let err = parse(&route("/orgs/{org}/a", "orgs/{org}/a"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("routes[0].path"), "{err}");
+    assert!(err.contains("`org`"), "{err}");
+}
+
+#[test]
 fn upstream_must_be_plain_base_url() {
     let text = format!(
         "{PLUGIN}[auth]\nauthorizer = \"authz\"\n[[routes]]\nname = \"r\"\npath = \"/a\"\nupstream = \"ftp://x\"\npermission = {{ action = \"a\", resource = \"a\" }}\n"

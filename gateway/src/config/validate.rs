@@ -216,8 +216,19 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
                 "a non-empty action such as `connections.read`",
             ));
         }
+        if template_params(&route.path)
+            .iter()
+            .any(|p| p == crate::http::proxy::ORG_PLACEHOLDER)
+        {
+            return Err(problem(
+                key("path"),
+                "a parameter name other than `org`, which means the caller's own organization",
+            ));
+        }
         for param in template_params(&route.permission.resource) {
-            if !template_params(&route.path).contains(&param) {
+            if param != crate::http::proxy::ORG_PLACEHOLDER
+                && !template_params(&route.path).contains(&param)
+            {
                 return Err(problem(
                     key("permission.resource"),
                     format!(

@@ -6,7 +6,9 @@ mod forward;
 mod route_table;
 
 pub use forward::UpstreamClient;
-pub use route_table::{Lookup, ProxyRoute, RouteTable, RouteTableError};
+pub use route_table::{
+    Lookup, ORG_PLACEHOLDER, ProxyRoute, ResourceName, RouteTable, RouteTableError,
+};
 
 use super::identify;
 use super::{ApiError, RequestId};
@@ -94,11 +96,19 @@ async fn authenticate(
     }
 }
 
+/// Asks the authorizer about the route's permission. A template naming
+/// `{org}` is filled with the caller's own organization; a caller without
+/// one (anonymous, or outside the directory) is refused.
 async fn authorize(
     state: &GatewayState,
     route: &ProxyRoute,
     principal: &Principal,
-    resource: &str,
+    resource: &ResourceName,
 ) -> Result<(), ApiError> {
-    super::permission::check(state, principal, &route.action, resource).await
+    let Some(resource) = resource.for_org(principal.organization.as_deref()) else {
+        return Err(ApiError::NotPermitted(
+            "this route belongs to an organization, and the caller has none".into(),
+        ));
+    };
+    super::permission::check(state, principal, &route.action, &resource).await
 }

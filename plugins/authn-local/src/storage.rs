@@ -98,28 +98,12 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, PluginError> {
 /// alongside the new value.
 pub fn update<T, R>(
     key: &str,
-    mut change: impl FnMut(Option<T>) -> Result<(Option<T>, R), PluginError>,
+    change: impl FnMut(Option<T>) -> Result<(Option<T>, R), PluginError>,
 ) -> Result<R, PluginError>
 where
     T: Serialize + DeserializeOwned,
 {
-    for _ in 0..16 {
-        let current = load_raw::<T>(key)?;
-        let (old_value, old_bytes) = match current {
-            Some((value, bytes)) => (Some(value), Some(bytes)),
-            None => (None, None),
-        };
-        let (new_value, result) = change(old_value)?;
-        let new_bytes = new_value.as_ref().map(encode).transpose()?;
-        if kv::compare_and_swap(key, old_bytes.as_deref(), new_bytes.as_deref())
-            .map_err(kv_failed)?
-        {
-            return Ok(result);
-        }
-    }
-    Err(PluginError::Unavailable(format!(
-        "`{key}` kept changing under concurrent updates"
-    )))
+    swap_loop(key, None::<fn(&T) -> u64>, change)
 }
 
 /// [`update`], with the new value expiring at what `expires_at` says for
@@ -127,6 +111,17 @@ where
 pub fn update_expiring<T, R>(
     key: &str,
     expires_at: impl Fn(&T) -> u64,
+    change: impl FnMut(Option<T>) -> Result<(Option<T>, R), PluginError>,
+) -> Result<R, PluginError>
+where
+    T: Serialize + DeserializeOwned,
+{
+    swap_loop(key, Some(expires_at), change)
+}
+
+fn swap_loop<T, R>(
+    key: &str,
+    expires_at: Option<impl Fn(&T) -> u64>,
     mut change: impl FnMut(Option<T>) -> Result<(Option<T>, R), PluginError>,
 ) -> Result<R, PluginError>
 where
@@ -139,14 +134,16 @@ where
             None => (None, None),
         };
         let (new_value, result) = change(old_value)?;
-        let swapped = match &new_value {
-            Some(value) => kv::compare_and_swap_expiring(
+        let expected = old_bytes.as_deref();
+        let swapped = match (&new_value, &expires_at) {
+            (Some(value), Some(expires_at)) => kv::compare_and_swap_expiring(
                 key,
-                old_bytes.as_deref(),
+                expected,
                 Some(&encode(value)?),
                 expires_at(value),
             ),
-            None => kv::compare_and_swap(key, old_bytes.as_deref(), None),
+            (Some(value), None) => kv::compare_and_swap(key, expected, Some(&encode(value)?)),
+            (None, _) => kv::compare_and_swap(key, expected, None),
         }
         .map_err(kv_failed)?;
         if swapped {

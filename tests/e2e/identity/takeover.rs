@@ -234,6 +234,20 @@ async fn sensitive_changes_need_a_recent_sign_in_with_the_second_factor() {
     let flow = first.json()["flow_id"].as_str().unwrap().to_string();
     let second = continue_login(&f.client, &flow, json!({"code": pyotp(&secret, 1)})).await;
     assert_eq!(second.status, 200, "{}", second.text());
+    // The flow id travelled in the body: no URL, so no access log, has it.
+    assert!(
+        !f.gateway.log().contains(&flow),
+        "the login flow id reached the log"
+    );
+    let old_style = call(
+        &f.client,
+        Method::POST,
+        &format!("/auth/login/{flow}"),
+        None,
+        Some(json!({"code": "000000"})),
+    )
+    .await;
+    assert_eq!(old_style.status, 404, "{}", old_style.text());
     let stepped_up = second.json()["access_token"].as_str().unwrap().to_string();
     let codes = f
         .call(

@@ -399,3 +399,15 @@ async fn only_platform_operators_span_organizations() {
     );
     let _ = (ADMIN_EMAIL, ADMIN_PASSWORD);
 }
+
+#[tokio::test]
+async fn proxied_routes_name_the_callers_own_organization() {
+    let f = Fixture::start().await;
+    let reply = f.call(Method::GET, "/v1/org-items/7", &f.admin, None).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let log = f.gateway.log();
+    assert!(
+        log.contains("orgs/org_default/items/7"),
+        "the authorizer was asked about the caller's organization:\n{log}"
+    );
+}

@@ -22,6 +22,38 @@ pub struct RouteTableError {
 enum Part {
     Literal(String),
     Param(String),
+    /// `{org}`: the caller's organization, never a path parameter.
+    Org,
+}
+
+/// The placeholder for the caller's organization in resource templates.
+pub const ORG_PLACEHOLDER: &str = "org";
+
+/// A resource name with the path parameters filled in; the caller's
+/// organization, if the template names it, is filled in once the caller
+/// is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceName(Vec<Piece>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Org,
+}
+
+impl ResourceName {
+    /// The name for a caller of organization `org`; `None` when the
+    /// template names the organization and the caller has none.
+    pub fn for_org(&self, org: Option<&str>) -> Option<String> {
+        let mut out = String::new();
+        for piece in &self.0 {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Org => out.push_str(org?),
+            }
+        }
+        Some(out)
+    }
 }
 
 /// A route, ready to serve.
@@ -48,15 +80,23 @@ impl ProxyRoute {
         self.methods.is_empty() || self.methods.contains(method)
     }
 
-    fn resource(&self, params: &matchit::Params<'_, '_>) -> String {
-        let mut out = String::new();
+    fn resource(&self, params: &matchit::Params<'_, '_>) -> ResourceName {
+        let mut pieces: Vec<Piece> = Vec::new();
         for part in &self.resource {
-            match part {
-                Part::Literal(text) => out.push_str(text),
-                Part::Param(name) => out.push_str(params.get(name).unwrap_or_default()),
+            let text = match part {
+                Part::Literal(text) => text.as_str(),
+                Part::Param(name) => params.get(name).unwrap_or_default(),
+                Part::Org => {
+                    pieces.push(Piece::Org);
+                    continue;
+                }
+            };
+            match pieces.last_mut() {
+                Some(Piece::Text(last)) => last.push_str(text),
+                _ => pieces.push(Piece::Text(text.to_string())),
             }
         }
-        out
+        ResourceName(pieces)
     }
 }
 
@@ -70,11 +110,12 @@ fn parse_template(template: &str) -> Vec<Part> {
         if start > 0 {
             parts.push(Part::Literal(rest[..start].to_string()));
         }
-        parts.push(Part::Param(
-            rest[start + 1..start + len]
-                .trim_start_matches('*')
-                .to_string(),
-        ));
+        let name = rest[start + 1..start + len].trim_start_matches('*');
+        parts.push(if name == ORG_PLACEHOLDER {
+            Part::Org
+        } else {
+            Part::Param(name.to_string())
+        });
         rest = &rest[start + len + 1..];
     }
     if !rest.is_empty() {
@@ -87,7 +128,7 @@ fn parse_template(template: &str) -> Vec<Part> {
 #[derive(Debug)]
 pub enum Lookup {
     /// A route and the resource its permission names.
-    Found(Arc<ProxyRoute>, String),
+    Found(Arc<ProxyRoute>, ResourceName),
     /// The path matches, but no route takes this method; these do.
     MethodNotAllowed(Vec<Method>),
     /// Nothing matches the path.
@@ -223,7 +264,7 @@ mod tests {
         )
         .unwrap();
         let found = |method: &Method, path: &str| match table.find(method, path) {
-            Lookup::Found(route, resource) => Some((route.name.clone(), resource)),
+            Lookup::Found(route, resource) => Some((route.name.clone(), resource.for_org(None)?)),
             _ => None,
         };
         assert_eq!(
@@ -246,6 +287,32 @@ mod tests {
             table.find(&Method::GET, "/v1/other"),
             Lookup::NoRoute
         ));
+    }
+
+    #[test]
+    fn the_organization_is_the_callers_never_the_paths() {
+        let table = RouteTable::build(
+            &[route(
+                "conn",
+                "/v1/connections/{id}",
+                &["GET"],
+                "orgs/{org}/connections/{id}",
+            )],
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let Lookup::Found(_, resource) = table.find(&Method::GET, "/v1/connections/42") else {
+            panic!("no route");
+        };
+        assert_eq!(
+            resource.for_org(Some("org_b")).as_deref(),
+            Some("orgs/org_b/connections/42")
+        );
+        assert_eq!(
+            resource.for_org(None),
+            None,
+            "no organization, no resource name"
+        );
     }
 
     #[test]
