@@ -13,6 +13,7 @@ mod hardening;
 mod identity;
 mod inspect;
 mod limits;
+mod make_summary;
 mod proxy;
 mod reload;
 mod tls;

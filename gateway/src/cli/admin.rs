@@ -81,6 +81,16 @@ enum UsersCommand {
         /// The user's email.
         email: String,
     },
+    /// Let the user act across organizations (list and create them).
+    GrantPlatformOperator {
+        /// The user's email.
+        email: String,
+    },
+    /// Withdraw the platform-operator capability.
+    RevokePlatformOperator {
+        /// The user's email.
+        email: String,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -186,6 +196,12 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
         }
         Ok::<_, IdentityError>(user)
     };
+    let set = |email: String, changes: UserChanges| async move {
+        let user = by_email(email).await?;
+        let user = identity.update_user(org, &user.id, &changes).await?;
+        print(user_line(&user), serde_json::to_value(&user)?);
+        Ok::<_, anyhow::Error>(())
+    };
     match args.command {
         AdminCommand::Users(command) => match command {
             UsersCommand::List => {
@@ -222,22 +238,32 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             UsersCommand::Disable { email } => {
-                let user = by_email(email).await?;
                 let changes = UserChanges {
                     disabled: Some(true),
                     ..UserChanges::default()
                 };
-                let user = identity.update_user(org, &user.id, &changes).await?;
-                print(user_line(&user), serde_json::to_value(&user)?);
+                set(email, changes).await?;
             }
             UsersCommand::Enable { email } => {
-                let user = by_email(email).await?;
                 let changes = UserChanges {
                     disabled: Some(false),
                     ..UserChanges::default()
                 };
-                let user = identity.update_user(org, &user.id, &changes).await?;
-                print(user_line(&user), serde_json::to_value(&user)?);
+                set(email, changes).await?;
+            }
+            UsersCommand::GrantPlatformOperator { email } => {
+                let changes = UserChanges {
+                    platform_operator: Some(true),
+                    ..UserChanges::default()
+                };
+                set(email, changes).await?;
+            }
+            UsersCommand::RevokePlatformOperator { email } => {
+                let changes = UserChanges {
+                    platform_operator: Some(false),
+                    ..UserChanges::default()
+                };
+                set(email, changes).await?;
             }
             UsersCommand::Delete { email } => {
                 let user = by_email(email).await?;

@@ -47,6 +47,28 @@ async fn bootstrap_admin_is_printed_once_and_must_change_the_password() {
     let users = call(&client, Method::GET, "/api/v1/users", Some(&token), None).await;
     assert_eq!(users.status, 200, "{}", users.text());
     assert_eq!(users.json()["users"][0]["email"], ADMIN_EMAIL);
+    // Without a config file too, the bootstrap administrator is the
+    // platform operator, and nobody else is.
+    assert_eq!(users.json()["users"][0]["platform_operator"], true);
+    let orgs = call(&client, Method::GET, "/api/v1/orgs", Some(&token), None).await;
+    assert_eq!(orgs.status, 200, "{}", orgs.text());
+    let second = call(
+        &client,
+        Method::POST,
+        "/api/v1/users",
+        Some(&token),
+        Some(json!({"email": "second@example.com", "password": "walnut signal 48 prairie", "groups": ["admins"]})),
+    )
+    .await;
+    assert_eq!(second.status, 201, "{}", second.text());
+    let second = login(&client, "second@example.com", "walnut signal 48 prairie").await;
+    let second = second.json()["access_token"].as_str().unwrap().to_string();
+    // The embedded policy lets administrators run their own organization…
+    let listed = call(&client, Method::GET, "/api/v1/users", Some(&second), None).await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    // …and spans no organizations.
+    let refused = call(&client, Method::GET, "/api/v1/orgs", Some(&second), None).await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
     assert_eq!(
         login(&client, ADMIN_EMAIL, &one_time).await.status,
         401,

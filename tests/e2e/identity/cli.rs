@@ -132,6 +132,33 @@ async fn admin_cli_manages_users_and_keys_of_a_running_gateway() {
     }
     assert_eq!(last.as_deref(), Some("api_key_revoked"));
 
+    // The platform-operator capability, granted and withdrawn offline.
+    let granted = admin_ok(
+        &gateway,
+        &plugins,
+        &[
+            "--json",
+            "users",
+            "grant-platform-operator",
+            "ivy@example.com",
+        ],
+    );
+    assert!(granted.contains("\"platform_operator\":true"), "{granted}");
+    let withdrawn = admin_ok(
+        &gateway,
+        &plugins,
+        &[
+            "--json",
+            "users",
+            "revoke-platform-operator",
+            "ivy@example.com",
+        ],
+    );
+    assert!(
+        withdrawn.contains("\"platform_operator\":false"),
+        "{withdrawn}"
+    );
+
     admin_ok(&gateway, &plugins, &["users", "disable", "ivy@example.com"]);
     let refused = login(&client, "ivy@example.com", password).await;
     assert_eq!(refused.status, 403, "{}", refused.text());
