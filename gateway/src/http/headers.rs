@@ -21,6 +21,9 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 /// a network position or another client's address.
 const FORWARDING: &[&str] = &[
     "forwarded",
+    "x-forwarded",
+    "x-original-forwarded-for",
+    "x-proxyuser-ip",
     "x-real-ip",
     "x-client-ip",
     "client-ip",
@@ -33,12 +36,15 @@ const FORWARDING: &[&str] = &[
     "x-remote-addr",
     "x-host",
     "x-original-host",
+    "x-http-host-override",
+    "x-url-scheme",
+    "front-end-https",
 ];
 
 /// Headers upstream frameworks read as a rewrite of the request's path,
 /// method or destination (IIS/ASP.NET, Symfony, Rails/Rack, Express,
-/// Spring, Envoy): the gateway authorized the request it saw, so none of
-/// them may change it behind its back.
+/// Spring): the gateway authorized the request it saw, so none of them
+/// may change it behind its back.
 const OVERRIDES: &[&str] = &[
     "x-original-url",
     "x-original-uri",
@@ -50,8 +56,6 @@ const OVERRIDES: &[&str] = &[
     "x-http-method",
     "x-method-override",
     "x-original-method",
-    "x-envoy-original-path",
-    "x-envoy-original-url",
 ];
 
 /// Whether the client must not send `name` upstream: a forwarding,
@@ -68,6 +72,9 @@ fn is_forged(name: &HeaderName) -> bool {
     };
     name.starts_with("x-forwarded-")
         || name.starts_with(IDENTITY_PREFIX)
+        // Envoy trusts its own `x-envoy-*` headers (original path,
+        // external address, retry and routing overrides) from peers.
+        || name.starts_with("x-envoy-")
         || name == super::request_id::HEADER.as_str()
         || FORWARDING.contains(&name)
         || OVERRIDES.contains(&name)
@@ -168,6 +175,13 @@ mod tests {
             "x_http_method_override",
             "x-request-id",
             "x_request_id",
+            "x-forwarded",
+            "x-original-forwarded-for",
+            "x-envoy-original-path",
+            "x-envoy-external-address",
+            "x_envoy_internal",
+            "x-url-scheme",
+            "front-end-https",
         ];
         let mut headers = HeaderMap::new();
         for name in forged {
