@@ -102,6 +102,31 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
+/// [`present`] for an integer. JSON Schema counts `3.0` as an integer, so
+/// a number with no fractional part is accepted in either spelling.
+pub fn present_integer<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error as _;
+    let number = <serde_json::Number as serde::Deserialize>::deserialize(deserializer)?;
+    if let Some(integer) = number.as_i64() {
+        return Ok(Some(integer));
+    }
+    match number.as_f64() {
+        // Below 2^53 a float is an exact integer.
+        Some(float) if float.fract() == 0.0 && float.abs() < 9.0e15 =>
+        {
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "integral and in range, checked above"
+            )]
+            Ok(Some(float as i64))
+        }
+        _ => Err(D::Error::custom("expected an integer")),
+    }
+}
+
 /// For an optional field where `null` means "clear"
 /// (`#[serde(default, deserialize_with = "nullable")]`): absent is `None`,
 /// `null` is `Some(None)`.

@@ -1,6 +1,6 @@
 //! The caller's own account: `/api/v1/me/*`.
 
-use super::extract::{Authenticated, ClientIp, FullAccess, JsonBody, present};
+use super::extract::{Authenticated, ClientIp, FullAccess, JsonBody, present, present_integer};
 use super::views::{
     ApiKeyList, ApiKeyView, MfaView, RecoveryCodes, SessionList, SessionView, TotpEnrollmentView,
 };
@@ -172,12 +172,12 @@ pub struct NewKeyBody {
     #[schemars(with = "Vec<String>")]
     scope: Option<Vec<String>>,
     /// Lifetime from now; exactly one of this and `expires_at`.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_integer")]
     #[schemars(range(min = 1))]
     #[schemars(with = "i64")]
     expires_in_seconds: Option<i64>,
     /// Expiry (Unix seconds); exactly one of this and `expires_in_seconds`.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_integer")]
     #[schemars(with = "i64")]
     expires_at: Option<i64>,
     /// The owner (`/api/v1/api-keys` only; default: the caller).

@@ -2,7 +2,7 @@
 //! tenants, so only platform operators may; an organization's own
 //! administrators see and change only their own.
 
-use super::extract::{FullAccess, JsonBody, Scoped, present};
+use super::extract::{FullAccess, JsonBody, Scoped, present, present_integer};
 use super::views::{CreatedOrg, CreatedUser, OrgList, OrgView, UserView};
 use crate::http::ApiError;
 use crate::http::router::GatewayState;
@@ -117,7 +117,7 @@ pub struct OrgPatch {
     #[schemars(with = "bool")]
     mfa_required: Option<bool>,
     /// Longest lifetime of a new API key, in days.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_integer")]
     #[schemars(range(min = 1, max = 3650))]
     #[schemars(with = "i64")]
     api_key_max_lifetime_days: Option<i64>,

@@ -15,9 +15,13 @@ const EXAMPLES_PER_OPERATION: &str = "25";
 #[tokio::test]
 async fn schemathesis_finds_no_server_error_and_no_contract_violation() {
     let f = Fixture::start().await;
-    // Something for the operations on users to find.
-    f.create_user("victim@example.com", "indigo falcon 27 marsh", &["ops"])
+    // Something for the operations on users to find (tests/schemathesis.toml
+    // points `{user_id}` at it).
+    let victim = f
+        .create_user("victim@example.com", "indigo falcon 27 marsh", &["ops"])
         .await;
+    // Schemathesis keeps a cache in its working directory: a temporary one.
+    let workdir = tempfile::tempdir().unwrap();
 
     let mut ca = tempfile::NamedTempFile::new().unwrap();
     let pem = std::fs::read_to_string(f.gateway.dir().join("data/tls/cert.pem")).unwrap();
@@ -30,6 +34,9 @@ async fn schemathesis_finds_no_server_error_and_no_contract_violation() {
     let authorization = format!("Authorization: Bearer {}", f.admin);
 
     let mut command = tokio::process::Command::new("python3");
+    command
+        .current_dir(workdir.path())
+        .env("PORTCULLIS_SCHEMATHESIS_USER_ID", &victim);
     if let Ok(path) = std::env::var("PORTCULLIS_TEST_PYTHONPATH") {
         command.env("PYTHONPATH", path);
     }
@@ -72,12 +79,13 @@ async fn schemathesis_finds_no_server_error_and_no_contract_violation() {
         output.status.success(),
         "schemathesis found problems:\n{text}"
     );
+    // The summary's "N generated, N passed" line.
     let generated: u64 = text
         .lines()
-        .find_map(|line| line.trim().split_once(" generated"))
-        .and_then(|(count, _)| count.trim().parse().ok())
+        .find_map(|line| line.trim().split_once(" generated, ")?.0.parse().ok())
         .unwrap_or_else(|| panic!("no test case count in:\n{text}"));
     assert!(generated >= 500, "only {generated} test cases:\n{text}");
+    println!("schemathesis: {generated} test cases, no failures");
     assert!(!text.contains("failures"), "{text}");
     f.assert_not_logged(&["indigo falcon 27 marsh"]);
 }
