@@ -8,7 +8,7 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 /// The body did not arrive before its deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -16,18 +16,26 @@ use tokio::time::Sleep;
 pub struct BodyDeadlineElapsed;
 
 /// `inner`, failing with [`BodyDeadlineElapsed`] if it is not complete
-/// within `limit` from now.
+/// within `limit` from now. A request without a body is passed as it is,
+/// and the timer is only armed once the body makes the reader wait (most
+/// small bodies arrive with the headers), so the common case costs no
+/// timer registration.
 pub fn with_deadline(inner: Body, limit: Duration) -> Body {
+    if inner.is_end_stream() {
+        return inner;
+    }
     Body::new(DeadlineBody {
         inner,
-        deadline: Box::pin(tokio::time::sleep(limit)),
+        deadline: Instant::now() + limit,
+        timer: None,
         done: false,
     })
 }
 
 struct DeadlineBody {
     inner: Body,
-    deadline: Pin<Box<Sleep>>,
+    deadline: Instant,
+    timer: Option<Pin<Box<Sleep>>>,
     done: bool,
 }
 
@@ -48,13 +56,19 @@ impl HttpBody for DeadlineBody {
                 Poll::Ready(None)
             }
             Poll::Ready(frame) => Poll::Ready(frame),
-            Poll::Pending => match self.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    self.done = true;
-                    Poll::Ready(Some(Err(axum::Error::new(BodyDeadlineElapsed))))
+            Poll::Pending => {
+                let deadline = self.deadline;
+                let timer = self
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        self.done = true;
+                        Poll::Ready(Some(Err(axum::Error::new(BodyDeadlineElapsed))))
+                    }
+                    Poll::Pending => Poll::Pending,
                 }
-                Poll::Pending => Poll::Pending,
-            },
+            }
         }
     }
 

@@ -18,6 +18,7 @@
 //!   is kept).
 
 use crate::http::ApiError;
+use std::borrow::Cow;
 
 /// Why a path has no canonical form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,11 +74,24 @@ fn is_structural(byte: u8) -> bool {
     matches!(byte, b'/' | b'\\' | b';' | b'?' | b'#' | b'%')
 }
 
-/// The canonical form of `path`, or why it has none.
-pub fn canonicalize(path: &str) -> Result<String, PathError> {
+/// The canonical form of `path`, or why it has none. A path that is
+/// canonical already (the common case) is returned as it is, unallocated.
+pub fn canonicalize(path: &str) -> Result<Cow<'_, str>, PathError> {
     let bytes = path.as_bytes();
     if bytes.first() != Some(&b'/') {
         return Err(PathError::NotAbsolute);
+    }
+    if !path.contains('%') {
+        for &byte in bytes {
+            match byte {
+                0..=0x1f | 0x7f => return Err(PathError::Control),
+                b'\\' | b';' => return Err(PathError::Forbidden(char::from(byte))),
+                0x80.. => return Err(PathError::NotUtf8),
+                _ => {}
+            }
+        }
+        check_segments(path)?;
+        return Ok(Cow::Borrowed(path));
     }
     let mut out = String::with_capacity(path.len());
     // Decoded bytes of the current run of kept encodings, checked as UTF-8.
@@ -135,7 +149,7 @@ pub fn canonicalize(path: &str) -> Result<String, PathError> {
     }
     flush(&mut pending)?;
     check_segments(&out)?;
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 fn check_segments(path: &str) -> Result<(), PathError> {
@@ -215,7 +229,7 @@ mod tests {
     fn the_canonical_form_is_a_fixed_point() {
         for raw in ["/v1/%61dmin/%c3%a9", "/a/x%2cy", "/a/b/"] {
             let once = canonicalize(raw).unwrap();
-            assert_eq!(canonicalize(&once).as_deref(), Ok(once.as_str()));
+            assert_eq!(canonicalize(&once).as_deref(), Ok(&*once));
         }
     }
 }

@@ -135,7 +135,9 @@ fn prepare(policy: &RequestPolicy, request: Request, id: RequestId) -> Result<Re
         .map_err(|error| ApiError::BadRequest(error.to_string()))?;
     parts.extensions.insert(host);
     let canonical = canonicalize(parts.uri.path())?;
-    if canonical != parts.uri.path() {
+    if let std::borrow::Cow::Owned(canonical) = canonical
+        && canonical != parts.uri.path()
+    {
         let target = match parts.uri.query() {
             Some(query) => format!("{canonical}?{query}"),
             None => canonical,
