@@ -81,6 +81,12 @@ pub struct ServerConfig {
     /// `X-Forwarded-For` is believed. Empty (the default): the TCP peer is
     /// the client and `X-Forwarded-For` is ignored.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Whether upstreams treat paths case-insensitively (IIS, some Windows
+    /// and macOS file servers). Then the canonical path is lower-cased
+    /// before routing and forwarding, so `/V1/ADMIN` cannot slip past a
+    /// route for `/v1/admin` by a weaker catch-all. Route templates must
+    /// then be lower case.
+    pub case_insensitive_paths: bool,
 }
 
 impl Default for ServerConfig {
@@ -101,6 +107,7 @@ impl Default for ServerConfig {
             body_read_timeout_ms: 10_000,
             public_host: None,
             trusted_proxies: Vec::new(),
+            case_insensitive_paths: false,
         }
     }
 }

@@ -63,6 +63,18 @@ fn org_is_the_callers_organization_and_never_a_path_parameter() {
 }
 
 #[test]
+fn case_insensitive_paths_need_lower_case_templates() {
+    let text = format!(
+        "[server]\ncase_insensitive_paths = true\n{PLUGIN}[auth]\nauthorizer = \"authz\"\n[[routes]]\nname = \"r\"\npath = \"/V1/a\"\nupstream = \"http://127.0.0.1:1\"\npermission = {{ action = \"a\", resource = \"a\" }}\n"
+    );
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("routes[0].path") && err.contains("lower-case"),
+        "{err}"
+    );
+}
+
+#[test]
 fn upstream_must_be_plain_base_url() {
     let text = format!(
         "{PLUGIN}[auth]\nauthorizer = \"authz\"\n[[routes]]\nname = \"r\"\npath = \"/a\"\nupstream = \"ftp://x\"\npermission = {{ action = \"a\", resource = \"a\" }}\n"

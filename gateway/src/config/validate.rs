@@ -180,6 +180,14 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
         if !route.path.starts_with('/') {
             return Err(problem(key("path"), "a path template starting with `/`"));
         }
+        if config.server.case_insensitive_paths
+            && route.path.bytes().any(|b| b.is_ascii_uppercase())
+        {
+            return Err(problem(
+                key("path"),
+                "a lower-case path template, because `server.case_insensitive_paths` is on",
+            ));
+        }
         for reserved in ["/healthz", "/readyz", "/metrics"] {
             if route.path == reserved {
                 return Err(problem(

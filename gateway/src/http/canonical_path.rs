@@ -166,6 +166,28 @@ fn check_segments(path: &str) -> Result<(), PathError> {
     Ok(())
 }
 
+/// `path` (canonical) with ASCII letters lower-cased outside its
+/// percent-escapes, whose hex digits stay upper case.
+pub fn lower_case(path: &str) -> Cow<'_, str> {
+    if !path.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut escape = 0;
+    for c in path.chars() {
+        if c == '%' {
+            escape = 2;
+            out.push(c);
+        } else if escape > 0 {
+            escape -= 1;
+            out.push(c);
+        } else {
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,6 +245,12 @@ mod tests {
         ] {
             assert_eq!(canonicalize(raw), Err(error), "{raw}");
         }
+    }
+
+    #[test]
+    fn lower_casing_keeps_escapes_upper_case() {
+        assert_eq!(lower_case("/V1/ADMIN/Caf%C3%A9"), "/v1/admin/caf%C3%A9");
+        assert!(matches!(lower_case("/v1/admin"), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! security headers and a metrics record.
 
 use super::ApiError;
-use super::canonical_path::canonicalize;
+use super::canonical_path::{canonicalize, lower_case};
 use super::client_addr::client_addr;
 use super::proxy::{self, RouteTable, UpstreamClient};
 use super::request_id::{self, RequestId};
@@ -52,6 +52,7 @@ struct RequestPolicy {
     trusted_proxies: Arc<[ipnet::IpNet]>,
     public_host: Option<Arc<str>>,
     body_read_timeout: std::time::Duration,
+    case_insensitive_paths: bool,
 }
 
 /// Builds the router over `state`.
@@ -75,6 +76,7 @@ pub fn build_router(state: Arc<GatewayState>) -> Router {
         trusted_proxies: state.server.trusted_proxies.clone().into(),
         public_host: state.server.public_host.as_deref().map(Arc::from),
         body_read_timeout: std::time::Duration::from_millis(state.server.body_read_timeout_ms),
+        case_insensitive_paths: state.server.case_insensitive_paths,
     };
     let routes = Router::new()
         .route("/healthz", get(healthz))
@@ -134,7 +136,12 @@ fn prepare(policy: &RequestPolicy, request: Request, id: RequestId) -> Result<Re
     let host = served_host(&parts, policy.public_host.as_deref())
         .map_err(|error| ApiError::BadRequest(error.to_string()))?;
     parts.extensions.insert(host);
-    let canonical = canonicalize(parts.uri.path())?;
+    let mut canonical = canonicalize(parts.uri.path())?;
+    if policy.case_insensitive_paths
+        && let std::borrow::Cow::Owned(lower) = lower_case(&canonical)
+    {
+        canonical = std::borrow::Cow::Owned(lower);
+    }
     if let std::borrow::Cow::Owned(canonical) = canonical
         && canonical != parts.uri.path()
     {

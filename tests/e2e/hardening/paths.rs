@@ -101,3 +101,23 @@ async fn paths_without_one_meaning_are_refused_before_anything_else() {
         "nothing ambiguous reached the upstream"
     );
 }
+
+#[tokio::test]
+async fn with_case_insensitive_upstreams_case_cannot_dodge_a_route() {
+    let (upstream, gateway) = gateway("case_insensitive_paths = true").await;
+    let client = gateway.client();
+    for disguised in ["/V1/ADMIN/users", "/v1/Admin/users", "/V1/%41dmin/users"] {
+        let reply = client
+            .get_with(disguised, &[("authorization", BOB)])
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 403, "{disguised}: {}", reply.text());
+    }
+    assert!(upstream.seen().is_empty());
+    let reply = client
+        .get_with("/V1/Admin/Users%C3%A9", &[("authorization", ALICE)])
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(upstream.seen()[0].path, "/v1/admin/users%C3%A9");
+}
