@@ -115,11 +115,13 @@ async fn require_step_up(state: &GatewayState, caller: &Caller) -> Result<(), Ap
             "sign in again (within the last {window}) to do this"
         )));
     }
+    // Only a sign-in without the second factor needs the (plugin) look-up.
+    let used_second_factor = caller.principal.amr.iter().any(|m| m == "mfa");
     let has_second_factor = match &caller.user {
-        Some(user) => state.identity.has_second_factor(&user.id).await?,
-        None => false,
+        Some(user) if !used_second_factor => state.identity.has_second_factor(&user.id).await?,
+        _ => false,
     };
-    if has_second_factor && !caller.principal.amr.iter().any(|m| m == "mfa") {
+    if has_second_factor {
         return Err(ApiError::StepUpRequired(format!(
             "sign in again with your second factor (within the last {window}) to do this"
         )));

@@ -16,8 +16,9 @@ use serde::de::DeserializeOwned;
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Caller);
 
-fn admitted(parts: &Parts) -> Result<&Admitted, ApiError> {
-    parts.extensions.get::<Admitted>().ok_or_else(|| {
+/// Takes what the enforcement admitted (a handler reads it once).
+fn admitted(parts: &mut Parts) -> Result<Admitted, ApiError> {
+    parts.extensions.remove::<Admitted>().ok_or_else(|| {
         tracing::error!("a handler asked for a caller its endpoint does not admit");
         ApiError::Internal
     })
@@ -27,7 +28,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(admitted(parts)?.caller.clone()))
+        Ok(Self(admitted(parts)?.caller))
     }
 }
 
@@ -40,7 +41,7 @@ impl<S: Send + Sync> FromRequestParts<S> for FullAccess {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let caller = admitted(parts)?.caller.clone();
+        let caller = admitted(parts)?.caller;
         caller.require_full_access()?;
         Ok(Self(caller))
     }
@@ -60,15 +61,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Scoped {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let admitted = admitted(parts)?;
-        let org = admitted.org.clone().ok_or_else(|| {
+        let Admitted { caller, org } = admitted(parts)?;
+        let org = org.ok_or_else(|| {
             tracing::error!("a handler asked for an organization its endpoint does not scope");
             ApiError::Internal
         })?;
-        Ok(Self {
-            caller: admitted.caller.clone(),
-            org,
-        })
+        Ok(Self { caller, org })
     }
 }
 

@@ -76,7 +76,11 @@ where
     C: GracefulConnection,
 {
     let mut connection = pin!(connection);
-    let mut closing = false;
+    // Shutdown may have begun while this connection was being accepted.
+    let mut closing = *shutdown.borrow_and_update();
+    if closing {
+        connection.as_mut().graceful_shutdown();
+    }
     loop {
         let idle_check = activity.idle_remaining(idle_timeout);
         tokio::select! {

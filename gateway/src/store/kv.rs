@@ -12,12 +12,6 @@ struct Current {
     version: i64,
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// One plugin instance's private key space.
 #[derive(Clone, Debug)]
 pub struct KvNamespace {
@@ -47,17 +41,19 @@ impl KvNamespace {
 
     /// The row of `key`: its version and, unless it has expired, its value.
     async fn current(&self, key: &str) -> Result<Option<Current>, StoreError> {
-        let row: Option<(Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT value, version, expires_at FROM plugin_kv WHERE namespace = ? AND key = ?",
+        // The database's clock decides expiry, as it does for the purge.
+        let row: Option<(Vec<u8>, i64, bool)> = sqlx::query_as(
+            "SELECT value, version, COALESCE(expires_at <= unixepoch(), 0)
+             FROM plugin_kv WHERE namespace = ? AND key = ?",
         )
         .bind(&*self.namespace)
         .bind(key)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((sealed, version, expires_at)) = row else {
+        let Some((sealed, version, expired)) = row else {
             return Ok(None);
         };
-        let value = if expires_at.is_some_and(|at| at <= unix_now()) {
+        let value = if expired {
             None
         } else {
             Some(self.sealer.open(&self.context(key), &sealed)?)
@@ -165,12 +161,11 @@ impl KvNamespace {
         // substr comparison avoids LIKE's wildcard characters in `prefix`.
         Ok(sqlx::query_scalar(
             "SELECT key FROM plugin_kv WHERE namespace = ? AND substr(key, 1, length(?)) = ?
-                 AND (expires_at IS NULL OR expires_at > ?) ORDER BY key",
+                 AND (expires_at IS NULL OR expires_at > unixepoch()) ORDER BY key",
         )
         .bind(&*self.namespace)
         .bind(prefix)
         .bind(prefix)
-        .bind(unix_now())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -289,8 +284,8 @@ mod tests {
     async fn expired_values_read_as_absent_and_are_purged() {
         let store = Store::open_in_memory().await.unwrap();
         let kv = store.kv("p");
-        let past = super::unix_now() - 1;
-        let future = super::unix_now() + 3_600;
+        let past = crate::identity::now() - 1;
+        let future = crate::identity::now() + 3_600;
         assert!(
             kv.compare_and_swap("old", None, Some(b"1"), Some(past))
                 .await
