@@ -108,7 +108,9 @@ async fn require_step_up(state: &GatewayState, caller: &Caller) -> Result<(), Ap
     let max_age = state.identity.config().step_up_max_age_secs;
     let window = format!("{} minutes", max_age.div_ceil(60));
     let recent = caller.signed_in_at.is_some_and(|at| {
-        crate::identity::now() - at <= i64::try_from(max_age).unwrap_or(i64::MAX)
+        // Whole seconds on both sides: `<` keeps the window from
+        // stretching by the truncated fraction (fail closed).
+        crate::identity::now() - at < i64::try_from(max_age).unwrap_or(i64::MAX)
     });
     if !recent {
         return Err(ApiError::StepUpRequired(format!(

@@ -196,7 +196,7 @@ async fn sensitive_changes_need_a_recent_sign_in_with_the_second_factor() {
         .to_string();
     // A first enrollment right after signing in needs nothing more.
     let secret = f.enroll_totp(&token).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3_100)).await;
 
     // The session is older than the step-up window: refused, saying why.
     let refreshed = call(&f.client, Method::POST, "/auth/token", Some(&token), None).await;
