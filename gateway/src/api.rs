@@ -7,10 +7,13 @@
 mod access;
 mod api_keys;
 mod auth;
+mod authz;
+mod environments;
 mod extract;
 mod me;
 pub mod openapi;
 mod orgs;
+mod roles;
 mod users;
 mod views;
 
@@ -51,7 +54,8 @@ pub enum Access {
     /// organization (`{org_id}`) is not found, unless the caller is a
     /// platform operator.
     Permission {
-        /// The action, e.g. `users.read`.
+        /// The permission, from the catalogue (`authz::catalogue`), e.g.
+        /// `users:read`.
         action: &'static str,
         /// The resource template, e.g. `orgs/{org}/users/{user_id}`.
         resource: &'static str,
@@ -151,21 +155,42 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint!(DELETE "/api/v1/me/api-keys/{key_id}", "revokeMyApiKey", "me", Full, Any, None, (204, None), me::revoke_api_key, "Revoke one of your API keys"),
     endpoint!(GET "/api/v1/orgs", "listOrgs", "orgs", Platform, Any, None, (200, body::<views::OrgList>()), orgs::list, "Every organization (platform operators)"),
     endpoint!(POST "/api/v1/orgs", "createOrg", "orgs", Platform, Any, body::<orgs::NewOrg>(), (201, body::<views::CreatedOrg>()), orgs::create, "Create an organization, optionally with its first administrator (platform operators)"),
-    endpoint!(GET "/api/v1/orgs/{org_id}", "getOrg", "orgs", perm("orgs.read", "orgs/{org_id}"), Any, None, (200, body::<views::OrgView>()), orgs::get, "One organization"),
-    endpoint!(PATCH "/api/v1/orgs/{org_id}", "updateOrg", "orgs", perm("orgs.update", "orgs/{org_id}"), Any, body::<orgs::OrgPatch>(), (200, body::<views::OrgView>()), orgs::update, "Change an organization's settings (MFA requirement, API key lifetime)"),
-    endpoint!(GET "/api/v1/users", "listUsers", "users", perm("users.list", "orgs/{org}/users"), Any, None, (200, body::<views::UserList>()), users::list, "Users of your organization"),
-    endpoint!(POST "/api/v1/users", "createUser", "users", perm("users.create", "orgs/{org}/users"), Any, body::<users::NewUserBody>(), (201, body::<views::CreatedUser>()), users::create, "Create a user; without a password, invite with a one-time password"),
-    endpoint!(GET "/api/v1/users/{user_id}", "getUser", "users", perm("users.read", "orgs/{org}/users/{user_id}"), Any, None, (200, body::<views::UserView>()), users::get, "One user"),
-    endpoint!(PATCH "/api/v1/users/{user_id}", "updateUser", "users", perm("users.update", "orgs/{org}/users/{user_id}"), Any, body::<users::UserPatch>(), (200, body::<views::UserView>()), users::update, "Change a user; disabling ends their sessions"),
-    endpoint!(DELETE "/api/v1/users/{user_id}", "deleteUser", "users", perm("users.delete", "orgs/{org}/users/{user_id}"), Any, None, (204, None), users::delete, "Delete a user with their sessions and API keys"),
-    endpoint!(POST "/api/v1/users/{user_id}/password-reset", "resetPassword", "users", perm("users.reset_password", "orgs/{org}/users/{user_id}"), SignedIn, None, (200, body::<views::OneTimePassword>()), users::reset_password, "Set a one-time password the user must change"),
-    endpoint!(DELETE "/api/v1/users/{user_id}/mfa", "resetMfa", "users", perm("users.reset_mfa", "orgs/{org}/users/{user_id}"), SignedIn, None, (204, None), users::reset_mfa, "Remove a user's second factors"),
-    endpoint!(GET "/api/v1/users/{user_id}/sessions", "listUserSessions", "sessions", perm("sessions.list", "orgs/{org}/users/{user_id}/sessions"), SignedIn, None, (200, body::<views::SessionList>()), users::sessions, "A user's live sessions"),
-    endpoint!(DELETE "/api/v1/users/{user_id}/sessions", "revokeUserSessions", "sessions", perm("sessions.revoke", "orgs/{org}/users/{user_id}/sessions"), SignedIn, None, (200, body::<views::RevokedCount>()), users::revoke_sessions, "End all of a user's sessions"),
-    endpoint!(DELETE "/api/v1/users/{user_id}/sessions/{session_id}", "revokeUserSession", "sessions", perm("sessions.revoke", "orgs/{org}/users/{user_id}/sessions/{session_id}"), SignedIn, None, (204, None), users::revoke_session, "End one of a user's sessions"),
-    endpoint!(GET "/api/v1/api-keys", "listApiKeys", "api-keys", perm("api_keys.list", "orgs/{org}/api_keys"), Any, None, (200, body::<views::ApiKeyList>()), api_keys::list, "API keys of your organization (filter with ?owner_id=)"),
-    endpoint!(POST "/api/v1/api-keys", "createApiKey", "api-keys", perm("api_keys.create", "orgs/{org}/api_keys"), StepUp, body::<me::NewKeyBody>(), (201, body::<views::CreatedApiKey>()), api_keys::create, "Create an API key for a user of your organization; shown once"),
-    endpoint!(DELETE "/api/v1/api-keys/{key_id}", "revokeApiKey", "api-keys", perm("api_keys.revoke", "orgs/{org}/api_keys/{key_id}"), Any, None, (204, None), api_keys::revoke, "Revoke an API key; effective on the next request"),
+    endpoint!(GET "/api/v1/orgs/{org_id}", "getOrg", "orgs", perm("settings:read", "orgs/{org_id}"), Any, None, (200, body::<views::OrgView>()), orgs::get, "One organization"),
+    endpoint!(PATCH "/api/v1/orgs/{org_id}", "updateOrg", "orgs", perm("settings:manage", "orgs/{org_id}"), Any, body::<orgs::OrgPatch>(), (200, body::<views::OrgView>()), orgs::update, "Change an organization's settings (MFA requirement, API key lifetime)"),
+    endpoint!(GET "/api/v1/users", "listUsers", "users", perm("users:read", "orgs/{org}/users"), Any, None, (200, body::<views::UserList>()), users::list, "Users of your organization"),
+    endpoint!(POST "/api/v1/users", "createUser", "users", perm("users:manage", "orgs/{org}/users"), Any, body::<users::NewUserBody>(), (201, body::<views::CreatedUser>()), users::create, "Create a user; without a password, invite with a one-time password"),
+    endpoint!(GET "/api/v1/users/{user_id}", "getUser", "users", perm("users:read", "orgs/{org}/users/{user_id}"), Any, None, (200, body::<views::UserView>()), users::get, "One user"),
+    endpoint!(PATCH "/api/v1/users/{user_id}", "updateUser", "users", perm("users:manage", "orgs/{org}/users/{user_id}"), Any, body::<users::UserPatch>(), (200, body::<views::UserView>()), users::update, "Change a user; disabling ends their sessions"),
+    endpoint!(DELETE "/api/v1/users/{user_id}", "deleteUser", "users", perm("users:manage", "orgs/{org}/users/{user_id}"), Any, None, (204, None), users::delete, "Delete a user with their sessions and API keys"),
+    endpoint!(POST "/api/v1/users/{user_id}/password-reset", "resetPassword", "users", perm("users:manage", "orgs/{org}/users/{user_id}"), SignedIn, None, (200, body::<views::OneTimePassword>()), users::reset_password, "Set a one-time password the user must change"),
+    endpoint!(DELETE "/api/v1/users/{user_id}/mfa", "resetMfa", "users", perm("users:manage", "orgs/{org}/users/{user_id}"), SignedIn, None, (204, None), users::reset_mfa, "Remove a user's second factors"),
+    endpoint!(GET "/api/v1/users/{user_id}/sessions", "listUserSessions", "sessions", perm("users:read", "orgs/{org}/users/{user_id}/sessions"), SignedIn, None, (200, body::<views::SessionList>()), users::sessions, "A user's live sessions"),
+    endpoint!(DELETE "/api/v1/users/{user_id}/sessions", "revokeUserSessions", "sessions", perm("users:manage", "orgs/{org}/users/{user_id}/sessions"), SignedIn, None, (200, body::<views::RevokedCount>()), users::revoke_sessions, "End all of a user's sessions"),
+    endpoint!(DELETE "/api/v1/users/{user_id}/sessions/{session_id}", "revokeUserSession", "sessions", perm("users:manage", "orgs/{org}/users/{user_id}/sessions/{session_id}"), SignedIn, None, (204, None), users::revoke_session, "End one of a user's sessions"),
+    endpoint!(GET "/api/v1/api-keys", "listApiKeys", "api-keys", perm("api_keys:read", "orgs/{org}/api_keys"), Any, None, (200, body::<views::ApiKeyList>()), api_keys::list, "API keys of your organization (filter with ?owner_id=)"),
+    endpoint!(POST "/api/v1/api-keys", "createApiKey", "api-keys", perm("api_keys:manage", "orgs/{org}/api_keys"), StepUp, body::<me::NewKeyBody>(), (201, body::<views::CreatedApiKey>()), api_keys::create, "Create an API key for a user of your organization; shown once"),
+    endpoint!(DELETE "/api/v1/api-keys/{key_id}", "revokeApiKey", "api-keys", perm("api_keys:manage", "orgs/{org}/api_keys/{key_id}"), Any, None, (204, None), api_keys::revoke, "Revoke an API key; effective on the next request"),
+    endpoint!(GET "/api/v1/environments", "listEnvironments", "environments", perm("environments:read", "orgs/{org}/environments"), Any, None, (200, body::<environments::EnvironmentList>()), environments::list, "Environments of your organization"),
+    endpoint!(POST "/api/v1/environments", "createEnvironment", "environments", perm("environments:write", "orgs/{org}/environments"), Any, body::<environments::EnvironmentBody>(), (201, body::<environments::EnvironmentView>()), environments::create, "Create an environment"),
+    endpoint!(GET "/api/v1/environments/{env_id}", "getEnvironment", "environments", perm("environments:read", "orgs/{org}/environments/{env_id}"), Any, None, (200, body::<environments::EnvironmentView>()), environments::get, "One environment"),
+    endpoint!(PATCH "/api/v1/environments/{env_id}", "updateEnvironment", "environments", perm("environments:write", "orgs/{org}/environments/{env_id}"), Any, body::<environments::EnvironmentBody>(), (200, body::<environments::EnvironmentView>()), environments::update, "Rename or describe an environment"),
+    endpoint!(DELETE "/api/v1/environments/{env_id}", "deleteEnvironment", "environments", perm("environments:delete", "orgs/{org}/environments/{env_id}"), Any, None, (204, None), environments::delete, "Delete an environment; one with connections only with ?cascade=true"),
+    endpoint!(GET "/api/v1/environments/{env_id}/connections", "listConnections", "connections", perm("connections:read", "orgs/{org}/environments/{env_id}"), Any, None, (200, body::<environments::ConnectionList>()), environments::list_connections, "Connections of an environment"),
+    endpoint!(POST "/api/v1/environments/{env_id}/connections", "createConnection", "connections", perm("connections:write", "orgs/{org}/environments/{env_id}"), Any, body::<environments::ConnectionBody>(), (201, body::<environments::ConnectionView>()), environments::create_connection, "Create a connection (its metadata; credentials come separately)"),
+    endpoint!(GET "/api/v1/connections/{conn_id}", "getConnection", "connections", perm("connections:read", "orgs/{org}/connections/{conn_id}"), Any, None, (200, body::<environments::ConnectionView>()), environments::get_connection, "One connection"),
+    endpoint!(PATCH "/api/v1/connections/{conn_id}", "updateConnection", "connections", perm("connections:write", "orgs/{org}/connections/{conn_id}"), Any, body::<environments::ConnectionBody>(), (200, body::<environments::ConnectionView>()), environments::update_connection, "Change a connection's metadata"),
+    endpoint!(DELETE "/api/v1/connections/{conn_id}", "deleteConnection", "connections", perm("connections:delete", "orgs/{org}/connections/{conn_id}"), Any, None, (204, None), environments::delete_connection, "Delete a connection and the bindings scoped to it"),
+    endpoint!(GET "/api/v1/roles", "listRoles", "roles", perm("roles:read", "orgs/{org}/roles"), Any, None, (200, body::<roles::RoleList>()), roles::list, "Predefined and custom roles"),
+    endpoint!(POST "/api/v1/roles", "createRole", "roles", perm("roles:manage", "orgs/{org}/roles"), Any, body::<roles::RoleBody>(), (201, body::<roles::RoleView>()), roles::create, "Create a custom role"),
+    endpoint!(GET "/api/v1/roles/{role_id}", "getRole", "roles", perm("roles:read", "orgs/{org}/roles/{role_id}"), Any, None, (200, body::<roles::RoleView>()), roles::get, "One role"),
+    endpoint!(PATCH "/api/v1/roles/{role_id}", "updateRole", "roles", perm("roles:manage", "orgs/{org}/roles/{role_id}"), Any, body::<roles::RoleBody>(), (200, body::<roles::RoleView>()), roles::update, "Change a custom role (predefined roles are not editable)"),
+    endpoint!(DELETE "/api/v1/roles/{role_id}", "deleteRole", "roles", perm("roles:manage", "orgs/{org}/roles/{role_id}"), Any, None, (204, None), roles::delete, "Delete a custom role no binding uses"),
+    endpoint!(GET "/api/v1/bindings", "listBindings", "roles", perm("roles:read", "orgs/{org}/bindings"), Any, None, (200, body::<roles::BindingList>()), roles::list_bindings, "Role bindings of your organization"),
+    endpoint!(POST "/api/v1/bindings", "createBinding", "roles", perm("roles:manage", "orgs/{org}/bindings"), Any, body::<roles::BindingBody>(), (201, body::<roles::BindingView>()), roles::create_binding, "Bind a user, group or API key to a role on a scope"),
+    endpoint!(DELETE "/api/v1/bindings/{binding_id}", "deleteBinding", "roles", perm("roles:manage", "orgs/{org}/bindings/{binding_id}"), Any, None, (204, None), roles::delete_binding, "Delete a binding; effective on the next request"),
+    endpoint!(GET "/api/v1/authz/permissions", "listPermissions", "authz", Full, Any, None, (200, body::<authz::PermissionCatalogue>()), authz::permissions, "The permission catalogue and the predefined roles"),
+    endpoint!(POST "/api/v1/authz/explain", "explainDecision", "authz", perm("roles:read", "orgs/{org}/authz"), Any, body::<authz::ExplainRequest>(), (200, body::<crate::authz::Receipt>()), authz::explain, "Why a subject may or may not do an action on a resource: the decision receipt"),
+    endpoint!(GET "/api/v1/authz/effective", "effectivePermissions", "authz", perm("roles:read", "orgs/{org}/authz"), Any, None, (200, body::<authz::EffectivePermissions>()), authz::effective_permissions, "What a subject may do, per scope (?subject=user:<id>)"),
 ];
 
 /// The API routes, built from [`ENDPOINTS`], each behind the enforcement

@@ -35,6 +35,17 @@ pub struct ProviderAnswerLabels {
     pub answer: &'static str,
 }
 
+/// Labels of a disagreement between the active and the shadow authorizer.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShadowLabels {
+    /// The active authorizer's name.
+    pub active: String,
+    /// The shadow authorizer's name.
+    pub shadow: String,
+    /// `active_allowed` (the shadow would deny) or `active_denied`.
+    pub disagreement: &'static str,
+}
+
 /// Labels of a finished HTTP request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -73,6 +84,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     provider_answers: Family<ProviderAnswerLabels, Counter>,
     api_key_lookups: Counter,
+    shadow_disagreements: Family<ShadowLabels, Counter>,
 }
 
 impl Metrics {
@@ -87,6 +99,12 @@ impl Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let api_key_lookups = Counter::default();
         let provider_answers = Family::<ProviderAnswerLabels, Counter>::default();
+        let shadow_disagreements = Family::<ShadowLabels, Counter>::default();
+        registry.register(
+            "authz_shadow_disagreements",
+            "Checks on which the shadow authorizer decided otherwise than the active one",
+            shadow_disagreements.clone(),
+        );
         registry.register(
             "auth_provider_answers",
             "Auth provider answers to request credentials, by provider and answer",
@@ -119,6 +137,7 @@ impl Metrics {
             requests,
             provider_answers,
             api_key_lookups,
+            shadow_disagreements,
         })
     }
 
@@ -163,6 +182,21 @@ impl Metrics {
             .get_or_create(&ProviderAnswerLabels {
                 plugin: plugin.to_string(),
                 answer,
+            })
+            .inc();
+    }
+
+    /// Records a check on which the shadow authorizer disagreed.
+    pub fn shadow_disagreement(&self, active: &str, shadow: &str, active_allowed: bool) {
+        self.shadow_disagreements
+            .get_or_create(&ShadowLabels {
+                active: active.to_string(),
+                shadow: shadow.to_string(),
+                disagreement: if active_allowed {
+                    "active_allowed"
+                } else {
+                    "active_denied"
+                },
             })
             .inc();
     }

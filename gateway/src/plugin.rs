@@ -22,15 +22,17 @@ mod worlds;
 pub use component::{ComponentInfo, HOST_WIT_VERSION, World};
 pub use engine::PluginEngine;
 pub use loaded::LoadedPlugin;
+pub use loaded::PolicySnapshot;
 pub use pool::Isolation;
 #[doc(hidden)]
 pub use pool::WorldBindings;
 pub use registry::{PluginRegistry, ReloadReport};
 pub use state::PluginContext;
 pub use worlds::{
-    Attribute, AuthProviderPlugin, AuthorizerPlugin, Credential, Decision, Form, FormField,
-    GuestError, GuestResult, KeyProviderPlugin, LoginInput, LoginStep, MfaStatus, Principal,
-    RequestInfo, Secret, SecretsBackendPlugin, StepResult, TotpEnrollment, WrappedKey,
+    Attribute, AuthProviderPlugin, AuthorizerPlugin, CheckRequest, Credential, Decision,
+    DecisionBasis, Form, FormField, GuestError, GuestResult, KeyProviderPlugin, LoginInput,
+    LoginStep, MfaStatus, Principal, PrincipalView, RequestInfo, Secret, SecretsBackendPlugin,
+    StepResult, TotpEnrollment, WrappedKey, principal_view,
 };
 
 use std::path::PathBuf;

@@ -7,8 +7,10 @@
 mod connection;
 mod listener;
 
+use crate::authz::{Authz, Scope, Subject};
 use crate::config::{Config, ConfigError};
 use crate::data_dir::{DataDir, DataDirError};
+use crate::events::Events;
 use crate::http::proxy::{RouteTable, UpstreamClient};
 use crate::http::{GatewayState, build_router};
 use crate::identity::{BootstrapAdmin, Identity, IdentityError};
@@ -50,6 +52,9 @@ pub enum ServerError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The policy could not be loaded.
+    #[error("cannot load the authorization policy: {0}")]
+    Authz(#[from] crate::authz::AuthzError),
     /// The identity service could not start (store or signing keys).
     #[error("cannot start the identity service: {0}")]
     Identity(#[from] IdentityError),
@@ -129,6 +134,8 @@ pub struct Core {
     pub plugins: Arc<PluginRegistry>,
     /// The identity service.
     pub identity: Arc<Identity>,
+    /// Policy administration and the policy snapshot.
+    pub authz: Arc<Authz>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
 }
@@ -163,11 +170,20 @@ impl Core {
             )
             .await?,
         );
+        let authz = Arc::new(
+            Authz::load(
+                store.clone(),
+                Events::to_log(),
+                config.authz.mfa_required.clone(),
+            )
+            .await?,
+        );
         Ok(Self {
             data,
             store,
             plugins,
             identity,
+            authz,
             metrics,
         })
     }
@@ -211,10 +227,36 @@ async fn maintain_identity(
     }
 }
 
+/// Picks up policy changes other gateways sharing the store made.
+async fn follow_policy(authz: Arc<Authz>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(error) = authz.refresh().await {
+            tracing::warn!(%error, "policy refresh failed; keeping the current snapshot");
+        }
+    }
+}
+
 /// Starts a gateway: data directory, store, certificate, plugins, listeners.
 pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
     let core = Core::open(&config).await?;
     let bootstrap_admin = core.identity.bootstrap().await?;
+    if let Some(admin) = &bootstrap_admin {
+        core.authz
+            .grant(
+                &admin.org_id,
+                &Subject::User(admin.user_id.clone()),
+                "admin",
+                &Scope::Organization,
+                "bootstrap",
+            )
+            .await?;
+    }
     let data = &core.data;
     let certificate_source = certificate_source(&config, data);
     let certificate = certificate_source.load()?;
@@ -230,6 +272,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
         routes: ArcSwap::from_pointee(routes),
         server: config.server.clone(),
         identity: core.identity.clone(),
+        authz: core.authz.clone(),
     });
     let router = build_router(state.clone());
 
@@ -272,6 +315,11 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
             shutdown_rx,
         ));
     }
+    tasks.spawn(follow_policy(
+        core.authz.clone(),
+        Duration::from_secs(config.authz.poll_interval_secs),
+        shutdown.subscribe(),
+    ));
     tasks.spawn(maintain_identity(
         core.identity.clone(),
         core.store.clone(),

@@ -5,6 +5,7 @@
 //! sit behind the same methods.
 
 mod api_keys;
+mod authz;
 mod directory;
 mod kv;
 mod login_flows;
@@ -14,6 +15,10 @@ mod sessions;
 mod signing_keys;
 
 pub use api_keys::ApiKeyRecord;
+pub use authz::{
+    BindingRecord, ConnectionChanges, ConnectionRecord, EnvironmentRecord, PolicyRecords, Removal,
+    RoleRecord,
+};
 pub use directory::{OrgChanges, OrgRecord, UserChanges, UserRecord};
 pub use kv::KvNamespace;
 pub use login_flows::LoginFlowRecord;
@@ -65,6 +70,20 @@ pub enum StoreError {
     /// A stored value could not be sealed or opened.
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// The write would break a uniqueness rule (a name already taken).
+    #[error("already exists: {0}")]
+    Conflict(String),
+}
+
+/// [`StoreError::Conflict`] for a unique-constraint violation, the error
+/// itself otherwise.
+fn conflict_as(what: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |error| match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(what.to_string())
+        }
+        _ => StoreError::Query(error),
+    }
 }
 
 /// A handle to the gateway's database; cheap to clone. Values that may be

@@ -11,13 +11,17 @@
 //! | `key-provider`   | [`KeyProvider`]      | [`export_key_provider!`]   |
 //!
 //! ```no_run
-//! use portcullis_sdk::{Authorizer, Decision, Principal, PluginError};
+//! use portcullis_sdk::{Authorizer, CheckRequest, Decision, DecisionBasis, PluginError};
 //!
-//! struct AllowAll;
-//! impl Authorizer for AllowAll {
-//!     fn init() -> Result<Self, PluginError> { Ok(AllowAll) }
-//!     fn check(&mut self, _: &Principal, _: &str, _: &str, _: &[portcullis_sdk::Attribute]) -> Decision {
-//!         Decision { allowed: true, reason: "allow-all".into() }
+//! struct ReadOnly;
+//! impl Authorizer for ReadOnly {
+//!     fn init() -> Result<Self, PluginError> { Ok(ReadOnly) }
+//!     fn check(&mut self, request: &CheckRequest<'_>) -> Decision {
+//!         if request.action.ends_with(":read") {
+//!             Decision::allow("reads are open")
+//!         } else {
+//!             Decision::deny(DecisionBasis::Denied, "only reads are allowed")
+//!         }
 //!     }
 //! }
 //! portcullis_sdk::export_authorizer!(AllowAll);
@@ -31,6 +35,7 @@ extern crate self as portcullis_sdk;
 
 pub mod config;
 pub mod crypto;
+mod decision;
 pub mod hex;
 pub mod http;
 pub mod kv;
@@ -54,7 +59,8 @@ pub use __raw::accounts::{MfaStatus, TotpEnrollment};
 pub use __raw::authenticate::{Credential, Form, FormField, LoginInput, LoginStep, StepResult};
 pub use __raw::keys::WrappedKey;
 pub use __raw::secrets::Secret;
-pub use __raw::types::{Attribute, Decision, PluginError, Principal, RequestInfo};
+pub use __raw::types::{Attribute, Decision, DecisionBasis, PluginError, Principal, RequestInfo};
+pub use portcullis_wire::{CheckRequest, PrincipalView};
 
 /// The WIT package version this SDK builds plugins against.
 pub const WIT_VERSION: &str = "0.1.0";

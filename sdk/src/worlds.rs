@@ -5,8 +5,8 @@
 //! call that arrives before a successful `init` fails closed.
 
 use crate::{
-    Attribute, Credential, Decision, LoginInput, MfaStatus, PluginError, Principal, RequestInfo,
-    Secret, StepResult, TotpEnrollment, WrappedKey,
+    Attribute, CheckRequest, Credential, Decision, LoginInput, MfaStatus, PluginError, Principal,
+    RequestInfo, Secret, StepResult, TotpEnrollment, WrappedKey,
 };
 
 /// A policy decision point (`authorizer` world).
@@ -21,14 +21,11 @@ pub trait Authorizer: Sized + 'static {
         Ok(())
     }
 
-    /// Decides whether `principal` may do `action` on `resource`.
-    fn check(
-        &mut self,
-        principal: &Principal,
-        action: &str,
-        resource: &str,
-        context: &[Attribute],
-    ) -> Decision;
+    /// Decides whether `request.principal` may do `request.action` on
+    /// `request.resource`. The request borrows the one buffer the gateway
+    /// lowered; build the answer with [`Decision::allow`] or
+    /// [`Decision::deny`].
+    fn check(&mut self, request: &CheckRequest<'_>) -> Decision;
 }
 
 /// An identity provider (`auth-provider` world). Implement the interactive
@@ -205,17 +202,14 @@ macro_rules! export_authorizer {
                 fn load_policy(snapshot: ::std::string::String) -> ::std::result::Result<(), $crate::PluginError> {
                     __with_state(|s| <$ty as $crate::Authorizer>::load_policy(s, &snapshot))?
                 }
-                fn check(
-                    principal: $crate::Principal,
-                    action: ::std::string::String,
-                    resource: ::std::string::String,
-                    context: ::std::vec::Vec<$crate::Attribute>,
-                ) -> $crate::Decision {
-                    __with_state(|s| <$ty as $crate::Authorizer>::check(s, &principal, &action, &resource, &context))
-                        .unwrap_or_else(|e| $crate::Decision {
-                            allowed: false,
-                            reason: ::std::format!("denied: {e:?}"),
-                        })
+                fn check(request: ::std::vec::Vec<u8>) -> $crate::Decision {
+                    match $crate::CheckRequest::decode(&request) {
+                        ::std::result::Result::Ok(request) => {
+                            __with_state(|s| <$ty as $crate::Authorizer>::check(s, &request))
+                                .unwrap_or_else(|e| $crate::Decision::unavailable(::std::format!("{e:?}")))
+                        }
+                        ::std::result::Result::Err(e) => $crate::Decision::unavailable(::std::format!("{e}")),
+                    }
                 }
             }
             $crate::__raw::authorizer::export_raw!(__PortcullisPlugin with_types_in $crate::__raw::authorizer);

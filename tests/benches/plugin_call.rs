@@ -1,5 +1,8 @@
 //! Authorizer calls through the Wasm boundary: a warm pooled instance vs a
-//! fresh instance per call (instantiate + init + call + drop).
+//! fresh instance per call (instantiate + init + call + drop); and the
+//! RBAC authorizer with 10 and with 100,000 bindings loaded (the ratio is
+//! what a large policy costs per check), the time to load a
+//! 100,000-binding snapshot and the memory an instance then holds.
 #![expect(
     missing_docs,
     reason = "criterion's macros generate undocumented items"
@@ -10,12 +13,19 @@
 )]
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use portcullis::authz::snapshot;
 use portcullis::config::{AuthConfig, PluginConfig};
 use portcullis::metrics::Metrics;
-use portcullis::plugin::{Isolation, PluginEngine, PluginRegistry, Principal};
+use portcullis::plugin::{
+    CheckRequest, Isolation, PluginEngine, PluginRegistry, PolicySnapshot, Principal,
+    principal_view,
+};
 use portcullis::store::Store;
+use portcullis::store::{BindingRecord, PolicyRecords};
 use portcullis_tests::paths;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 fn authz_config() -> toml::Table {
     toml::from_str(
@@ -43,9 +53,17 @@ fn bench(c: &mut Criterion) {
             "authz".to_string(),
             PluginConfig::new(paths::component("authz_static"), authz_config()),
         );
+        plugins.insert("rbac".to_string(), {
+            let mut config = PluginConfig::new(paths::component("authz_rbac"), toml::Table::new());
+            config.memory_limit_mib = 1024;
+            config.deadline_ms = 30_000;
+            config.instances = 1;
+            config
+        });
         let auth = AuthConfig {
             authorizer: Some("authz".into()),
             providers: Vec::new(),
+            shadow_authorizer: None,
         };
         PluginRegistry::load(
             PluginEngine::new().expect("engine"),
@@ -68,9 +86,13 @@ fn bench(c: &mut Criterion) {
         attributes: Vec::new(),
         organization: None,
     };
-    let allowed = runtime
-        .block_on(authorizer.check(&principal, "connections.read", "connections/42", &[]))
-        .expect("check");
+    let request = CheckRequest {
+        principal: principal_view(&principal, None, None),
+        action: "connections.read",
+        resource: "connections/42",
+        context: Vec::new(),
+    };
+    let allowed = runtime.block_on(authorizer.check(&request)).expect("check");
     assert!(
         allowed.allowed,
         "the benchmark must measure a real allow decision"
@@ -84,16 +106,90 @@ fn bench(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.to_async(&runtime).iter(|| async {
                 authorizer
-                    .check_on(
-                        isolation,
-                        &principal,
-                        "connections.read",
-                        "connections/42",
-                        &[],
-                    )
+                    .check_on(isolation, &request)
                     .await
                     .expect("check")
             })
+        });
+    }
+    group.finish();
+    rbac(c, &runtime, &registry);
+}
+
+/// A snapshot with `n` bindings over 1,000 users in one organization; user
+/// `usr_7` holds the binding the benchmark's check is decided by.
+fn rbac_snapshot(n: usize) -> Arc<PolicySnapshot> {
+    let bindings = (0..n)
+        .map(|i| BindingRecord {
+            id: format!("bnd_{i:08}"),
+            org_id: "org_a".into(),
+            subject: format!("user:usr_{}", i % 1_000),
+            role_id: ["viewer", "operator", "admin"][i % 3].into(),
+            scope_kind: "environment".into(),
+            scope_id: Some(format!("env_{}", i % 500)),
+            created_at: 0,
+            created_by: "bench".into(),
+        })
+        .collect();
+    let records = PolicyRecords {
+        version: i64::try_from(n).expect("n"),
+        roles: Vec::new(),
+        connections: (0..2_000)
+            .map(|i| {
+                (
+                    format!("con_{i}"),
+                    "org_a".into(),
+                    format!("env_{}", i % 500),
+                )
+            })
+            .collect(),
+        bindings,
+    };
+    let document = snapshot::document(&records, &["users:manage".into()]);
+    Arc::new(PolicySnapshot {
+        version: document.version,
+        json: serde_json::to_string(&document).expect("snapshot json"),
+    })
+}
+
+fn rbac(c: &mut Criterion, runtime: &tokio::runtime::Runtime, registry: &PluginRegistry) {
+    let rbac = registry.authorizer_named("rbac").expect("rbac loaded");
+    let principal = Principal {
+        subject: "usr_7".into(),
+        issuer: "portcullis".into(),
+        email: Some("kim@example.com".into()),
+        display_name: Some("Kim".into()),
+        groups: vec!["data".into(), "ops".into()],
+        amr: vec!["pwd".into(), "mfa".into()],
+        attributes: Vec::new(),
+        organization: Some("org_a".into()),
+    };
+    // usr_7 holds bindings i ≡ 7 (mod 1000): operator on env_7 among them.
+    let request = CheckRequest {
+        principal: principal_view(&principal, Some("usr_7"), None),
+        action: "connections:read",
+        resource: "orgs/org_a/connections/con_7",
+        context: Vec::new(),
+    };
+    let mut group = c.benchmark_group("rbac_check");
+    for n in [10usize, 100_000] {
+        let snapshot = rbac_snapshot(n);
+        let bytes = snapshot.json.len();
+        let started = Instant::now();
+        runtime
+            .block_on(rbac.install_policy(snapshot))
+            .expect("call")
+            .expect("snapshot accepted");
+        let loaded = started.elapsed();
+        let decision = runtime.block_on(rbac.check(&request)).expect("check");
+        assert!(decision.allowed, "{n} bindings: {}", decision.reason);
+        println!(
+            "rbac snapshot: {n} bindings, {bytes} bytes of JSON, loaded in {loaded:?}; instance memory {} MiB",
+            rbac.peak_memory_bytes() >> 20
+        );
+        group.bench_function(format!("{n}_bindings"), |b| {
+            b.to_async(runtime)
+                .iter(|| async { rbac.check(&request).await.expect("check") })
         });
     }
     group.finish();

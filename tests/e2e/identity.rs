@@ -9,6 +9,7 @@ mod cli;
 mod csrf;
 mod login;
 mod openapi;
+mod rbac;
 mod sessions;
 mod takeover;
 mod tenants;
@@ -27,6 +28,48 @@ const ADMIN_PASSWORD: &str = "castle gate lantern 42";
 /// A gateway with local accounts, the static authorizer (`admins` may do
 /// anything, `ops` may read items) and a proxy route to `upstream`.
 fn identity_config(upstream: &Upstream, extra: &str) -> String {
+    identity_config_with(upstream, extra, &static_authorizer(), "")
+}
+
+/// The static authorizer's plugin block.
+fn static_authorizer() -> String {
+    format!(
+        r#"[plugins.authz]
+path = "{authz}"
+
+[plugins.authz.config]
+default = "deny"
+rules = [
+  {{ groups = ["admins"], actions = ["*"], resources = ["*"] }},
+  {{ groups = ["ops"], actions = ["items.read"], resources = ["*"] }},
+  {{ groups = ["ops"], actions = ["vault.read"], resources = ["*"], amr = ["mfa"] }},
+]
+
+"#,
+        authz = paths::component("authz_static").display(),
+    )
+}
+
+/// The RBAC authorizer's plugin block (roles and bindings from the store).
+fn rbac_authorizer() -> String {
+    format!(
+        r#"[plugins.authz]
+path = "{authz}"
+instances = 2
+memory_limit_mib = 256
+
+"#,
+        authz = paths::component("authz_rbac").display(),
+    )
+}
+
+/// [`identity_config`] with `authz_block` as the `authz` plugin.
+fn identity_config_with(
+    upstream: &Upstream,
+    extra: &str,
+    authz_block: &str,
+    auth_extra: &str,
+) -> String {
     format!(
         r#"
 data_dir = "{{dir}}/data"
@@ -38,23 +81,13 @@ trusted_proxies = ["127.0.0.0/8"]
 
 [auth]
 authorizer = "authz"
+{auth_extra}
 
 [identity]
 local_provider = "local"
 {extra}
 
-[plugins.authz]
-path = "{authz}"
-
-[plugins.authz.config]
-default = "deny"
-rules = [
-  {{ groups = ["admins"], actions = ["*"], resources = ["*"] }},
-  {{ groups = ["ops"], actions = ["items.read"], resources = ["*"] }},
-  {{ groups = ["ops"], actions = ["vault.read"], resources = ["*"], amr = ["mfa"] }},
-]
-
-[plugins.local]
+{authz_block}[plugins.local]
 path = "{local}"
 instances = 2
 deadline_ms = 10000
@@ -93,7 +126,6 @@ path = "/v1/vault/{{id}}"
 upstream = "{upstream}"
 permission = {{ action = "vault.read", resource = "vault/{{id}}" }}
 "#,
-        authz = paths::component("authz_static").display(),
         local = paths::component("authn_local").display(),
         upstream = upstream.url(),
     )
@@ -115,7 +147,21 @@ impl Fixture {
 
     async fn start_with(extra: &str) -> Self {
         let upstream = Upstream::start().await;
-        let gateway = Gateway::with_config(&identity_config(&upstream, extra))
+        let config = identity_config(&upstream, extra);
+        Self::start_on(upstream, &config).await
+    }
+
+    /// A gateway deciding with the RBAC authorizer; `extra` goes into the
+    /// configuration's top level tables, `auth_extra` into `[auth]`.
+    async fn start_rbac(extra: &str, authz_extra: &str, auth_extra: &str) -> Self {
+        let upstream = Upstream::start().await;
+        let block = format!("{}{authz_extra}\n", rbac_authorizer());
+        let config = identity_config_with(&upstream, extra, &block, auth_extra);
+        Self::start_on(upstream, &config).await
+    }
+
+    async fn start_on(upstream: Upstream, config: &str) -> Self {
+        let gateway = Gateway::with_config(config)
             .await
             .unwrap_or_else(|failure| panic!("gateway failed to start: {failure:?}"));
         let client = gateway.client();

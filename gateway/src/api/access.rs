@@ -166,7 +166,7 @@ async fn authorize(
         return Err(ApiError::ResourceNotFound("organization"));
     }
     let resource = resource_name(template, own, params)?;
-    permission::check(state, &caller.principal, action, &resource).await?;
+    permission::check(state, caller.into(), action, &resource).await?;
     Ok(own.to_string())
 }
 

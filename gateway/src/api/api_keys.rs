@@ -3,6 +3,7 @@
 use super::extract::{JsonBody, Scoped};
 use super::me::{NewKeyBody, refuse_key_minting_keys};
 use super::views::{ApiKeyList, ApiKeyView, CreatedApiKey};
+use crate::authz::Subject;
 use crate::http::ApiError;
 use crate::http::router::GatewayState;
 use crate::store::ApiKeyRecord;
@@ -65,8 +66,32 @@ pub async fn create(
     let owner = body
         .owner_id()
         .map_or_else(|| creator.clone(), str::to_string);
+    create_bound(&state, &org, &creator, owner, body).await
+}
+
+/// Creates a key for `owner` and binds it to the body's role: checked
+/// before the key exists, so a bad role or scope creates nothing.
+pub async fn create_bound(
+    state: &GatewayState,
+    org: &str,
+    creator: &str,
+    owner: String,
+    body: NewKeyBody,
+) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
+    let (role, scope) = body.binding();
+    state.authz.check_grant(org, &role, &scope).await?;
     let new = body.into_new_key(owner)?;
-    let (record, key) = state.identity.create_api_key(&org, &creator, new).await?;
+    let (record, key) = state.identity.create_api_key(org, creator, new).await?;
+    let subject = Subject::ApiKey(record.id.clone());
+    if let Err(error) = state
+        .authz
+        .grant(org, &subject, &role, &scope, creator)
+        .await
+    {
+        // A key without its binding could do nothing; leave none behind.
+        state.identity.revoke_api_key(org, &record.id, None).await?;
+        return Err(error.into());
+    }
     Ok(created(record, &key))
 }
 

@@ -184,9 +184,29 @@ pub struct NewKeyBody {
     #[serde(default, deserialize_with = "present")]
     #[schemars(with = "String")]
     owner_id: Option<String>,
+    /// The role the key itself is bound to (default `admin`, so the key
+    /// may do what its owner may). The key may only ever do what both its
+    /// owner's and its own bindings allow.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "String", length(min = 1, max = 128))]
+    role: Option<String>,
+    /// Where that binding applies (default: the organization).
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "crate::authz::Scope")]
+    role_scope: Option<crate::authz::Scope>,
 }
 
 impl NewKeyBody {
+    /// The role and scope the new key is bound to.
+    pub fn binding(&self) -> (String, crate::authz::Scope) {
+        (
+            self.role.clone().unwrap_or_else(|| "admin".into()),
+            self.role_scope
+                .clone()
+                .unwrap_or(crate::authz::Scope::Organization),
+        )
+    }
+
     /// The key to create for `owner_id`.
     pub fn into_new_key(self, owner_id: String) -> Result<NewApiKey, ApiError> {
         let expires_at = match (self.expires_in_seconds, self.expires_at) {
@@ -252,12 +272,7 @@ pub async fn create_api_key(
             "keys created here are your own; use /api/v1/api-keys to create keys for others".into(),
         ));
     }
-    let new = body.into_new_key(user.id.clone())?;
-    let (record, key) = state
-        .identity
-        .create_api_key(&user.org_id, &user.id, new)
-        .await?;
-    Ok(super::api_keys::created(record, &key))
+    super::api_keys::create_bound(&state, &user.org_id, &user.id, user.id.clone(), body).await
 }
 
 /// `DELETE /api/v1/me/api-keys/{key_id}`.

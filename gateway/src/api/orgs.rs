@@ -56,7 +56,7 @@ pub struct NewOrg {
 /// asked, its first administrator.
 pub async fn create(
     State(state): State<Arc<GatewayState>>,
-    FullAccess(_): FullAccess,
+    FullAccess(caller): FullAccess,
     JsonBody(body): JsonBody<NewOrg>,
 ) -> Result<(StatusCode, Json<CreatedOrg>), ApiError> {
     let org = state.identity.create_org(&body.name).await?;
@@ -79,6 +79,18 @@ pub async fn create(
                     return Err(error.into());
                 }
             };
+            let subject = crate::authz::Subject::User(user.id.clone());
+            let by = caller.user.as_deref().map_or("platform", |u| u.id.as_str());
+            state
+                .authz
+                .grant(
+                    &org.id,
+                    &subject,
+                    "admin",
+                    &crate::authz::Scope::Organization,
+                    by,
+                )
+                .await?;
             Some(CreatedUser {
                 user: UserView::from(&user),
                 one_time_password: password.as_ref().map(|p| p.expose_secret().to_string()),

@@ -173,6 +173,10 @@ pub async fn delete(
         return Err(ApiError::NotPermitted("you cannot delete yourself".into()));
     }
     state.identity.delete_user(&org, &user_id).await?;
+    state
+        .authz
+        .forget_subject(&crate::authz::Subject::User(user_id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -25,6 +25,9 @@ pub struct Config {
     /// Sessions, access tokens, API keys and local accounts.
     #[serde(default)]
     pub identity: IdentityConfig,
+    /// Role-based access control policy.
+    #[serde(default)]
+    pub authz: AuthzConfig,
     /// Plugin instances by name.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
@@ -131,6 +134,34 @@ pub struct AuthConfig {
     /// `auth-provider` plugins asked, in order, to verify request credentials.
     #[serde(default)]
     pub providers: Vec<String>,
+    /// An `authorizer` plugin that evaluates every check alongside the
+    /// active one and never decides: each disagreement is logged with both
+    /// receipts and counted (`portcullis_authz_shadow_disagreements_total`),
+    /// so an operator can switch policy models safely.
+    #[serde(default)]
+    pub shadow_authorizer: Option<String>,
+}
+
+/// Role-based access control policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthzConfig {
+    /// Permissions granted only to sessions that signed in with the
+    /// second factor (`amr` `mfa`); a refusal for this reason has the code
+    /// `mfa_required`. API keys never carry `mfa`.
+    pub mfa_required: Vec<String>,
+    /// How often the gateway looks for policy changes made through other
+    /// gateways sharing the store, in seconds.
+    pub poll_interval_secs: u64,
+}
+
+impl Default for AuthzConfig {
+    fn default() -> Self {
+        Self {
+            mfa_required: crate::authz::catalogue::mfa_defaults(),
+            poll_interval_secs: 5,
+        }
+    }
 }
 
 /// Sessions, access tokens, API keys and local accounts.
@@ -312,33 +343,15 @@ impl Config {
 
 /// The configuration `portcullis serve` runs without a file.
 pub(super) fn embedded_default(data_dir: &Path, plugin_dir: &Path) -> Config {
-    let mut authz_config = toml::Table::new();
-    authz_config.insert("default".into(), toml::Value::String("deny".into()));
-    let mut rule = toml::Table::new();
-    let list = |items: &[&str]| {
-        toml::Value::Array(
-            items
-                .iter()
-                .map(|s| toml::Value::String((*s).into()))
-                .collect(),
-        )
-    };
-    // Administrators may do anything in their own organization; the
-    // gateway keeps every caller inside theirs anyway, and the policy
-    // says so too.
-    rule.insert("groups".into(), list(&["admins"]));
-    rule.insert("actions".into(), list(&["*"]));
-    rule.insert("resources".into(), list(&["orgs/{org}", "orgs/{org}/*"]));
-    authz_config.insert(
-        "rules".into(),
-        toml::Value::Array(vec![toml::Value::Table(rule)]),
-    );
-
     let mut plugins = BTreeMap::new();
-    plugins.insert(
-        "authz".to_string(),
-        PluginConfig::new(plugin_dir.join("authz_static.wasm"), authz_config),
-    );
+    // Role-based access control over the store's roles and bindings. Each
+    // instance holds the whole policy index: few instances, room for a
+    // large policy.
+    let mut authz = PluginConfig::new(plugin_dir.join("authz_rbac.wasm"), toml::Table::new());
+    authz.instances = 4;
+    authz.memory_limit_mib = 512;
+    authz.deadline_ms = 5_000;
+    plugins.insert("authz".to_string(), authz);
     let mut local = PluginConfig::new(plugin_dir.join("authn_local.wasm"), toml::Table::new());
     // argon2id needs 19 MiB per hash; few instances keep memory bounded.
     local.instances = 4;
@@ -351,11 +364,13 @@ pub(super) fn embedded_default(data_dir: &Path, plugin_dir: &Path) -> Config {
         auth: AuthConfig {
             authorizer: Some("authz".into()),
             providers: Vec::new(),
+            shadow_authorizer: None,
         },
         identity: IdentityConfig {
             local_provider: Some("local".into()),
             ..IdentityConfig::default()
         },
+        authz: AuthzConfig::default(),
         plugins,
         routes: Vec::new(),
         source: None,

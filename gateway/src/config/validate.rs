@@ -92,6 +92,34 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
             format!("the name of a plugin under [plugins], not `{authorizer}`"),
         ));
     }
+    if let Some(shadow) = &config.auth.shadow_authorizer {
+        if !known(shadow) {
+            return Err(problem(
+                "auth.shadow_authorizer",
+                format!("the name of a plugin under [plugins], not `{shadow}`"),
+            ));
+        }
+        if config.auth.authorizer.as_deref() == Some(shadow.as_str()) {
+            return Err(problem(
+                "auth.shadow_authorizer",
+                "a plugin other than auth.authorizer (a shadow that is the active authorizer compares nothing)",
+            ));
+        }
+    }
+    for (i, permission) in config.authz.mfa_required.iter().enumerate() {
+        if crate::authz::catalogue::validate_pattern(permission).is_err() {
+            return Err(problem(
+                format!("authz.mfa_required[{i}]"),
+                format!("a permission of the catalogue (e.g. `users:manage`), not `{permission}`"),
+            ));
+        }
+    }
+    if config.authz.poll_interval_secs == 0 {
+        return Err(problem(
+            "authz.poll_interval_secs",
+            "a number of seconds of at least 1",
+        ));
+    }
     for (i, provider) in config.auth.providers.iter().enumerate() {
         if !known(provider) {
             return Err(problem(

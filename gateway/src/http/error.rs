@@ -55,6 +55,12 @@ pub enum ApiError {
         /// The resource it was asked on.
         resource: String,
     },
+    /// The policy allows the action only after a sign-in with the second
+    /// factor; signing in again with it would help.
+    MfaRequired {
+        /// The permission asked for.
+        action: String,
+    },
     /// An authentication plugin failed; the request was refused.
     AuthenticationUnavailable,
     /// The authorizer failed; the request was refused.
@@ -100,6 +106,7 @@ impl ApiError {
             | Self::ApiKeyExpired
             | Self::ApiKeyRevoked => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. }
+            | Self::MfaRequired { .. }
             | Self::AccountDisabled
             | Self::ActionsPending(_)
             | Self::NotPermitted(_)
@@ -152,6 +159,7 @@ impl ApiError {
             Self::NotConfigured(_) => "not_configured",
             Self::StoreUnavailable => "store_unavailable",
             Self::Forbidden { .. } => "forbidden",
+            Self::MfaRequired { .. } => "mfa_required",
             Self::AuthenticationUnavailable => "authentication_unavailable",
             Self::AuthorizationUnavailable => "authorization_unavailable",
             Self::NotFound => "not_found",
@@ -190,6 +198,9 @@ impl ApiError {
             Self::Forbidden { action, resource } => {
                 format!("not allowed to `{action}` on `{resource}`")
             }
+            Self::MfaRequired { action } => format!(
+                "`{action}` needs a sign-in with your second factor: sign in again with it (enroll one at /api/v1/me/mfa/totp if you have none)"
+            ),
             Self::AuthenticationUnavailable => {
                 "authentication is unavailable; the request was refused".into()
             }
@@ -288,6 +299,33 @@ impl From<crate::identity::IdentityError> for ApiError {
                 Self::StoreUnavailable
             }
             E::Internal => Self::Internal,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(error: crate::store::StoreError) -> Self {
+        tracing::error!(%error, "store failed");
+        Self::StoreUnavailable
+    }
+}
+
+impl From<crate::authz::AuthzError> for ApiError {
+    fn from(error: crate::authz::AuthzError) -> Self {
+        use crate::authz::AuthzError as E;
+        match error {
+            E::Invalid(why) => Self::InvalidInput(why),
+            E::NotFound(what) => Self::ResourceNotFound(what),
+            E::Conflict(what) => Self::Conflict(format!("{what} already exists")),
+            E::InUse(why) => Self::Conflict(why),
+            E::Store(error) => {
+                tracing::error!(%error, "store failed");
+                Self::StoreUnavailable
+            }
+            E::Snapshot(why) => {
+                tracing::error!(%why, "policy snapshot failed");
+                Self::Internal
+            }
         }
     }
 }

@@ -1,33 +1,173 @@
-//! Asking the authorizer plugin whether a principal may do an action on a
-//! resource. No authorizer, a failing one, or a "no" all deny.
+//! Asking the authorizer whether a caller may do an action on a resource:
+//! the one path every admin API route and every proxied route takes. No
+//! authorizer, a failing one, or a "no" all deny.
+//!
+//! Before asking, the authorizer is brought to the current policy
+//! snapshot, so a change made through the API is enforced from the next
+//! request. A configured shadow authorizer is asked the same question; it
+//! never decides, and each disagreement is logged and counted.
 
 use super::ApiError;
 use super::router::GatewayState;
-use crate::plugin::Principal;
+use crate::authz::Receipt;
+use crate::events::Event;
+use crate::identity::Caller;
+use crate::plugin::{AuthorizerPlugin, CheckRequest, Decision, Principal, principal_view};
 
-/// Allows or denies `action` on `resource` for `principal`.
+/// Who is asking: the principal, and the directory user and API key the
+/// gateway knows it by.
+#[derive(Debug, Clone, Copy)]
+pub struct Asking<'a> {
+    /// The principal.
+    pub principal: &'a Principal,
+    /// The directory user.
+    pub user_id: Option<&'a str>,
+    /// The API key presented.
+    pub api_key_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a Caller> for Asking<'a> {
+    fn from(caller: &'a Caller) -> Self {
+        Self {
+            principal: &caller.principal,
+            user_id: caller.user.as_deref().map(|u| u.id.as_str()),
+            api_key_id: caller.api_key_id.as_deref(),
+        }
+    }
+}
+
+impl<'a> Asking<'a> {
+    /// A principal outside the directory (anonymous, or a provider's).
+    pub fn principal(principal: &'a Principal) -> Self {
+        Self {
+            principal,
+            user_id: None,
+            api_key_id: None,
+        }
+    }
+}
+
+/// Allows `action` on `resource`, or refuses: `mfa_required` when only the
+/// second factor is missing, `forbidden` otherwise.
 pub async fn check(
     state: &GatewayState,
-    principal: &Principal,
+    asking: Asking<'_>,
     action: &str,
     resource: &str,
 ) -> Result<(), ApiError> {
-    let Some(authorizer) = state.plugins.authorizer() else {
+    let receipt = decide(state, asking, action, resource).await?;
+    if receipt.allowed {
+        tracing::debug!(subject = %asking.principal.subject, action, resource, reason = %receipt.reason, binding = ?receipt.binding, version = receipt.policy_version, "allowed");
+        return Ok(());
+    }
+    tracing::info!(subject = %asking.principal.subject, action, resource, basis = receipt.basis, reason = %receipt.reason, version = receipt.policy_version, "denied");
+    state.authz.events().emit(Event::AccessDenied {
+        subject: asking.user_id.map_or_else(
+            || asking.principal.subject.clone(),
+            |id| format!("user:{id}"),
+        ),
+        org: asking.principal.organization.clone(),
+        action: action.to_string(),
+        resource: resource.to_string(),
+        basis: receipt.basis.to_string(),
+        reason: receipt.reason.clone(),
+        policy_version: receipt.policy_version,
+    });
+    if receipt.basis == "mfa_required" {
+        return Err(ApiError::MfaRequired {
+            action: action.to_string(),
+        });
+    }
+    Err(ApiError::Forbidden {
+        action: action.to_string(),
+        resource: resource.to_string(),
+    })
+}
+
+/// The receipt for `action` on `resource`, computed now by the active
+/// authorizer on the current snapshot (explain uses it too).
+pub async fn decide(
+    state: &GatewayState,
+    asking: Asking<'_>,
+    action: &str,
+    resource: &str,
+) -> Result<Receipt, ApiError> {
+    let Some(active) = state.plugins.authorizer() else {
         tracing::error!(action, "no authorizer configured; denying");
         return Err(ApiError::AuthorizationUnavailable);
     };
-    let decision = authorizer
-        .check(principal, action, resource, &[])
-        .await
-        .map_err(|_| ApiError::AuthorizationUnavailable)?;
-    if decision.allowed {
-        tracing::debug!(subject = %principal.subject, action, resource, reason = %decision.reason, "allowed");
-        Ok(())
-    } else {
-        tracing::info!(subject = %principal.subject, action, resource, reason = %decision.reason, "denied");
-        Err(ApiError::Forbidden {
-            action: action.to_string(),
-            resource: resource.to_string(),
-        })
+    let request = CheckRequest {
+        principal: principal_view(asking.principal, asking.user_id, asking.api_key_id),
+        action,
+        resource,
+        context: Vec::new(),
+    };
+    let decision = ask(state, &active, &request).await?;
+    if let Some(shadow) = state.plugins.shadow_authorizer() {
+        compare(state, &active, &decision, &shadow, &request).await;
     }
+    Ok(Receipt::from(&decision))
+}
+
+/// One authorizer's decision, after bringing it to the current snapshot.
+async fn ask(
+    state: &GatewayState,
+    authorizer: &AuthorizerPlugin,
+    request: &CheckRequest<'_>,
+) -> Result<Decision, ApiError> {
+    let snapshot = state.authz.snapshot();
+    if authorizer.policy_version() != Some(snapshot.version) {
+        match authorizer.install_policy(snapshot).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                // The plugin keeps deciding on its previous snapshot.
+                tracing::error!(
+                    plugin = authorizer.name(),
+                    ?error,
+                    "the authorizer refused the policy snapshot"
+                );
+            }
+            Err(_) => return Err(ApiError::AuthorizationUnavailable),
+        }
+    }
+    authorizer
+        .check(request)
+        .await
+        .map_err(|_| ApiError::AuthorizationUnavailable)
+}
+
+async fn compare(
+    state: &GatewayState,
+    active: &AuthorizerPlugin,
+    decision: &Decision,
+    shadow: &AuthorizerPlugin,
+    request: &CheckRequest<'_>,
+) {
+    let Ok(shadowed) = ask(state, shadow, request).await else {
+        tracing::warn!(
+            shadow = shadow.name(),
+            "the shadow authorizer failed; nothing compared"
+        );
+        return;
+    };
+    let active_allowed = Receipt::from(decision).allowed;
+    if active_allowed == Receipt::from(&shadowed).allowed {
+        return;
+    }
+    state
+        .metrics
+        .shadow_disagreement(active.name(), shadow.name(), active_allowed);
+    let both = serde_json::json!({
+        "active": Receipt::from(decision),
+        "shadow": Receipt::from(&shadowed),
+    });
+    tracing::warn!(
+        active = active.name(),
+        shadow = shadow.name(),
+        subject = %request.principal.subject,
+        action = request.action,
+        resource = request.resource,
+        receipts = %both,
+        "authorizers disagree; the active one decided"
+    );
 }

@@ -13,7 +13,7 @@ pub use route_table::{
 use super::identify;
 use super::{ApiError, RequestId};
 use crate::http::router::GatewayState;
-use crate::plugin::Principal;
+use crate::identity::Caller;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
@@ -58,10 +58,11 @@ async fn proxy(
 
     // Only the head is held across plugin calls; the body streams later.
     let (parts, body) = request.into_parts();
-    let principal = authenticate(state, &route, &parts).await.map_err(fail)?;
-    authorize(state, &route, &principal, &resource)
+    let caller = authenticate(state, &route, &parts).await.map_err(fail)?;
+    authorize(state, &route, &caller, &resource)
         .await
         .map_err(fail)?;
+    let principal = caller.principal;
 
     let request = Request::from_parts(parts, body);
     let response = state
@@ -85,13 +86,13 @@ async fn authenticate(
     state: &GatewayState,
     route: &ProxyRoute,
     request: &http::request::Parts,
-) -> Result<Principal, ApiError> {
+) -> Result<Caller, ApiError> {
     match identify::caller(state, request).await? {
         Some(caller) => {
             caller.require_full_access()?;
-            Ok(caller.principal)
+            Ok(caller)
         }
-        None if route.allow_anonymous => Ok(identify::anonymous()),
+        None if route.allow_anonymous => Ok(Caller::outside_directory(identify::anonymous())),
         None => Err(ApiError::Unauthenticated),
     }
 }
@@ -102,13 +103,13 @@ async fn authenticate(
 async fn authorize(
     state: &GatewayState,
     route: &ProxyRoute,
-    principal: &Principal,
+    caller: &Caller,
     resource: &ResourceName,
 ) -> Result<(), ApiError> {
-    let Some(resource) = resource.for_org(principal.organization.as_deref()) else {
+    let Some(resource) = resource.for_org(caller.principal.organization.as_deref()) else {
         return Err(ApiError::NotPermitted(
             "this route belongs to an organization, and the caller has none".into(),
         ));
     };
-    super::permission::check(state, principal, &route.action, &resource).await
+    super::permission::check(state, caller.into(), &route.action, &resource).await
 }

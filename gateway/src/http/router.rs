@@ -43,6 +43,8 @@ pub struct GatewayState {
     pub server: ServerConfig,
     /// Sessions, tokens, API keys and the user directory.
     pub identity: Arc<crate::identity::Identity>,
+    /// Roles, bindings, the resource tree and the policy snapshot.
+    pub authz: Arc<crate::authz::Authz>,
 }
 
 /// What the gateway decides about every request before routing it.

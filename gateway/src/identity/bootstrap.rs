@@ -13,6 +13,10 @@ pub const ADMIN_GROUP: &str = "admins";
 /// The administrator created on first start.
 #[derive(Debug)]
 pub struct BootstrapAdmin {
+    /// Their user id.
+    pub user_id: String,
+    /// Their organization.
+    pub org_id: String,
     /// Their email.
     pub email: String,
     /// The one-time password.
@@ -66,6 +70,11 @@ impl Identity {
         self.store.update_user(&user.id, &operator).await?;
         tracing::warn!(user = %user.id, %email, "created the bootstrap administrator (a platform operator); its one-time password is printed once on standard output");
         let password = password.ok_or(IdentityError::Internal)?;
-        Ok(BootstrapAdmin { email, password })
+        Ok(BootstrapAdmin {
+            user_id: user.id.clone(),
+            org_id: DEFAULT_ORG_ID.into(),
+            email,
+            password,
+        })
     }
 }

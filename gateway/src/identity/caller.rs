@@ -37,8 +37,9 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// A caller from a plugin-verified credential, outside the directory.
-    fn external(principal: Principal) -> Self {
+    /// A caller outside the directory: anonymous, or verified by a
+    /// provider's credential.
+    pub fn outside_directory(principal: Principal) -> Self {
         Self {
             principal,
             user: None,
@@ -322,7 +323,9 @@ impl Identity {
                 Ok(Err(GuestError::NotFound | GuestError::InvalidInput(_))) => {
                     return Err(IdentityError::InvalidCredentials);
                 }
-                answer => return from_guest(provider.name(), answer).map(Caller::external),
+                answer => {
+                    return from_guest(provider.name(), answer).map(Caller::outside_directory);
+                }
             }
         }
         tracing::debug!(request_id = %request.request_id, "no auth provider recognised the credential");

@@ -8,6 +8,7 @@ use wasmtime::ResourceLimiter;
 pub struct MemoryLimiter {
     max_memory_bytes: usize,
     denied: bool,
+    peak: usize,
 }
 
 /// Most table elements an instance may have; generous for any Rust guest.
@@ -19,12 +20,18 @@ impl MemoryLimiter {
         Self {
             max_memory_bytes,
             denied: false,
+            peak: 0,
         }
     }
 
     /// Whether a growth request was refused since the instance was created.
     pub fn denied(&self) -> bool {
         self.denied
+    }
+
+    /// The largest linear memory granted so far, in bytes.
+    pub fn peak(&self) -> usize {
+        self.peak
     }
 }
 
@@ -42,6 +49,7 @@ impl ResourceLimiter for MemoryLimiter {
                 self.max_memory_bytes
             )));
         }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
 

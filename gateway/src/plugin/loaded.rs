@@ -9,6 +9,7 @@ use super::state::PluginContext;
 use crate::config::PluginConfig;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use arc_swap::ArcSwapOption;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::Component;
@@ -95,6 +96,17 @@ pub struct LoadedPlugin<W: WorldBindings> {
     info: ComponentInfo,
     fingerprint: String,
     pool: InstancePool<W>,
+    /// The policy snapshot the instances should hold (authorizers only).
+    policy: ArcSwapOption<PolicySnapshot>,
+}
+
+/// A policy snapshot as authorizer plugins receive it (`load-policy`).
+#[derive(Debug)]
+pub struct PolicySnapshot {
+    /// Increases with every change.
+    pub version: u64,
+    /// The policy JSON.
+    pub json: String,
 }
 
 impl<W: WorldBindings> std::fmt::Debug for LoadedPlugin<W> {
@@ -155,11 +167,26 @@ impl<W: WorldBindings> LoadedPlugin<W> {
             info: prepared.info,
             fingerprint: prepared.fingerprint,
             pool,
+            policy: ArcSwapOption::empty(),
         })
     }
 
     pub(crate) fn pool(&self) -> &InstancePool<W> {
         &self.pool
+    }
+
+    pub(crate) fn current_policy(&self) -> Option<Arc<PolicySnapshot>> {
+        self.policy.load_full()
+    }
+
+    pub(crate) fn set_policy(&self, snapshot: Arc<PolicySnapshot>) {
+        self.policy.store(Some(snapshot));
+    }
+
+    /// The largest linear memory one of its idle instances has grown to,
+    /// in bytes (what an instance costs, e.g. with a large policy loaded).
+    pub fn peak_memory_bytes(&self) -> usize {
+        self.pool.peak_memory()
     }
 
     /// The operator's name for the plugin.

@@ -44,6 +44,8 @@ pub trait WorldBindings: Sized + Send + Sync + 'static {
 pub(crate) struct Warm<W> {
     pub(crate) store: Store<HostState>,
     pub(crate) bindings: W,
+    /// The version of the policy snapshot this instance holds (authorizers).
+    pub(crate) policy_version: Option<u64>,
 }
 
 /// Which instance a call runs on.
@@ -127,7 +129,11 @@ impl<W: WorldBindings> InstancePool<W> {
             Ok::<_, wasmtime::Error>((bindings, init))
         };
         match tokio::time::timeout(self.limits.deadline, started).await {
-            Ok(Ok((bindings, Ok(())))) => Ok(Warm { store, bindings }),
+            Ok(Ok((bindings, Ok(())))) => Ok(Warm {
+                store,
+                bindings,
+                policy_version: None,
+            }),
             Ok(Ok((_, Err(guest)))) => Err(failed(format!("init refused: {guest}"))),
             Ok(Err(error)) => Err(failed(format!("{error:#}"))),
             Err(_) => Err(failed(format!(
@@ -188,6 +194,16 @@ impl<W: WorldBindings> InstancePool<W> {
             started,
             keep: isolation == Isolation::Warm,
             _permit: permit,
+        })
+    }
+
+    /// The largest linear memory of the idle instances, in bytes.
+    pub(crate) fn peak_memory(&self) -> usize {
+        self.idle.lock().map_or(0, |idle| {
+            idle.iter()
+                .map(|warm| warm.store.data().limiter.peak())
+                .max()
+                .unwrap_or(0)
         })
     }
 

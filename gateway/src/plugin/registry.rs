@@ -66,6 +66,7 @@ pub struct PluginRegistry {
     metrics: Arc<Metrics>,
     slots: BTreeMap<String, Slot>,
     authorizer: Option<String>,
+    shadow_authorizer: Option<String>,
     providers: Vec<String>,
 }
 
@@ -99,6 +100,9 @@ fn role_check(name: &str, found: World, auth: &AuthConfig) -> Result<(), PluginL
     };
     if auth.authorizer.as_deref() == Some(name) && found != World::Authorizer {
         return Err(wrong(World::Authorizer, "auth.authorizer".into()));
+    }
+    if auth.shadow_authorizer.as_deref() == Some(name) && found != World::Authorizer {
+        return Err(wrong(World::Authorizer, "auth.shadow_authorizer".into()));
     }
     if let Some(i) = auth.providers.iter().position(|p| p == name)
         && found != World::AuthProvider
@@ -143,16 +147,27 @@ impl PluginRegistry {
             metrics,
             slots,
             authorizer: auth.authorizer.clone(),
+            shadow_authorizer: auth.shadow_authorizer.clone(),
             providers: auth.providers.clone(),
         })
     }
 
     /// The configured authorizer, if any.
     pub fn authorizer(&self) -> Option<Arc<AuthorizerPlugin>> {
-        match self.slots.get(self.authorizer.as_deref()?)? {
+        self.authorizer_named(self.authorizer.as_deref()?)
+    }
+
+    /// An authorizer plugin by name, whatever its role.
+    pub fn authorizer_named(&self, name: &str) -> Option<Arc<AuthorizerPlugin>> {
+        match self.slots.get(name)? {
             Slot::Authorizer(plugin) => Some(plugin.load_full()),
             _ => None,
         }
+    }
+
+    /// The shadow authorizer, if one is configured.
+    pub fn shadow_authorizer(&self) -> Option<Arc<AuthorizerPlugin>> {
+        self.authorizer_named(self.shadow_authorizer.as_deref()?)
     }
 
     /// The configured auth providers, in order.

@@ -26,7 +26,7 @@ pub struct HostState {
     pub(super) http: WasiHttpCtx,
     pub(super) table: ResourceTable,
     pub(super) egress: EgressPolicy,
-    pub(super) limiter: MemoryLimiter,
+    pub(crate) limiter: MemoryLimiter,
     pub(super) context: Arc<PluginContext>,
 }
 

@@ -3,8 +3,10 @@
 
 use super::PluginCallError;
 use super::bindings::{auth_provider, authorizer, key_provider, secrets_backend, types};
+use super::loaded::PolicySnapshot;
 use super::pool::{Isolation, WorldBindings};
 use super::state::HostState;
+use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
@@ -16,7 +18,8 @@ pub use super::bindings::auth_provider::exports::portcullis::plugin::authenticat
 };
 pub use super::bindings::key_provider::exports::portcullis::plugin::keys::WrappedKey;
 pub use super::bindings::secrets_backend::exports::portcullis::plugin::secrets::Secret;
-pub use types::{Attribute, Decision, Principal, RequestInfo};
+pub use portcullis_wire::{CheckRequest, PrincipalView};
+pub use types::{Attribute, Decision, DecisionBasis, Principal, RequestInfo};
 
 /// A failure the guest reported as a value (wrong credential, not found, ...).
 pub type GuestError = types::PluginError;
@@ -113,44 +116,107 @@ macro_rules! plugin_call {
     }};
 }
 
+/// The check-request view of a principal the gateway vouched for, with
+/// the directory user and the API key the request presented.
+pub fn principal_view<'a>(
+    principal: &'a Principal,
+    user_id: Option<&'a str>,
+    api_key_id: Option<&'a str>,
+) -> PrincipalView<'a> {
+    PrincipalView {
+        subject: &principal.subject,
+        issuer: &principal.issuer,
+        organization: principal.organization.as_deref(),
+        user_id,
+        api_key_id,
+        email: principal.email.as_deref(),
+        display_name: principal.display_name.as_deref(),
+        groups: principal.groups.iter().map(String::as_str).collect(),
+        amr: principal.amr.iter().map(String::as_str).collect(),
+        attributes: principal
+            .attributes
+            .iter()
+            .map(|a| (a.name.as_str(), a.value.as_str()))
+            .collect(),
+    }
+}
+
 impl AuthorizerPlugin {
-    /// Asks whether `principal` may do `action` on `resource`, on a warm
-    /// instance (the hot path).
-    pub async fn check(
-        &self,
-        principal: &Principal,
-        action: &str,
-        resource: &str,
-        context: &[Attribute],
-    ) -> Result<Decision, PluginCallError> {
-        self.check_on(Isolation::Warm, principal, action, resource, context)
-            .await
+    /// Asks whether the request's principal may do its action on its
+    /// resource, on a warm instance (the hot path).
+    pub async fn check(&self, request: &CheckRequest<'_>) -> Result<Decision, PluginCallError> {
+        self.check_on(Isolation::Warm, request).await
     }
 
-    /// [`Self::check`] on an instance chosen by `isolation`.
+    /// [`Self::check`] on an instance chosen by `isolation`. The request
+    /// crosses the boundary as one buffer (see `portcullis_wire`).
+    ///
+    /// An instance that holds an older snapshot than the current one loads
+    /// the current one first; one that refuses it answers `unavailable`
+    /// (fail closed) until a snapshot it accepts is installed.
     pub async fn check_on(
         &self,
         isolation: Isolation,
-        principal: &Principal,
-        action: &str,
-        resource: &str,
-        context: &[Attribute],
+        request: &CheckRequest<'_>,
     ) -> Result<Decision, PluginCallError> {
-        plugin_call!(self, isolation, "check", |warm| warm
-            .bindings
-            .portcullis_plugin_authorize()
-            .call_check(&mut warm.store, principal, action, resource, context,))
+        let mut encoded = Vec::with_capacity(256);
+        portcullis_wire::encode(request, &mut encoded);
+        let policy = self.current_policy();
+        let pool = self.pool();
+        let mut lease = pool.lease(isolation).await?;
+        let warm = lease.warm();
+        let outcome = pool
+            .guard("check", async {
+                let authorize = warm.bindings.portcullis_plugin_authorize();
+                if let Some(policy) = &policy
+                    && warm.policy_version != Some(policy.version)
+                {
+                    match authorize
+                        .call_load_policy(&mut warm.store, &policy.json)
+                        .await?
+                    {
+                        Ok(()) => warm.policy_version = Some(policy.version),
+                        Err(error) => {
+                            return Ok(refused_policy(policy.version, &error));
+                        }
+                    }
+                }
+                authorize.call_check(&mut warm.store, &encoded).await
+            })
+            .await;
+        lease.settle(outcome)
     }
 
-    /// Replaces the policy snapshot on the instances.
-    pub async fn load_policy(
-        &self,
-        snapshot: &str,
-    ) -> Result<Result<(), GuestError>, PluginCallError> {
-        plugin_call!(self, Isolation::Warm, "load-policy", |warm| warm
-            .bindings
-            .portcullis_plugin_authorize()
-            .call_load_policy(&mut warm.store, snapshot))
+    /// Installs a new policy snapshot: one instance loads it at once (so a
+    /// snapshot the plugin refuses is reported here and the previous one
+    /// stays current); the others load it before their next check.
+    pub async fn install_policy(&self, snapshot: Arc<PolicySnapshot>) -> GuestResult<()> {
+        let pool = self.pool();
+        let mut lease = pool.lease(Isolation::Warm).await?;
+        let warm = lease.warm();
+        let outcome = pool
+            .guard("load-policy", async {
+                let loaded = warm
+                    .bindings
+                    .portcullis_plugin_authorize()
+                    .call_load_policy(&mut warm.store, &snapshot.json)
+                    .await?;
+                if loaded.is_ok() {
+                    warm.policy_version = Some(snapshot.version);
+                }
+                Ok(loaded)
+            })
+            .await;
+        let loaded = lease.settle(outcome)?;
+        if loaded.is_ok() {
+            self.set_policy(snapshot);
+        }
+        Ok(loaded)
+    }
+
+    /// The version of the snapshot installed, if any.
+    pub fn policy_version(&self) -> Option<u64> {
+        self.current_policy().map(|p| p.version)
     }
 }
 
@@ -210,6 +276,19 @@ impl AuthProviderPlugin {
                 .portcullis_plugin_authenticate()
                 .call_continue_login(&mut warm.store, state, input));
         Ok(answer?.map(|step| self.vouched_step(step)))
+    }
+}
+
+/// The answer of an instance that refused the current snapshot.
+fn refused_policy(version: u64, error: &GuestError) -> Decision {
+    tracing::error!(version, error = %guest_text(error), "authorizer refused the policy snapshot; denying");
+    Decision {
+        allowed: false,
+        basis: DecisionBasis::Unavailable,
+        reason: "the authorizer refused the current policy snapshot".into(),
+        binding: None,
+        role: None,
+        policy_version: version,
     }
 }
 

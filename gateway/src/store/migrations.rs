@@ -114,6 +114,66 @@ const MIGRATIONS: &[Migration] = &[
         sql: "ALTER TABLE plugin_kv ADD COLUMN expires_at INTEGER; -- Unix seconds; NULL never expires
               CREATE INDEX plugin_kv_expires ON plugin_kv(expires_at) WHERE expires_at IS NOT NULL;",
     },
+    Migration {
+        version: 6,
+        name: "environments, connections, roles, bindings and the policy version",
+        sql: "CREATE TABLE environments (
+                  id TEXT PRIMARY KEY,
+                  org_id TEXT NOT NULL REFERENCES orgs(id),
+                  name TEXT NOT NULL,
+                  description TEXT,
+                  created_at INTEGER NOT NULL,
+                  updated_at INTEGER NOT NULL,
+                  UNIQUE (org_id, name)
+              );
+              CREATE TABLE connections (
+                  id TEXT PRIMARY KEY,
+                  org_id TEXT NOT NULL REFERENCES orgs(id),
+                  environment_id TEXT NOT NULL REFERENCES environments(id),
+                  name TEXT NOT NULL,
+                  kind TEXT NOT NULL,
+                  host TEXT NOT NULL,
+                  port INTEGER NOT NULL,
+                  database TEXT,
+                  tls_mode TEXT NOT NULL,
+                  created_at INTEGER NOT NULL,
+                  updated_at INTEGER NOT NULL,
+                  UNIQUE (environment_id, name)
+              );
+              CREATE INDEX connections_environment ON connections(environment_id);
+              CREATE TABLE roles (
+                  id TEXT PRIMARY KEY,
+                  org_id TEXT NOT NULL REFERENCES orgs(id),
+                  name TEXT NOT NULL,
+                  description TEXT,
+                  permissions TEXT NOT NULL, -- JSON array of catalogue patterns
+                  created_at INTEGER NOT NULL,
+                  updated_at INTEGER NOT NULL,
+                  UNIQUE (org_id, name)
+              );
+              CREATE TABLE bindings (
+                  id TEXT PRIMARY KEY,
+                  org_id TEXT NOT NULL REFERENCES orgs(id),
+                  subject TEXT NOT NULL, -- user:<id> | group:<name> | api_key:<id>
+                  role_id TEXT NOT NULL, -- a predefined role's name or a custom role's id
+                  scope_kind TEXT NOT NULL, -- organization | environment | connection
+                  scope_id TEXT,
+                  created_at INTEGER NOT NULL,
+                  created_by TEXT NOT NULL,
+                  UNIQUE (org_id, subject, role_id, scope_kind, scope_id)
+              );
+              CREATE INDEX bindings_subject ON bindings(subject);
+              CREATE TABLE policy_version (
+                  id INTEGER PRIMARY KEY CHECK (id = 1),
+                  version INTEGER NOT NULL
+              );
+              INSERT INTO policy_version (id, version) VALUES (1, 1);
+              -- Platform operators administered their organization before
+              -- roles existed: they keep doing so, now through a binding.
+              INSERT INTO bindings (id, org_id, subject, role_id, scope_kind, scope_id, created_at, created_by)
+                  SELECT 'bnd_' || id, org_id, 'user:' || id, 'admin', 'organization', NULL, unixepoch(), 'migration'
+                  FROM users WHERE platform_operator = 1;",
+    },
 ];
 
 /// Newest schema version this build knows.

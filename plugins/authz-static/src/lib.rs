@@ -17,7 +17,9 @@
 //! A pattern with `{org}` never matches for a principal without an
 //! organization, so `orgs/{org}/*` confines a rule to the caller's tenant.
 
-use portcullis_sdk::{Attribute, Authorizer, Decision, PluginError, Principal};
+use portcullis_sdk::{
+    Authorizer, CheckRequest, Decision, DecisionBasis, PluginError, PrincipalView,
+};
 use serde::Deserialize;
 use std::borrow::Cow;
 
@@ -66,27 +68,29 @@ fn glob(pattern: &str, value: &str) -> bool {
 
 /// `pattern` with `{org}` replaced by the principal's organization; `None`
 /// when it names `{org}` and the principal has none.
-fn for_principal<'a>(pattern: &'a str, principal: &Principal) -> Option<Cow<'a, str>> {
+fn for_principal<'a>(pattern: &'a str, principal: &PrincipalView<'_>) -> Option<Cow<'a, str>> {
     if !pattern.contains(ORG_PLACEHOLDER) {
         return Some(Cow::Borrowed(pattern));
     }
-    let org = principal.organization.as_deref()?;
+    let org = principal.organization?;
     Some(Cow::Owned(pattern.replace(ORG_PLACEHOLDER, org)))
 }
 
 const ORG_PLACEHOLDER: &str = "{org}";
 
 impl Rule {
-    fn matches(&self, principal: &Principal, action: &str, resource: &str) -> bool {
-        let who = self.subjects.iter().any(|s| glob(s, &principal.subject))
-            || self.groups.iter().any(|g| principal.groups.contains(g));
+    fn matches(&self, principal: &PrincipalView<'_>, action: &str, resource: &str) -> bool {
+        let who = self.subjects.iter().any(|s| glob(s, principal.subject))
+            || self
+                .groups
+                .iter()
+                .any(|g| principal.groups.contains(&g.as_str()));
         let org = self.orgs.is_empty()
             || principal
                 .organization
-                .as_ref()
-                .is_some_and(|o| self.orgs.contains(o));
+                .is_some_and(|o| self.orgs.iter().any(|allowed| allowed == o));
         who && org
-            && self.amr.iter().all(|m| principal.amr.contains(m))
+            && self.amr.iter().all(|m| principal.amr.contains(&m.as_str()))
             && self.actions.iter().any(|a| glob(a, action))
             && self
                 .resources
@@ -106,27 +110,22 @@ impl Authorizer for StaticRules {
         })
     }
 
-    fn check(
-        &mut self,
-        principal: &Principal,
-        action: &str,
-        resource: &str,
-        _: &[Attribute],
-    ) -> Decision {
+    fn check(&mut self, request: &CheckRequest<'_>) -> Decision {
+        let (principal, action, resource) = (&request.principal, request.action, request.resource);
         if let Some(index) = self
             .config
             .rules
             .iter()
             .position(|rule| rule.matches(principal, action, resource))
         {
-            return Decision {
-                allowed: true,
-                reason: format!("allowed by rule {index}"),
-            };
+            return Decision::allow(format!("allowed by rule {index}"))
+                .by(format!("rules[{index}]"), None);
         }
-        Decision {
-            allowed: self.config.default == Default_::Allow,
-            reason: format!("no rule matched; default {:?}", self.config.default).to_lowercase(),
+        match self.config.default {
+            Default_::Allow => Decision::allow("no rule matched; default allow"),
+            Default_::Deny => {
+                Decision::deny(DecisionBasis::NoBinding, "no rule matched; default deny")
+            }
         }
     }
 }
@@ -137,16 +136,14 @@ portcullis_sdk::export_authorizer!(StaticRules);
 mod tests {
     use super::*;
 
-    fn principal(org: Option<&str>) -> Principal {
-        Principal {
-            subject: "usr_1".into(),
-            issuer: "local".into(),
-            email: None,
-            display_name: None,
-            groups: vec!["admins".into()],
-            amr: vec!["pwd".into()],
-            attributes: Vec::new(),
-            organization: org.map(str::to_string),
+    fn principal(org: Option<&str>) -> PrincipalView<'_> {
+        PrincipalView {
+            subject: "usr_1",
+            issuer: "local",
+            groups: vec!["admins"],
+            amr: vec!["pwd"],
+            organization: org,
+            ..PrincipalView::default()
         }
     }
 

@@ -1,7 +1,7 @@
 //! First start of the embedded default: one administrator, a one-time
 //! password printed once, changed at first sign-in.
 
-use super::{ADMIN_EMAIL, call, code, login};
+use super::{ADMIN_EMAIL, call, code, continue_login, login, pyotp};
 use crate::paths;
 use http::Method;
 use portcullis_tests::Gateway;
@@ -52,18 +52,71 @@ async fn bootstrap_admin_is_printed_once_and_must_change_the_password() {
     assert_eq!(users.json()["users"][0]["platform_operator"], true);
     let orgs = call(&client, Method::GET, "/api/v1/orgs", Some(&token), None).await;
     assert_eq!(orgs.status, 200, "{}", orgs.text());
+    // The embedded policy (RBAC) binds the bootstrap administrator to
+    // `admin`, and managing users needs the second factor.
+    let new_user = json!({"email": "second@example.com", "password": "walnut signal 48 prairie"});
+    let password_only = call(
+        &client,
+        Method::POST,
+        "/api/v1/users",
+        Some(&token),
+        Some(new_user.clone()),
+    )
+    .await;
+    assert_eq!(password_only.status, 403, "{}", password_only.text());
+    assert_eq!(code(&password_only), "mfa_required");
+    let secret = call(
+        &client,
+        Method::POST,
+        "/api/v1/me/mfa/totp",
+        Some(&token),
+        None,
+    )
+    .await
+    .json()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let confirmed = call(
+        &client,
+        Method::POST,
+        "/api/v1/me/mfa/totp/confirm",
+        Some(&token),
+        Some(json!({"code": pyotp(&secret, 0)})),
+    )
+    .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text());
+    let flow = login(&client, ADMIN_EMAIL, "orchid valley 77 sextant")
+        .await
+        .json()["flow_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stepped = continue_login(&client, &flow, json!({"code": pyotp(&secret, 1)})).await;
+    assert_eq!(stepped.status, 200, "{}", stepped.text());
+    let token = stepped.json()["access_token"].as_str().unwrap().to_string();
     let second = call(
         &client,
         Method::POST,
         "/api/v1/users",
         Some(&token),
-        Some(json!({"email": "second@example.com", "password": "walnut signal 48 prairie", "groups": ["admins"]})),
+        Some(new_user),
     )
     .await;
     assert_eq!(second.status, 201, "{}", second.text());
+    let second_id = second.json()["user"]["id"].as_str().unwrap().to_string();
+    let bound = call(
+        &client,
+        Method::POST,
+        "/api/v1/bindings",
+        Some(&token),
+        Some(json!({"subject": format!("user:{second_id}"), "role": "admin"})),
+    )
+    .await;
+    assert_eq!(bound.status, 201, "{}", bound.text());
     let second = login(&client, "second@example.com", "walnut signal 48 prairie").await;
     let second = second.json()["access_token"].as_str().unwrap().to_string();
-    // The embedded policy lets administrators run their own organization…
+    // A binding to `admin` lets them run their own organization…
     let listed = call(&client, Method::GET, "/api/v1/users", Some(&second), None).await;
     assert_eq!(listed.status, 200, "{}", listed.text());
     // …and spans no organizations.

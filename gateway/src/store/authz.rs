@@ -1,0 +1,728 @@
+//! What authorization decides on: environments and connections (the
+//! resource tree), custom roles and bindings. Every write bumps the policy
+//! version in the same transaction, so a gateway that sees a new version
+//! knows its snapshot is stale.
+
+use super::{Store, StoreError, conflict_as};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+
+/// An environment: a group of connections (agents attach to one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentRecord {
+    /// `env_…`.
+    pub id: String,
+    /// Organization.
+    pub org_id: String,
+    /// Unique within the organization.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// A database connection's metadata (its credentials live elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionRecord {
+    /// `con_…`.
+    pub id: String,
+    /// Organization.
+    pub org_id: String,
+    /// The environment it belongs to.
+    pub environment_id: String,
+    /// Unique within the environment.
+    pub name: String,
+    /// `postgres`, `mysql`, …
+    pub kind: String,
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Database name.
+    pub database: Option<String>,
+    /// `disable`, `require`, `verify-ca` or `verify-full`.
+    pub tls_mode: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// Changes to a connection; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New kind.
+    pub kind: Option<String>,
+    /// New host.
+    pub host: Option<String>,
+    /// New port.
+    pub port: Option<u16>,
+    /// New database (`Some(None)` clears it).
+    pub database: Option<Option<String>>,
+    /// New TLS mode.
+    pub tls_mode: Option<String>,
+}
+
+/// A custom role: a named set of permission patterns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRecord {
+    /// `rol_…`.
+    pub id: String,
+    /// Organization.
+    pub org_id: String,
+    /// Unique within the organization (and never a predefined role's).
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Catalogue patterns (`connections:read`, `connections:*`, `*`).
+    pub permissions: Vec<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// A subject bound to a role on a scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingRecord {
+    /// `bnd_…`.
+    pub id: String,
+    /// Organization.
+    pub org_id: String,
+    /// `user:<id>`, `group:<name>` or `api_key:<id>`.
+    pub subject: String,
+    /// A predefined role's name or a custom role's id.
+    pub role_id: String,
+    /// `organization`, `environment` or `connection`.
+    pub scope_kind: String,
+    /// The environment's or connection's id (none for the organization).
+    pub scope_id: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Who created it (user id, or `bootstrap` / `migration`).
+    pub created_by: String,
+}
+
+/// What a delete found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Deleted, with this many dependent records.
+    Deleted(u64),
+    /// Nothing by that id in the organization.
+    Missing,
+    /// Refused: this many records still depend on it.
+    InUse(u64),
+}
+
+/// Everything a policy snapshot is built from, read in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyRecords {
+    /// The version these records are at.
+    pub version: i64,
+    /// Custom roles of every organization.
+    pub roles: Vec<RoleRecord>,
+    /// `(connection id, organization, environment id)` of every connection.
+    pub connections: Vec<(String, String, String)>,
+    /// Every binding.
+    pub bindings: Vec<BindingRecord>,
+}
+
+const ENV_COLUMNS: &str = "id, org_id, name, description, created_at, updated_at";
+const CONN_COLUMNS: &str = "id, org_id, environment_id, name, kind, host, port, database, tls_mode, created_at, updated_at";
+const ROLE_COLUMNS: &str = "id, org_id, name, description, permissions, created_at, updated_at";
+const BINDING_COLUMNS: &str =
+    "id, org_id, subject, role_id, scope_kind, scope_id, created_at, created_by";
+
+fn environment(row: &SqliteRow) -> Result<EnvironmentRecord, sqlx::Error> {
+    Ok(EnvironmentRecord {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn connection(row: &SqliteRow) -> Result<ConnectionRecord, sqlx::Error> {
+    let port: i64 = row.try_get("port")?;
+    Ok(ConnectionRecord {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        environment_id: row.try_get("environment_id")?,
+        name: row.try_get("name")?,
+        kind: row.try_get("kind")?,
+        host: row.try_get("host")?,
+        port: u16::try_from(port).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        database: row.try_get("database")?,
+        tls_mode: row.try_get("tls_mode")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn role(row: &SqliteRow) -> Result<RoleRecord, sqlx::Error> {
+    let permissions: String = row.try_get("permissions")?;
+    Ok(RoleRecord {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        permissions: serde_json::from_str(&permissions)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn binding(row: &SqliteRow) -> Result<BindingRecord, sqlx::Error> {
+    Ok(BindingRecord {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        subject: row.try_get("subject")?,
+        role_id: row.try_get("role_id")?,
+        scope_kind: row.try_get("scope_kind")?,
+        scope_id: row.try_get("scope_id")?,
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+    })
+}
+
+/// Marks the policy changed, inside the writing transaction.
+async fn bump(tx: &mut Transaction<'_, Sqlite>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE policy_version SET version = version + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn permissions_json(permissions: &[String]) -> String {
+    serde_json::to_string(permissions).unwrap_or_else(|_| "[]".into())
+}
+
+impl Store {
+    /// The policy version: it increases with every change to roles,
+    /// bindings, environments or connections.
+    pub async fn policy_version(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT version FROM policy_version WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Everything a policy snapshot needs, consistent at one version.
+    pub async fn policy_records(&self) -> Result<PolicyRecords, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let version = sqlx::query_scalar("SELECT version FROM policy_version WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let roles = sqlx::query(&format!("SELECT {ROLE_COLUMNS} FROM roles ORDER BY id"))
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(role)
+            .collect::<Result<_, _>>()?;
+        let connections = sqlx::query_as::<_, (String, String, String)>(
+            "SELECT id, org_id, environment_id FROM connections ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let bindings = sqlx::query(&format!(
+            "SELECT {BINDING_COLUMNS} FROM bindings ORDER BY id"
+        ))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(binding)
+        .collect::<Result<_, _>>()?;
+        tx.commit().await?;
+        Ok(PolicyRecords {
+            version,
+            roles,
+            connections,
+            bindings,
+        })
+    }
+
+    // Environments ------------------------------------------------------
+
+    /// Creates an environment ([`StoreError::Conflict`] if the name is taken).
+    pub async fn insert_environment(&self, env: &EnvironmentRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO environments ({ENV_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&env.id)
+        .bind(&env.org_id)
+        .bind(&env.name)
+        .bind(&env.description)
+        .bind(env.created_at)
+        .bind(env.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_as("an environment with this name"))?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The organization's environments, by name.
+    pub async fn environments(&self, org_id: &str) -> Result<Vec<EnvironmentRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ENV_COLUMNS} FROM environments WHERE org_id = ? ORDER BY name"
+        ))
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(environment).collect::<Result<_, _>>()?)
+    }
+
+    /// One environment of the organization.
+    pub async fn environment(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> Result<Option<EnvironmentRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ENV_COLUMNS} FROM environments WHERE org_id = ? AND id = ?"
+        ))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(environment).transpose()?)
+    }
+
+    /// Renames or re-describes an environment (`description` of
+    /// `Some(None)` clears it); the updated record, or `None` if missing.
+    pub async fn update_environment(
+        &self,
+        org_id: &str,
+        id: &str,
+        name: Option<&str>,
+        description: Option<Option<&str>>,
+        now: i64,
+    ) -> Result<Option<EnvironmentRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE environments SET name = COALESCE(?, name),
+                 description = CASE WHEN ? THEN ? ELSE description END, updated_at = ?
+             WHERE org_id = ? AND id = ?",
+        )
+        .bind(name)
+        .bind(description.is_some())
+        .bind(description.flatten())
+        .bind(now)
+        .bind(org_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_as("an environment with this name"))?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        self.environment(org_id, id).await
+    }
+
+    /// Deletes an environment. With connections, it is refused unless
+    /// `cascade`, which deletes them too. Bindings scoped to what is
+    /// deleted go with it.
+    pub async fn delete_environment(
+        &self,
+        org_id: &str,
+        id: &str,
+        cascade: bool,
+    ) -> Result<Removal, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT id FROM environments WHERE org_id = ? AND id = ?")
+                .bind(org_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_none() {
+            return Ok(Removal::Missing);
+        }
+        let connections: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE environment_id = ?")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let connections = u64::try_from(connections).unwrap_or(0);
+        if connections > 0 && !cascade {
+            return Ok(Removal::InUse(connections));
+        }
+        sqlx::query(
+            "DELETE FROM bindings WHERE org_id = ? AND scope_kind = 'connection'
+                 AND scope_id IN (SELECT id FROM connections WHERE environment_id = ?)",
+        )
+        .bind(org_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM bindings WHERE org_id = ? AND scope_kind = 'environment' AND scope_id = ?",
+        )
+        .bind(org_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM connections WHERE environment_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM environments WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Removal::Deleted(connections))
+    }
+
+    // Connections -------------------------------------------------------
+
+    /// Creates a connection ([`StoreError::Conflict`] if its environment
+    /// has one of that name).
+    pub async fn insert_connection(&self, conn: &ConnectionRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO connections ({CONN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&conn.id)
+        .bind(&conn.org_id)
+        .bind(&conn.environment_id)
+        .bind(&conn.name)
+        .bind(&conn.kind)
+        .bind(&conn.host)
+        .bind(i64::from(conn.port))
+        .bind(&conn.database)
+        .bind(&conn.tls_mode)
+        .bind(conn.created_at)
+        .bind(conn.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_as(
+            "a connection with this name in the environment",
+        ))?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The connections of one environment, by name.
+    pub async fn connections(
+        &self,
+        org_id: &str,
+        environment_id: &str,
+    ) -> Result<Vec<ConnectionRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CONN_COLUMNS} FROM connections WHERE org_id = ? AND environment_id = ? ORDER BY name"
+        ))
+        .bind(org_id)
+        .bind(environment_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(connection).collect::<Result<_, _>>()?)
+    }
+
+    /// One connection of the organization.
+    pub async fn connection(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> Result<Option<ConnectionRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONN_COLUMNS} FROM connections WHERE org_id = ? AND id = ?"
+        ))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(connection).transpose()?)
+    }
+
+    /// Applies `changes`; the updated record, or `None` if missing.
+    pub async fn update_connection(
+        &self,
+        org_id: &str,
+        id: &str,
+        changes: &ConnectionChanges,
+        now: i64,
+    ) -> Result<Option<ConnectionRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE connections SET name = COALESCE(?, name), kind = COALESCE(?, kind),
+                 host = COALESCE(?, host), port = COALESCE(?, port),
+                 database = CASE WHEN ? THEN ? ELSE database END,
+                 tls_mode = COALESCE(?, tls_mode), updated_at = ?
+             WHERE org_id = ? AND id = ?",
+        )
+        .bind(&changes.name)
+        .bind(&changes.kind)
+        .bind(&changes.host)
+        .bind(changes.port.map(i64::from))
+        .bind(changes.database.is_some())
+        .bind(changes.database.clone().flatten())
+        .bind(&changes.tls_mode)
+        .bind(now)
+        .bind(org_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_as(
+            "a connection with this name in the environment",
+        ))?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        self.connection(org_id, id).await
+    }
+
+    /// Deletes a connection and the bindings scoped to it.
+    pub async fn delete_connection(&self, org_id: &str, id: &str) -> Result<Removal, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM connections WHERE org_id = ? AND id = ?")
+            .bind(org_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(Removal::Missing);
+        }
+        let bindings = sqlx::query(
+            "DELETE FROM bindings WHERE org_id = ? AND scope_kind = 'connection' AND scope_id = ?",
+        )
+        .bind(org_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Removal::Deleted(bindings.rows_affected()))
+    }
+
+    // Roles -------------------------------------------------------------
+
+    /// Creates a custom role ([`StoreError::Conflict`] if the name is taken).
+    pub async fn insert_role(&self, role: &RoleRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO roles ({ROLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&role.id)
+        .bind(&role.org_id)
+        .bind(&role.name)
+        .bind(&role.description)
+        .bind(permissions_json(&role.permissions))
+        .bind(role.created_at)
+        .bind(role.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_as("a role with this name"))?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The organization's custom roles, by name.
+    pub async fn roles(&self, org_id: &str) -> Result<Vec<RoleRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ROLE_COLUMNS} FROM roles WHERE org_id = ? ORDER BY name"
+        ))
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(role).collect::<Result<_, _>>()?)
+    }
+
+    /// One custom role of the organization.
+    pub async fn role(&self, org_id: &str, id: &str) -> Result<Option<RoleRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ROLE_COLUMNS} FROM roles WHERE org_id = ? AND id = ?"
+        ))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(role).transpose()?)
+    }
+
+    /// Replaces a custom role's name, description or permissions.
+    pub async fn update_role(
+        &self,
+        org_id: &str,
+        id: &str,
+        name: Option<&str>,
+        description: Option<Option<&str>>,
+        permissions: Option<&[String]>,
+        now: i64,
+    ) -> Result<Option<RoleRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE roles SET name = COALESCE(?, name),
+                 description = CASE WHEN ? THEN ? ELSE description END,
+                 permissions = COALESCE(?, permissions), updated_at = ?
+             WHERE org_id = ? AND id = ?",
+        )
+        .bind(name)
+        .bind(description.is_some())
+        .bind(description.flatten())
+        .bind(permissions.map(permissions_json))
+        .bind(now)
+        .bind(org_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_as("a role with this name"))?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        self.role(org_id, id).await
+    }
+
+    /// Deletes a custom role no binding uses.
+    pub async fn delete_role(&self, org_id: &str, id: &str) -> Result<Removal, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let used: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM bindings WHERE org_id = ? AND role_id = ?")
+                .bind(org_id)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if used > 0 {
+            return Ok(Removal::InUse(u64::try_from(used).unwrap_or(0)));
+        }
+        let done = sqlx::query("DELETE FROM roles WHERE org_id = ? AND id = ?")
+            .bind(org_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(Removal::Missing);
+        }
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Removal::Deleted(0))
+    }
+
+    // Bindings ----------------------------------------------------------
+
+    /// Creates a binding ([`StoreError::Conflict`] if the same one exists).
+    pub async fn insert_binding(&self, binding: &BindingRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        self.insert_binding_in(&mut tx, binding).await?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_binding_in(
+        &self,
+        tx: &mut Transaction<'_, Sqlite>,
+        binding: &BindingRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO bindings ({BINDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&binding.id)
+        .bind(&binding.org_id)
+        .bind(&binding.subject)
+        .bind(&binding.role_id)
+        .bind(&binding.scope_kind)
+        .bind(&binding.scope_id)
+        .bind(binding.created_at)
+        .bind(&binding.created_by)
+        .execute(&mut **tx)
+        .await
+        .map_err(conflict_as("the same binding"))?;
+        Ok(())
+    }
+
+    /// The organization's bindings, optionally of one subject.
+    pub async fn bindings(
+        &self,
+        org_id: &str,
+        subject: Option<&str>,
+    ) -> Result<Vec<BindingRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {BINDING_COLUMNS} FROM bindings WHERE org_id = ? AND (? IS NULL OR subject = ?)
+             ORDER BY created_at, id"
+        ))
+        .bind(org_id)
+        .bind(subject)
+        .bind(subject)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(binding).collect::<Result<_, _>>()?)
+    }
+
+    /// One binding of the organization.
+    pub async fn binding(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> Result<Option<BindingRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {BINDING_COLUMNS} FROM bindings WHERE org_id = ? AND id = ?"
+        ))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(binding).transpose()?)
+    }
+
+    /// Deletes a binding.
+    pub async fn delete_binding(&self, org_id: &str, id: &str) -> Result<Removal, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM bindings WHERE org_id = ? AND id = ?")
+            .bind(org_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(Removal::Missing);
+        }
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Removal::Deleted(0))
+    }
+
+    /// Deletes every binding of `subject` (a deleted user or API key).
+    pub async fn delete_bindings_of(&self, subject: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM bindings WHERE subject = ?")
+            .bind(subject)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() > 0 {
+            bump(&mut tx).await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Writes many bindings in one transaction (bulk loads, benchmarks).
+    pub async fn insert_bindings(&self, bindings: &[BindingRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for binding in bindings {
+            self.insert_binding_in(&mut tx, binding).await?;
+        }
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

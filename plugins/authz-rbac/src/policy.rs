@@ -1,0 +1,222 @@
+//! The policy snapshot (format 1) and the in-memory index checks are
+//! answered from: bindings by subject, roles as permission bit sets,
+//! connections by id with their environment.
+
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// The snapshot layout this plugin reads.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    format: u32,
+    version: u64,
+    mfa_required: Vec<String>,
+    roles: Vec<RoleDoc>,
+    connections: Vec<ConnectionDoc>,
+    bindings: Vec<BindingDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleDoc {
+    id: String,
+    org: Option<String>,
+    permissions: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectionDoc {
+    id: String,
+    org: String,
+    environment: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BindingDoc {
+    id: String,
+    org: String,
+    subject: String,
+    role: String,
+    scope: ScopeDoc,
+}
+
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum ScopeDoc {
+    Organization,
+    Environment { id: String },
+    Connection { id: String },
+}
+
+/// Where a binding applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The whole organization.
+    Organization,
+    /// One environment and its connections.
+    Environment(Box<str>),
+    /// One connection.
+    Connection(Box<str>),
+}
+
+/// A set of permissions: every action (`*`), or some of the named ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Grants {
+    all: bool,
+    bits: u128,
+}
+
+impl Grants {
+    /// Whether the set holds the action of bit `bit` (`None`: an action no
+    /// role names, which only `*` covers).
+    pub fn holds(&self, bit: Option<u32>) -> bool {
+        self.all || bit.is_some_and(|b| self.bits & (1u128 << b) != 0)
+    }
+}
+
+/// One binding, indexed.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    /// Its id.
+    pub id: Box<str>,
+    /// Its organization.
+    pub org: Box<str>,
+    /// The role's id.
+    pub role: Box<str>,
+    /// What the role grants.
+    pub grants: Grants,
+    /// Where.
+    pub scope: Scope,
+}
+
+/// The index.
+#[derive(Debug, Default)]
+pub struct Policy {
+    /// The snapshot version.
+    pub version: u64,
+    actions: HashMap<Box<str>, u32>,
+    mfa: Grants,
+    users: HashMap<Box<str>, Vec<Binding>>,
+    groups: HashMap<Box<str>, Vec<Binding>>,
+    api_keys: HashMap<Box<str>, Vec<Binding>>,
+    connections: HashMap<Box<str>, (Box<str>, Box<str>)>,
+}
+
+impl Policy {
+    /// Parses and indexes a snapshot.
+    pub fn parse(json: &str) -> Result<Self, String> {
+        let doc: Document = serde_json::from_str(json).map_err(|e| format!("snapshot: {e}"))?;
+        if doc.format != SNAPSHOT_FORMAT {
+            return Err(format!(
+                "snapshot format {} is not the supported {SNAPSHOT_FORMAT}",
+                doc.format
+            ));
+        }
+        let mut policy = Policy {
+            version: doc.version,
+            ..Policy::default()
+        };
+        policy.mfa = policy.grants_of(&doc.mfa_required)?;
+        // Roles by (organization, id); predefined roles have none.
+        let mut roles: HashMap<(Option<&str>, &str), Grants> = HashMap::new();
+        for role in &doc.roles {
+            let grants = policy.grants_of(&role.permissions)?;
+            roles.insert((role.org.as_deref(), role.id.as_str()), grants);
+        }
+        for conn in doc.connections {
+            policy.connections.insert(
+                conn.id.into_boxed_str(),
+                (conn.org.into_boxed_str(), conn.environment.into_boxed_str()),
+            );
+        }
+        for binding in doc.bindings {
+            let grants = roles
+                .get(&(Some(binding.org.as_str()), binding.role.as_str()))
+                .or_else(|| roles.get(&(None, binding.role.as_str())));
+            // A binding to a role that does not exist grants nothing.
+            let Some(grants) = grants.copied() else {
+                continue;
+            };
+            let Some((kind, id)) = binding.subject.split_once(':') else {
+                continue;
+            };
+            let map = match kind {
+                "user" => &mut policy.users,
+                "group" => &mut policy.groups,
+                "api_key" => &mut policy.api_keys,
+                _ => continue,
+            };
+            let scope = match binding.scope {
+                ScopeDoc::Organization => Scope::Organization,
+                ScopeDoc::Environment { id } => Scope::Environment(id.into_boxed_str()),
+                ScopeDoc::Connection { id } => Scope::Connection(id.into_boxed_str()),
+            };
+            map.entry(id.into()).or_default().push(Binding {
+                id: binding.id.into_boxed_str(),
+                org: binding.org.into_boxed_str(),
+                role: binding.role.into_boxed_str(),
+                grants,
+                scope,
+            });
+        }
+        Ok(policy)
+    }
+
+    fn grants_of(&mut self, permissions: &[String]) -> Result<Grants, String> {
+        let mut grants = Grants::default();
+        for permission in permissions {
+            if permission == "*" {
+                grants.all = true;
+                continue;
+            }
+            let next = u32::try_from(self.actions.len()).unwrap_or(u32::MAX);
+            let bit = *self
+                .actions
+                .entry(permission.as_str().into())
+                .or_insert(next);
+            if bit >= 128 {
+                return Err("the snapshot names more than 128 distinct permissions".into());
+            }
+            grants.bits |= 1u128 << bit;
+        }
+        Ok(grants)
+    }
+
+    /// The bit of `action`, if any role names it.
+    pub fn action_bit(&self, action: &str) -> Option<u32> {
+        self.actions.get(action).copied()
+    }
+
+    /// Whether `action` (of bit `bit`) needs the second factor.
+    pub fn needs_mfa(&self, bit: Option<u32>) -> bool {
+        self.mfa.holds(bit)
+    }
+
+    /// Bindings of a directory user.
+    pub fn user_bindings(&self, id: &str) -> &[Binding] {
+        self.users.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Bindings of a group.
+    pub fn group_bindings(&self, name: &str) -> &[Binding] {
+        self.groups.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Bindings of an API key.
+    pub fn api_key_bindings(&self, id: &str) -> &[Binding] {
+        self.api_keys.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The environment of connection `id` in organization `org`.
+    pub fn environment_of(&self, org: &str, id: &str) -> Option<&str> {
+        self.connections
+            .get(id)
+            .filter(|(o, _)| &**o == org)
+            .map(|(_, env)| &**env)
+    }
+}
