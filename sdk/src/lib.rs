@@ -24,7 +24,7 @@
 //!         }
 //!     }
 //! }
-//! portcullis_sdk::export_authorizer!(AllowAll);
+//! portcullis_sdk::export_authorizer!(ReadOnly);
 //! ```
 //!
 //! Build with `cargo build --target wasm32-wasip2` and check the result with
