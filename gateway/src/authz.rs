@@ -19,7 +19,7 @@ pub mod snapshot;
 pub use effective::{EffectiveGrant, effective};
 pub use model::{Scope, Subject};
 pub use receipt::{Receipt, basis_name};
-pub use resources::{CONNECTION_KINDS, ConnectionInput, EnvironmentInput, TLS_MODES};
+pub use resources::{CONNECTION_KINDS, EnvironmentInput, TLS_MODES};
 pub use roles::{BindingInput, RoleInput};
 
 use crate::events::Events;
@@ -45,17 +45,20 @@ pub enum AuthzError {
     InUse(String),
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// The snapshot could not be serialized (a bug).
     #[error("the policy snapshot could not be built: {0}")]
     Snapshot(String),
 }
 
-/// Maps a store conflict to [`AuthzError::Conflict`].
-fn written(result: Result<(), StoreError>) -> Result<(), AuthzError> {
-    match result {
-        Err(StoreError::Conflict(what)) => Err(AuthzError::Conflict(what)),
-        other => Ok(other?),
+/// A uniqueness conflict in the store is the caller's: a name or binding
+/// that exists already.
+impl From<StoreError> for AuthzError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(what) => Self::Conflict(what),
+            other => Self::Store(other),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ pub mod signer;
 
 pub use api_key_admin::NewApiKey;
 pub use bootstrap::{ADMIN_GROUP, BootstrapAdmin};
-pub use caller::{Caller, Presented};
+pub use caller::{Caller, Presented, api_key_principal, directory_principal};
 pub use directory::NewUser;
 pub use error::IdentityError;
 pub use sessions::{LoginOutcome, NewSession, SESSION_TOKEN_SEPARATOR};

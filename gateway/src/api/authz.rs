@@ -7,9 +7,10 @@ use crate::authz::{EffectiveGrant, Receipt, Subject, effective};
 use crate::http::ApiError;
 use crate::http::permission::{self, Asking};
 use crate::http::router::GatewayState;
-use crate::plugin::Principal;
+use crate::identity::{api_key_principal, directory_principal};
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -78,7 +79,11 @@ pub async fn explain(
                 .await?
                 .filter(|u| u.org_id == org)
                 .ok_or(ApiError::ResourceNotFound("subject"))?;
-            (directory_principal(&user, &org, amr), user.id.clone(), None)
+            (
+                directory_principal(&user, user.groups.clone(), amr),
+                user.id.clone(),
+                None,
+            )
         }
         Subject::ApiKey(id) => {
             let key = state
@@ -93,7 +98,7 @@ pub async fn explain(
                 .await?
                 .ok_or(ApiError::ResourceNotFound("subject"))?;
             (
-                directory_principal(&owner, &org, vec!["api_key".into()]),
+                api_key_principal(&owner, &key),
                 owner.id.clone(),
                 Some(key.id),
             )
@@ -113,19 +118,6 @@ pub async fn explain(
     Ok(Json(receipt))
 }
 
-fn directory_principal(user: &crate::store::UserRecord, org: &str, amr: Vec<String>) -> Principal {
-    Principal {
-        subject: user.id.clone(),
-        issuer: "portcullis".into(),
-        organization: Some(org.to_string()),
-        email: Some(user.email.clone()),
-        display_name: user.display_name.clone(),
-        groups: user.groups.clone(),
-        amr,
-        attributes: Vec::new(),
-    }
-}
-
 /// What a subject may do.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct EffectivePermissions {
@@ -138,21 +130,22 @@ pub struct EffectivePermissions {
     pub limited_by: Option<String>,
 }
 
+/// The subject asked about.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EffectiveQuery {
+    /// `user:<id>`, `group:<name>` or `api_key:<id>`.
+    subject: String,
+}
+
 /// `GET /api/v1/authz/effective?subject=user:<id>`.
 pub async fn effective_permissions(
     State(state): State<Arc<GatewayState>>,
     Scoped { org, .. }: Scoped,
-    RawQuery(query): RawQuery,
+    query: Result<Query<EffectiveQuery>, QueryRejection>,
 ) -> Result<Json<EffectivePermissions>, ApiError> {
-    let wanted = query
-        .as_deref()
-        .and_then(|q| q.strip_prefix("subject="))
-        .filter(|s| !s.contains('&'))
-        .map(|s| s.replace("%3A", ":").replace("%3a", ":"))
-        .ok_or_else(|| {
-            ApiError::InvalidInput("give `?subject=user:<id>` (or `api_key:`, `group:`)".into())
-        })?;
-    let subject = Subject::parse(&wanted).ok_or_else(|| {
+    let Query(query) = query.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+    let subject = Subject::parse(&query.subject).ok_or_else(|| {
         ApiError::InvalidInput(
             "`subject` must be `user:<id>`, `group:<name>` or `api_key:<id>`".into(),
         )

@@ -2,12 +2,13 @@
 //! `/api/v1/connections/{conn_id}`.
 
 use super::extract::{JsonBody, Scoped, nullable, present, present_integer};
-use crate::authz::{ConnectionInput, EnvironmentInput};
+use crate::authz::EnvironmentInput;
 use crate::http::ApiError;
 use crate::http::router::GatewayState;
-use crate::store::{ConnectionRecord, EnvironmentRecord};
+use crate::store::{ConnectionChanges, ConnectionRecord, EnvironmentRecord};
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use http::StatusCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -157,7 +158,7 @@ pub struct ConnectionBody {
     tls_mode: Option<String>,
 }
 
-impl TryFrom<ConnectionBody> for ConnectionInput {
+impl TryFrom<ConnectionBody> for ConnectionChanges {
     type Error = ApiError;
     fn try_from(body: ConnectionBody) -> Result<Self, ApiError> {
         let port = body
@@ -229,26 +230,13 @@ pub async fn update(
     Ok(Json(env.into()))
 }
 
-/// Whether the query asks to cascade: `cascade=true` or `cascade=false`,
-/// nothing else.
-fn cascade(query: Option<&str>) -> Result<bool, ApiError> {
-    let mut cascade = false;
-    for pair in query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        cascade = match pair {
-            "cascade=true" => true,
-            "cascade=false" => false,
-            _ => {
-                return Err(ApiError::InvalidInput(
-                    "the only query parameter is `cascade`, `true` or `false`".into(),
-                ));
-            }
-        };
-    }
-    Ok(cascade)
+/// Options of an environment's deletion.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteOptions {
+    /// Delete its connections (and the bindings scoped to them) too.
+    #[serde(default)]
+    cascade: bool,
 }
 
 /// `DELETE /api/v1/environments/{env_id}[?cascade=true]`: refused while
@@ -257,12 +245,13 @@ pub async fn delete(
     State(state): State<Arc<GatewayState>>,
     Scoped { org, .. }: Scoped,
     Path(env_id): Path<String>,
-    RawQuery(query): RawQuery,
+    options: Result<Query<DeleteOptions>, QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let cascade = cascade(query.as_deref())?;
+    let Query(options) =
+        options.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
     state
         .authz
-        .delete_environment(&org, &env_id, cascade)
+        .delete_environment(&org, &env_id, options.cascade)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -289,7 +278,7 @@ pub async fn create_connection(
     Path(env_id): Path<String>,
     JsonBody(body): JsonBody<ConnectionBody>,
 ) -> Result<(StatusCode, Json<ConnectionView>), ApiError> {
-    let input = ConnectionInput::try_from(body)?;
+    let input = ConnectionChanges::try_from(body)?;
     let conn = state.authz.create_connection(&org, &env_id, &input).await?;
     Ok((StatusCode::CREATED, Json(conn.into())))
 }
@@ -315,7 +304,7 @@ pub async fn update_connection(
     Path(conn_id): Path<String>,
     JsonBody(body): JsonBody<ConnectionBody>,
 ) -> Result<Json<ConnectionView>, ApiError> {
-    let input = ConnectionInput::try_from(body)?;
+    let input = ConnectionChanges::try_from(body)?;
     let conn = state
         .authz
         .update_connection(&org, &conn_id, &input)

@@ -1,6 +1,6 @@
 //! Environments and connections: the resource tree bindings are scoped to.
 
-use super::{Authz, AuthzError, check_description, check_name, new_id, written};
+use super::{Authz, AuthzError, check_description, check_name, new_id};
 use crate::store::{ConnectionChanges, ConnectionRecord, EnvironmentRecord, Removal};
 
 /// Connection kinds the platform knows.
@@ -26,24 +26,6 @@ pub struct EnvironmentInput {
     pub name: Option<String>,
     /// Description (`Some(None)` clears it).
     pub description: Option<Option<String>>,
-}
-
-/// The fields of a connection; on create every field but `database` is
-/// required.
-#[derive(Debug, Clone, Default)]
-pub struct ConnectionInput {
-    /// Name, unique in the environment.
-    pub name: Option<String>,
-    /// One of [`CONNECTION_KINDS`].
-    pub kind: Option<String>,
-    /// Host name or IP address.
-    pub host: Option<String>,
-    /// TCP port.
-    pub port: Option<u16>,
-    /// Database (`Some(None)` clears it).
-    pub database: Option<Option<String>>,
-    /// One of [`TLS_MODES`] (default `verify-full`).
-    pub tls_mode: Option<String>,
 }
 
 fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), AuthzError> {
@@ -77,7 +59,7 @@ fn check_host(host: &str) -> Result<(), AuthzError> {
     }
 }
 
-fn check_connection(input: &ConnectionInput) -> Result<(), AuthzError> {
+fn check_connection(input: &ConnectionChanges) -> Result<(), AuthzError> {
     if let Some(name) = &input.name {
         check_name("name", name)?;
     }
@@ -125,7 +107,7 @@ impl Authz {
             created_at: now,
             updated_at: now,
         };
-        written(self.store.insert_environment(&env).await)?;
+        self.store.insert_environment(&env).await?;
         self.refresh().await?;
         Ok(env)
     }
@@ -152,11 +134,7 @@ impl Authz {
                 input.description.as_ref().map(Option::as_deref),
                 crate::identity::now(),
             )
-            .await
-            .map_err(|e| match e {
-                crate::store::StoreError::Conflict(what) => AuthzError::Conflict(what),
-                other => other.into(),
-            })?
+            .await?
             .ok_or(AuthzError::NotFound("environment"))?;
         self.refresh().await?;
         Ok(updated)
@@ -187,12 +165,14 @@ impl Authz {
         &self,
         org: &str,
         env: &str,
-        input: &ConnectionInput,
+        input: &ConnectionChanges,
     ) -> Result<ConnectionRecord, AuthzError> {
-        check_connection(input)?;
+        // What the path names comes first: another tenant's environment is
+        // not found, whatever the body holds.
         if self.store.environment(org, env).await?.is_none() {
             return Err(AuthzError::NotFound("environment"));
         }
+        check_connection(input)?;
         let now = crate::identity::now();
         let conn = ConnectionRecord {
             id: new_id("con_")?,
@@ -210,7 +190,7 @@ impl Authz {
             created_at: now,
             updated_at: now,
         };
-        written(self.store.insert_connection(&conn).await)?;
+        self.store.insert_connection(&conn).await?;
         self.refresh().await?;
         Ok(conn)
     }
@@ -220,25 +200,13 @@ impl Authz {
         &self,
         org: &str,
         id: &str,
-        input: &ConnectionInput,
+        input: &ConnectionChanges,
     ) -> Result<ConnectionRecord, AuthzError> {
         check_connection(input)?;
-        let changes = ConnectionChanges {
-            name: input.name.clone(),
-            kind: input.kind.clone(),
-            host: input.host.clone(),
-            port: input.port,
-            database: input.database.clone(),
-            tls_mode: input.tls_mode.clone(),
-        };
         let updated = self
             .store
-            .update_connection(org, id, &changes, crate::identity::now())
-            .await
-            .map_err(|e| match e {
-                crate::store::StoreError::Conflict(what) => AuthzError::Conflict(what),
-                other => other.into(),
-            })?
+            .update_connection(org, id, input, crate::identity::now())
+            .await?
             .ok_or(AuthzError::NotFound("connection"))?;
         self.refresh().await?;
         Ok(updated)
@@ -262,7 +230,7 @@ mod tests {
 
     #[test]
     fn connection_fields_are_checked() {
-        let good = ConnectionInput {
+        let good = ConnectionChanges {
             name: Some("orders".into()),
             kind: Some("postgres".into()),
             host: Some("db.internal".into()),
@@ -272,27 +240,27 @@ mod tests {
         };
         assert!(check_connection(&good).is_ok());
         for bad in [
-            ConnectionInput {
+            ConnectionChanges {
                 kind: Some("excel".into()),
                 ..good.clone()
             },
-            ConnectionInput {
+            ConnectionChanges {
                 host: Some("db internal".into()),
                 ..good.clone()
             },
-            ConnectionInput {
+            ConnectionChanges {
                 host: Some("-db".into()),
                 ..good.clone()
             },
-            ConnectionInput {
+            ConnectionChanges {
                 port: Some(0),
                 ..good.clone()
             },
-            ConnectionInput {
+            ConnectionChanges {
                 tls_mode: Some("prefer".into()),
                 ..good.clone()
             },
-            ConnectionInput {
+            ConnectionChanges {
                 name: Some(" x".into()),
                 ..good.clone()
             },

@@ -2,9 +2,9 @@
 
 use super::catalogue::{self, predefined};
 use super::model::{Scope, Subject};
-use super::{Authz, AuthzError, check_description, check_name, new_id, written};
+use super::{Authz, AuthzError, check_description, check_name, new_id};
 use crate::events::Event;
-use crate::store::{BindingRecord, Removal, RoleRecord, StoreError};
+use crate::store::{BindingRecord, Removal, RoleRecord};
 
 /// The fields of a custom role; on create `name` and `permissions` are
 /// required.
@@ -88,7 +88,7 @@ impl Authz {
             created_at: now,
             updated_at: now,
         };
-        written(self.store.insert_role(&role).await)?;
+        self.store.insert_role(&role).await?;
         self.role_changed("created", org, &role.id, by);
         self.refresh().await?;
         Ok(role)
@@ -126,11 +126,7 @@ impl Authz {
                 input.permissions.as_deref(),
                 crate::identity::now(),
             )
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(what) => AuthzError::Conflict(what),
-                other => other.into(),
-            })?
+            .await?
             .ok_or(AuthzError::NotFound("role"))?;
         self.role_changed("updated", org, id, by);
         self.refresh().await?;
@@ -171,24 +167,9 @@ impl Authz {
             )
         })?;
         self.check_subject(org, &subject).await?;
-        if predefined(&input.role).is_none() && self.store.role(org, &input.role).await?.is_none() {
-            return Err(AuthzError::NotFound("role"));
-        }
-        self.check_scope(org, &input.scope).await?;
-        let binding = BindingRecord {
-            id: new_id("bnd_")?,
-            org_id: org.to_string(),
-            subject: subject.to_string(),
-            role_id: input.role.clone(),
-            scope_kind: input.scope.kind().to_string(),
-            scope_id: input.scope.id().map(str::to_string),
-            created_at: crate::identity::now(),
-            created_by: by.to_string(),
-        };
-        written(self.store.insert_binding(&binding).await)?;
-        self.binding_changed("created", &binding, by);
-        self.refresh().await?;
-        Ok(binding)
+        self.check_grant(org, &input.role, &input.scope).await?;
+        self.grant(org, &subject, &input.role, &input.scope, by)
+            .await
     }
 
     /// Deletes a binding.
@@ -230,7 +211,7 @@ impl Authz {
             created_at: crate::identity::now(),
             created_by: by.to_string(),
         };
-        written(self.store.insert_binding(&binding).await)?;
+        self.store.insert_binding(&binding).await?;
         self.binding_changed("created", &binding, by);
         self.refresh().await?;
         Ok(binding)

@@ -116,13 +116,16 @@ async fn ask(
     request: &CheckRequest<'_>,
 ) -> Result<Decision, ApiError> {
     let snapshot = state.authz.snapshot();
-    if authorizer.policy_version() != Some(snapshot.version) {
+    let snapshot_version = snapshot.version;
+    if authorizer.needs_policy(snapshot.version) {
         match authorizer.install_policy(snapshot).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
-                // The plugin keeps deciding on its previous snapshot.
+                // The plugin keeps deciding on its previous snapshot, and
+                // this one is not offered to it again.
                 tracing::error!(
                     plugin = authorizer.name(),
+                    version = snapshot_version,
                     ?error,
                     "the authorizer refused the policy snapshot"
                 );

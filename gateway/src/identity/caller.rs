@@ -4,7 +4,7 @@
 use super::access_token::{TokenError, unverified_issuer};
 use super::{Identity, IdentityError, api_key, from_guest, now, pending};
 use crate::plugin::{Credential, GuestError, GuestResult, Principal, RequestInfo};
-use crate::store::{SessionRecord, UserRecord};
+use crate::store::{ApiKeyRecord, SessionRecord, UserRecord};
 use std::sync::Arc;
 
 /// Seconds between writes of a session's or key's last use to the store.
@@ -82,6 +82,37 @@ impl Caller {
     pub fn is_platform_operator(&self) -> bool {
         !self.is_api_key() && self.user.as_deref().is_some_and(|u| u.platform_operator)
     }
+}
+
+/// A directory user as the authorizer sees them, with `groups` and the
+/// authentication methods `amr`; the gateway vouches for it (issuer
+/// `portcullis`).
+pub fn directory_principal(user: &UserRecord, groups: Vec<String>, amr: Vec<String>) -> Principal {
+    Principal {
+        subject: user.id.clone(),
+        issuer: "portcullis".into(),
+        email: Some(user.email.clone()),
+        display_name: user.display_name.clone(),
+        groups,
+        amr,
+        attributes: Vec::new(),
+        organization: Some(user.org_id.clone()),
+    }
+}
+
+/// The principal of a request made with `key`: its owner, with the groups
+/// the key is limited to, authenticated by API key.
+pub fn api_key_principal(owner: &UserRecord, key: &ApiKeyRecord) -> Principal {
+    let groups = match &key.scope {
+        Some(scope) => owner
+            .groups
+            .iter()
+            .filter(|g| scope.contains(g))
+            .cloned()
+            .collect(),
+        None => owner.groups.clone(),
+    };
+    directory_principal(owner, groups, vec!["api_key".into()])
 }
 
 fn token_error(error: TokenError) -> IdentityError {
@@ -273,26 +304,8 @@ impl Identity {
             touched.last_used_at = Some(now);
             self.api_keys.insert(&record.id, Arc::new(touched));
         }
-        let groups = match &record.scope {
-            Some(scope) => owner
-                .groups
-                .iter()
-                .filter(|g| scope.contains(g))
-                .cloned()
-                .collect(),
-            None => owner.groups.clone(),
-        };
         Ok(Caller {
-            principal: Principal {
-                subject: owner.id.clone(),
-                issuer: "portcullis".into(),
-                email: Some(owner.email.clone()),
-                display_name: owner.display_name.clone(),
-                groups,
-                amr: vec!["api_key".into()],
-                attributes: Vec::new(),
-                organization: Some(owner.org_id.clone()),
-            },
+            principal: api_key_principal(&owner, &record),
             user: Some(owner),
             session_id: None,
             signed_in_at: None,

@@ -11,6 +11,7 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 use arc_swap::ArcSwapOption;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use wasmtime::component::Component;
 
@@ -98,6 +99,9 @@ pub struct LoadedPlugin<W: WorldBindings> {
     pool: InstancePool<W>,
     /// The policy snapshot the instances should hold (authorizers only).
     policy: ArcSwapOption<PolicySnapshot>,
+    /// The version of the last snapshot the plugin refused (0: none), so
+    /// it is not offered again on every request.
+    refused_policy: AtomicU64,
 }
 
 /// A policy snapshot as authorizer plugins receive it (`load-policy`).
@@ -168,6 +172,7 @@ impl<W: WorldBindings> LoadedPlugin<W> {
             fingerprint: prepared.fingerprint,
             pool,
             policy: ArcSwapOption::empty(),
+            refused_policy: AtomicU64::new(0),
         })
     }
 
@@ -181,6 +186,14 @@ impl<W: WorldBindings> LoadedPlugin<W> {
 
     pub(crate) fn set_policy(&self, snapshot: Arc<PolicySnapshot>) {
         self.policy.store(Some(snapshot));
+    }
+
+    pub(crate) fn refuse_policy(&self, version: u64) {
+        self.refused_policy.store(version, Ordering::Relaxed);
+    }
+
+    pub(crate) fn refused_policy(&self) -> u64 {
+        self.refused_policy.load(Ordering::Relaxed)
     }
 
     /// The largest linear memory one of its idle instances has grown to,

@@ -208,8 +208,9 @@ impl AuthorizerPlugin {
             })
             .await;
         let loaded = lease.settle(outcome)?;
-        if loaded.is_ok() {
-            self.set_policy(snapshot);
+        match &loaded {
+            Ok(()) => self.set_policy(snapshot),
+            Err(_) => self.refuse_policy(snapshot.version),
         }
         Ok(loaded)
     }
@@ -217,6 +218,12 @@ impl AuthorizerPlugin {
     /// The version of the snapshot installed, if any.
     pub fn policy_version(&self) -> Option<u64> {
         self.current_policy().map(|p| p.version)
+    }
+
+    /// Whether snapshot `version` should be installed: it is neither the
+    /// current one nor one the plugin already refused.
+    pub fn needs_policy(&self, version: u64) -> bool {
+        self.policy_version() != Some(version) && self.refused_policy() != version
     }
 }
 

@@ -201,11 +201,47 @@ async fn bump(tx: &mut Transaction<'_, Sqlite>) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Deletes row `id` of `table` if it belongs to `org`; whether it did.
+/// `table` is one of this module's constants, never input.
+async fn delete_in_org(
+    tx: &mut Transaction<'_, Sqlite>,
+    table: &'static str,
+    org_id: &str,
+    id: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(&format!("DELETE FROM {table} WHERE org_id = ? AND id = ?"))
+        .bind(org_id)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 fn permissions_json(permissions: &[String]) -> String {
     serde_json::to_string(permissions).unwrap_or_else(|_| "[]".into())
 }
 
 impl Store {
+    /// Row `id` of `table` if it belongs to `org`. `table` and `columns`
+    /// are this module's constants, never input.
+    async fn one_in_org<T>(
+        &self,
+        table: &'static str,
+        columns: &'static str,
+        org_id: &str,
+        id: &str,
+        map: fn(&SqliteRow) -> Result<T, sqlx::Error>,
+    ) -> Result<Option<T>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {columns} FROM {table} WHERE org_id = ? AND id = ?"
+        ))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(map).transpose()?)
+    }
+
     /// The policy version: it increases with every change to roles,
     /// bindings, environments or connections.
     pub async fn policy_version(&self) -> Result<i64, StoreError> {
@@ -289,14 +325,8 @@ impl Store {
         org_id: &str,
         id: &str,
     ) -> Result<Option<EnvironmentRecord>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {ENV_COLUMNS} FROM environments WHERE org_id = ? AND id = ?"
-        ))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(environment).transpose()?)
+        self.one_in_org("environments", ENV_COLUMNS, org_id, id, environment)
+            .await
     }
 
     /// Renames or re-describes an environment (`description` of
@@ -440,14 +470,8 @@ impl Store {
         org_id: &str,
         id: &str,
     ) -> Result<Option<ConnectionRecord>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {CONN_COLUMNS} FROM connections WHERE org_id = ? AND id = ?"
-        ))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(connection).transpose()?)
+        self.one_in_org("connections", CONN_COLUMNS, org_id, id, connection)
+            .await
     }
 
     /// Applies `changes`; the updated record, or `None` if missing.
@@ -492,12 +516,7 @@ impl Store {
     /// Deletes a connection and the bindings scoped to it.
     pub async fn delete_connection(&self, org_id: &str, id: &str) -> Result<Removal, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("DELETE FROM connections WHERE org_id = ? AND id = ?")
-            .bind(org_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        if !delete_in_org(&mut tx, "connections", org_id, id).await? {
             return Ok(Removal::Missing);
         }
         let bindings = sqlx::query(
@@ -548,14 +567,8 @@ impl Store {
 
     /// One custom role of the organization.
     pub async fn role(&self, org_id: &str, id: &str) -> Result<Option<RoleRecord>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {ROLE_COLUMNS} FROM roles WHERE org_id = ? AND id = ?"
-        ))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(role).transpose()?)
+        self.one_in_org("roles", ROLE_COLUMNS, org_id, id, role)
+            .await
     }
 
     /// Replaces a custom role's name, description or permissions.
@@ -605,12 +618,7 @@ impl Store {
         if used > 0 {
             return Ok(Removal::InUse(u64::try_from(used).unwrap_or(0)));
         }
-        let done = sqlx::query("DELETE FROM roles WHERE org_id = ? AND id = ?")
-            .bind(org_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        if !delete_in_org(&mut tx, "roles", org_id, id).await? {
             return Ok(Removal::Missing);
         }
         bump(&mut tx).await?;
@@ -675,25 +683,14 @@ impl Store {
         org_id: &str,
         id: &str,
     ) -> Result<Option<BindingRecord>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {BINDING_COLUMNS} FROM bindings WHERE org_id = ? AND id = ?"
-        ))
-        .bind(org_id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(binding).transpose()?)
+        self.one_in_org("bindings", BINDING_COLUMNS, org_id, id, binding)
+            .await
     }
 
     /// Deletes a binding.
     pub async fn delete_binding(&self, org_id: &str, id: &str) -> Result<Removal, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("DELETE FROM bindings WHERE org_id = ? AND id = ?")
-            .bind(org_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        if !delete_in_org(&mut tx, "bindings", org_id, id).await? {
             return Ok(Removal::Missing);
         }
         bump(&mut tx).await?;

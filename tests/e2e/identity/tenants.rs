@@ -23,6 +23,17 @@ struct TenantA {
     key_id: String,
     user_token: String,
     key: String,
+    environment: String,
+    connection: String,
+    role: String,
+    binding: String,
+}
+
+/// Creates one of A's policy resources as A's administrator; its id.
+async fn created_id(f: &Fixture, path: &str, body: Value) -> String {
+    let reply = f.call(Method::POST, path, &f.admin, Some(body)).await;
+    assert_eq!(reply.status, 201, "{path}: {}", reply.text());
+    reply.json()["id"].as_str().unwrap().to_string()
 }
 
 async fn api_key(f: &Fixture, token: &str, name: &str) -> (String, String) {
@@ -113,12 +124,41 @@ fn naming_operations(document: &Value, a: &TenantA) -> Vec<(Method, String, Opti
                 .replace("{org_id}", &a.org)
                 .replace("{user_id}", &a.user)
                 .replace("{session_id}", &a.session)
-                .replace("{key_id}", &a.key_id);
+                .replace("{key_id}", &a.key_id)
+                .replace("{env_id}", &a.environment)
+                .replace("{conn_id}", &a.connection)
+                .replace("{role_id}", &a.role)
+                .replace("{binding_id}", &a.binding);
+            assert!(
+                !path.contains('{'),
+                "a path parameter this test does not fill: {path}"
+            );
             if template.contains('{') || names_owner || spans_orgs {
                 operations.push((method.clone(), path.clone(), body.clone()));
             }
             if template == "/api/v1/api-keys" && method == Method::GET {
-                operations.push((method, format!("{path}?owner_id={}", a.user), None));
+                operations.push((method.clone(), format!("{path}?owner_id={}", a.user), None));
+            }
+            // Operations naming A's resources in their body or query.
+            let subject = format!("user:{}", a.user);
+            match (template.as_str(), &method) {
+                ("/api/v1/bindings", &Method::POST) => {
+                    operations.push((method.clone(), path.clone(), Some(json!({"subject": subject, "role": "admin"}))));
+                    operations.push((
+                        method,
+                        path,
+                        Some(json!({"subject": "group:admins", "role": "admin", "scope": {"kind": "environment", "id": a.environment}})),
+                    ));
+                }
+                ("/api/v1/authz/explain", &Method::POST) => operations.push((
+                    method,
+                    path,
+                    Some(json!({"subject": subject, "action": "users:read", "resource": "orgs/org_default"})),
+                )),
+                ("/api/v1/authz/effective", &Method::GET) => {
+                    operations.push((method, format!("{path}?subject={subject}"), None));
+                }
+                _ => {}
             }
         }
     }
@@ -148,7 +188,30 @@ async fn nobody_in_another_organization_can_name_this_ones_resources() {
         .to_string();
     let session = signed_in.json()["session_id"].as_str().unwrap().to_string();
     let (key_id, key) = api_key(&f, &user_token, "a-key").await;
+    let environment = created_id(&f, "/api/v1/environments", json!({"name": "prod"})).await;
+    let connection = created_id(
+        &f,
+        &format!("/api/v1/environments/{environment}/connections"),
+        json!({"name": "orders", "kind": "postgres", "host": "db.internal", "port": 5432}),
+    )
+    .await;
+    let role = created_id(
+        &f,
+        "/api/v1/roles",
+        json!({"name": "reader", "permissions": ["connections:read"]}),
+    )
+    .await;
+    let binding = created_id(
+        &f,
+        "/api/v1/bindings",
+        json!({"subject": format!("user:{user}"), "role": role, "scope": {"kind": "connection", "id": connection}}),
+    )
+    .await;
     let a = TenantA {
+        environment,
+        connection,
+        role,
+        binding,
         org: "org_default".into(),
         user,
         session,
@@ -264,6 +327,30 @@ async fn nobody_in_another_organization_can_name_this_ones_resources() {
         );
     }
     assert_eq!(login(&f.client, ALICE, ALICE_PASSWORD).await.status, 200);
+    for path in [
+        format!("/api/v1/environments/{}", a.environment),
+        format!("/api/v1/connections/{}", a.connection),
+        format!("/api/v1/roles/{}", a.role),
+    ] {
+        let still = f.call(Method::GET, &path, &f.admin, None).await;
+        assert_eq!(still.status, 200, "{path} survived B: {}", still.text());
+        assert!(
+            !still.text().contains("set-by-b"),
+            "{path} was changed by B: {}",
+            still.text()
+        );
+    }
+    let bindings = f
+        .call(Method::GET, "/api/v1/bindings", &f.admin, None)
+        .await
+        .json();
+    let ids: Vec<&str> = bindings["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&a.binding.as_str()), "A's binding survived B");
     let orgs = f.call(Method::GET, "/api/v1/orgs", &f.admin, None).await;
     assert_eq!(
         orgs.json()["orgs"].as_array().unwrap().len(),
