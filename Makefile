@@ -72,7 +72,7 @@ fmt-check:
 
 clippy: wasm-target
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	cd plugins && $(CARGO) clippy --target $(WASM) -- -D warnings
+	cd plugins && $(CARGO) clippy --target $(WASM) --all-targets -- -D warnings
 	cd tests/fixtures && $(CARGO) clippy --target $(WASM) -- -D warnings
 
 doc:

@@ -154,9 +154,14 @@ impl Fixture {
     /// A gateway deciding with the RBAC authorizer; `extra` goes into the
     /// configuration's top level tables, `auth_extra` into `[auth]`.
     async fn start_rbac(extra: &str, authz_extra: &str, auth_extra: &str) -> Self {
-        let upstream = Upstream::start().await;
         let block = format!("{}{authz_extra}\n", rbac_authorizer());
-        let config = identity_config_with(&upstream, extra, &block, auth_extra);
+        Self::start_authorized(extra, &block, auth_extra).await
+    }
+
+    /// A gateway deciding with the authorizer plugin block `block`.
+    async fn start_authorized(extra: &str, block: &str, auth_extra: &str) -> Self {
+        let upstream = Upstream::start().await;
+        let config = identity_config_with(&upstream, extra, block, auth_extra);
         Self::start_on(upstream, &config).await
     }
 

@@ -20,6 +20,8 @@ fn inspect(name: &str) -> (Option<i32>, String) {
 fn example_plugins_are_loadable_and_name_their_world() {
     for (name, world) in [
         ("authz_static", "authorizer"),
+        ("authz_rbac", "authorizer"),
+        ("authz_cedar", "authorizer"),
         ("authn_static_token", "auth-provider"),
         ("secrets_static", "secrets-backend"),
         ("keys_local", "key-provider"),

@@ -594,3 +594,72 @@ async fn a_shadow_authorizer_is_compared_and_never_decides() {
     let count: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(count >= 1.0, "{line}");
 }
+
+/// Cedar policies in the plugin's configuration: administrators (group
+/// `admins`) run their own organization; changing settings needs the
+/// second factor.
+const CEDAR_POLICIES: &str = r#"
+@id("admins-run-their-organization")
+permit(principal in Group::"admins", action, resource) when { resource.org == principal.org };
+@id("settings-need-the-second-factor")
+forbid(principal, action == Action::"settings:manage", resource) unless { context.mfa };
+"#;
+
+#[tokio::test]
+async fn cedar_replaces_rbac_by_configuration_alone() {
+    let block = format!(
+        "[plugins.authz]\npath = \"{}\"\nmemory_limit_mib = 256\n\n[plugins.authz.config]\npolicies = '''{CEDAR_POLICIES}'''\n\n",
+        paths::component("authz_cedar").display()
+    );
+    let f = Fixture::start_authorized("", &block, "").await;
+    // The bootstrap administrator is in `admins`: a Cedar policy, not a
+    // binding, lets them in.
+    let env = f.environment("prod").await;
+    let conn = f.connection(&env, "orders").await;
+    let me = f
+        .call(Method::GET, "/api/v1/me", &f.admin, None)
+        .await
+        .json();
+    let admin_id = me["user"]["id"].as_str().unwrap().to_string();
+    let receipt = f
+        .call(
+            Method::POST,
+            "/api/v1/authz/explain",
+            &f.admin,
+            Some(json!({
+                "subject": format!("user:{admin_id}"),
+                "action": "connections:read",
+                "resource": format!("orgs/org_default/connections/{conn}"),
+            })),
+        )
+        .await;
+    assert_eq!(receipt.status, 200, "{}", receipt.text());
+    let receipt = receipt.json();
+    assert_eq!(receipt["allowed"], true, "{receipt}");
+    assert_eq!(receipt["binding"], "admins-run-their-organization");
+    assert!(
+        receipt["policy_version"].as_u64().unwrap() > 1,
+        "the snapshot's resource tree reached Cedar: {receipt}"
+    );
+    // Someone outside `admins` gets nothing; settings need the second factor.
+    let (_, outsider) = f.member("outsider", None).await;
+    assert_eq!(
+        f.call(Method::GET, "/api/v1/users", &outsider, None)
+            .await
+            .status,
+        403
+    );
+    let settings = f
+        .call(
+            Method::PATCH,
+            "/api/v1/orgs/org_default",
+            &f.admin,
+            Some(json!({"name": "renamed"})),
+        )
+        .await;
+    assert_eq!(settings.status, 403, "{}", settings.text());
+    assert!(
+        f.gateway.log().contains("settings-need-the-second-factor"),
+        "the deciding forbid is named in the log"
+    );
+}

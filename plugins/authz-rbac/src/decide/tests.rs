@@ -144,203 +144,16 @@ fn malformed_snapshots_are_refused() {
 }
 
 // ---------------------------------------------------------------------------
-// Differential test against a reference evaluator written for this test
-// alone: it scans every binding and compares strings, sharing no code with
-// the index.
-
-/// xorshift64*: a fixed-seed generator, so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % (n as u64)).unwrap_or(0)
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
-
-const ORGS: &[&str] = &["o1", "o2"];
-const ENVS: &[&str] = &["e1", "e2", "e3"];
-const CONNS: &[&str] = &["c1", "c2", "c3", "c4"];
-const USERS: &[&str] = &["u1", "u2", "u3"];
-const GROUPS: &[&str] = &["g1", "g2"];
-const KEYS: &[&str] = &["k1", "k2"];
-const ACTIONS: &[&str] = &[
-    "connections:read",
-    "connections:write",
-    "environments:read",
-    "users:manage",
-    "users:read",
-    "agents:manage",
-];
-
-struct Model {
-    /// (role id, org or none, permissions)
-    roles: Vec<(String, Option<String>, Vec<String>)>,
-    /// (conn, org, env)
-    conns: Vec<(String, String, String)>,
-    /// (id, org, subject, role, scope kind, scope id)
-    bindings: Vec<(String, String, String, String, String, String)>,
-}
-
-fn random_model(rng: &mut Rng) -> Model {
-    let mut roles = vec![("admin".to_string(), None, vec!["*".to_string()])];
-    for i in 0..rng.below(4) {
-        let org = rng.pick(ORGS).to_string();
-        let permissions = ACTIONS
-            .iter()
-            .filter(|_| rng.chance(40))
-            .map(|a| a.to_string())
-            .collect();
-        roles.push((format!("r{i}"), Some(org), permissions));
-    }
-    let conns = CONNS
-        .iter()
-        .map(|c| {
-            let org = rng.pick(ORGS);
-            (c.to_string(), org.to_string(), rng.pick(ENVS).to_string())
-        })
-        .collect();
-    let mut bindings = Vec::new();
-    for i in 0..rng.below(12) {
-        let subject = match rng.below(3) {
-            0 => format!("user:{}", rng.pick(USERS)),
-            1 => format!("group:{}", rng.pick(GROUPS)),
-            _ => format!("api_key:{}", rng.pick(KEYS)),
-        };
-        let role = roles[rng.below(roles.len())].0.clone();
-        let (kind, id) = match rng.below(3) {
-            0 => ("organization", String::new()),
-            1 => ("environment", rng.pick(ENVS).to_string()),
-            _ => ("connection", rng.pick(CONNS).to_string()),
-        };
-        bindings.push((
-            format!("b{i}"),
-            rng.pick(ORGS).to_string(),
-            subject,
-            role,
-            kind.to_string(),
-            id,
-        ));
-    }
-    Model {
-        roles,
-        conns,
-        bindings,
-    }
-}
-
-fn to_snapshot(model: &Model) -> String {
-    let scope = |kind: &str, id: &str| match kind {
-        "organization" => json!({"kind": "organization"}),
-        other => json!({"kind": other, "id": id}),
-    };
-    json!({
-        "format": 1, "version": 1, "mfa_required": ["users:manage"],
-        "roles": model.roles.iter().map(|(id, org, p)| json!({"id": id, "org": org, "permissions": p})).collect::<Vec<_>>(),
-        "connections": model.conns.iter().map(|(id, org, env)| json!({"id": id, "org": org, "environment": env})).collect::<Vec<_>>(),
-        "bindings": model.bindings.iter().map(|(id, org, s, r, k, i)| json!({"id": id, "org": org, "subject": s, "role": r, "scope": scope(k, i)})).collect::<Vec<_>>(),
-    })
-    .to_string()
-}
-
-/// The specification, spelled out naively.
-fn reference(model: &Model, req: &CheckRequest<'_>) -> bool {
-    let Some(org) = req.principal.organization else {
-        return false;
-    };
-    let segments: Vec<&str> = req.resource.split('/').collect();
-    // (in the org?, environment, connection) the resource designates.
-    let (in_org, env, conn): (bool, Option<String>, Option<String>) = if segments[0] != "orgs" {
-        (true, None, None)
-    } else if segments.get(1) != Some(&org) {
-        (false, None, None)
-    } else {
-        let env_of = |c: &str| {
-            model
-                .conns
-                .iter()
-                .find(|(id, o, _)| id == c && o == org)
-                .map(|(_, _, e)| e.clone())
-        };
-        match (
-            segments.get(2),
-            segments.get(3),
-            segments.get(4),
-            segments.get(5),
-        ) {
-            (Some(&"environments"), Some(e), Some(&"connections"), Some(c)) => {
-                if env_of(c).as_deref() == Some(*e) {
-                    (true, Some(e.to_string()), Some(c.to_string()))
-                } else {
-                    (true, None, None)
-                }
-            }
-            (Some(&"environments"), Some(e), _, _) => (true, Some(e.to_string()), None),
-            (Some(&"connections"), Some(c), _, _) => (true, env_of(c), Some(c.to_string())),
-            _ => (true, None, None),
-        }
-    };
-    if !in_org {
-        return false;
-    }
-    let role_grants = |role: &str, binding_org: &str| {
-        model
-            .roles
-            .iter()
-            .filter(|(id, o, _)| id == role && (o.is_none() || o.as_deref() == Some(binding_org)))
-            .any(|(_, _, p)| p.iter().any(|p| p == "*" || p == req.action))
-    };
-    let allowed_for = |subjects: &[String]| {
-        model
-            .bindings
-            .iter()
-            .any(|(_, b_org, subject, role, kind, id)| {
-                b_org == org
-                    && subjects.contains(subject)
-                    && role_grants(role, b_org)
-                    && match kind.as_str() {
-                        "organization" => true,
-                        "environment" => env.as_deref() == Some(id.as_str()),
-                        _ => conn.as_deref() == Some(id.as_str()),
-                    }
-            })
-    };
-    let mut own: Vec<String> = req
-        .principal
-        .user_id
-        .map(|u| format!("user:{u}"))
-        .into_iter()
-        .collect();
-    own.extend(req.principal.groups.iter().map(|g| format!("group:{g}")));
-    let owner_ok = allowed_for(&own);
-    let key_ok = req
-        .principal
-        .api_key_id
-        .is_none_or(|k| allowed_for(&[format!("api_key:{k}")]));
-    let mfa_ok = req.action != "users:manage" || req.principal.amr.contains(&"mfa");
-    owner_ok && key_ok && mfa_ok
-}
+// Differential test against the reference evaluator of `authz-reference`,
+// written for the tests alone: it scans every binding and compares
+// strings, sharing no code with the index.
 
 #[test]
 fn the_index_agrees_with_the_reference_on_random_policies() {
-    let seed: u64 = std::env::var("RBAC_DIFF_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5EED_0F_A11_CA5E);
+    use authz_reference::{Case, Rng, random_model, reference, seed, to_snapshot};
+    let seed = seed();
     let mut rng = Rng(seed);
-    let mut allowed = 0;
-    let mut compared = 0;
+    let (mut allowed, mut compared) = (0usize, 0usize);
     for policy_no in 0..3_000 {
         let model = random_model(&mut rng);
         let policy = match Policy::parse(&to_snapshot(&model)) {
@@ -348,61 +161,13 @@ fn the_index_agrees_with_the_reference_on_random_policies() {
             Err(error) => unreachable!("seed {seed}: snapshot {policy_no} refused: {error}"),
         };
         for _ in 0..20 {
-            let org = rng.pick(ORGS);
-            let resource = match rng.below(7) {
-                0 => format!("orgs/{}", rng.pick(ORGS)),
-                1 => format!("orgs/{}/environments/{}", rng.pick(ORGS), rng.pick(ENVS)),
-                2 => format!(
-                    "orgs/{}/environments/{}/connections/{}",
-                    rng.pick(ORGS),
-                    rng.pick(ENVS),
-                    rng.pick(CONNS)
-                ),
-                3 => format!("orgs/{}/connections/{}", rng.pick(ORGS), rng.pick(CONNS)),
-                4 => format!("orgs/{}/connections/{}/query", org, rng.pick(CONNS)),
-                5 => format!("orgs/{org}/users/{}", rng.pick(USERS)),
-                _ => "items/1".to_string(),
-            };
-            let groups: Vec<&str> = GROUPS.iter().copied().filter(|_| rng.chance(40)).collect();
-            let amr = if rng.chance(50) {
-                vec!["pwd", "mfa"]
-            } else {
-                vec!["pwd"]
-            };
-            let action = if rng.chance(5) {
-                "unknown:thing"
-            } else {
-                rng.pick(ACTIONS)
-            };
-            let req = CheckRequest {
-                principal: PrincipalView {
-                    subject: "s",
-                    issuer: "local",
-                    organization: if rng.chance(5) { None } else { Some(org) },
-                    user_id: if rng.chance(10) {
-                        None
-                    } else {
-                        Some(rng.pick(USERS))
-                    },
-                    api_key_id: if rng.chance(30) {
-                        Some(rng.pick(KEYS))
-                    } else {
-                        None
-                    },
-                    groups,
-                    amr,
-                    ..PrincipalView::default()
-                },
-                action,
-                resource: &resource,
-                context: Vec::new(),
-            };
-            let expected = reference(&model, &req);
-            let got = decide(&policy, &req);
+            let case = Case::random(&mut rng, true);
+            let expected = reference(&model, &case);
+            let got = decide(&policy, &case.request());
             assert_eq!(
                 got.allowed,
                 expected,
-                "seed {seed}, policy {policy_no}: {req:?} → {got:?} (reference {expected})\nsnapshot {}",
+                "seed {seed} (AUTHZ_DIFF_SEED), policy {policy_no}: {case:?} → {got:?} (reference {expected})\nsnapshot {}",
                 to_snapshot(&model)
             );
             compared += 1;
