@@ -53,6 +53,10 @@ fn bench(c: &mut Criterion) {
             "authz".to_string(),
             PluginConfig::new(paths::component("authz_static"), authz_config()),
         );
+        plugins.insert(
+            "allow".to_string(),
+            PluginConfig::new(paths::component("fixture_allow_all"), toml::Table::new()),
+        );
         plugins.insert("rbac".to_string(), {
             let mut config = PluginConfig::new(paths::component("authz_rbac"), toml::Table::new());
             config.memory_limit_mib = 1024;
@@ -172,6 +176,14 @@ fn rbac(c: &mut Criterion, runtime: &tokio::runtime::Runtime, registry: &PluginR
         context: Vec::new(),
     };
     let mut group = c.benchmark_group("rbac_check");
+    // The floor: the same request to an authorizer that only says yes.
+    let allow = registry
+        .authorizer_named("allow")
+        .expect("allow-all loaded");
+    group.bench_function("allow_all_floor", |b| {
+        b.to_async(runtime)
+            .iter(|| async { allow.check(&request).await.expect("check") })
+    });
     for n in [10usize, 100_000] {
         let snapshot = rbac_snapshot(n);
         let bytes = snapshot.json.len();

@@ -148,6 +148,10 @@ impl<W: WorldBindings> InstancePool<W> {
     /// whose every instance is busy fails the request closed rather than
     /// queueing it without bound.
     async fn permit(&self) -> Result<SemaphorePermit<'_>, PluginCallError> {
+        // The common case, a free slot, arms no timer.
+        if let Ok(permit) = self.concurrency.try_acquire() {
+            return Ok(permit);
+        }
         match tokio::time::timeout(self.limits.deadline, self.concurrency.acquire()).await {
             Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) => Err(PluginCallError::Instantiate {

@@ -159,8 +159,7 @@ impl AuthorizerPlugin {
         isolation: Isolation,
         request: &CheckRequest<'_>,
     ) -> Result<Decision, PluginCallError> {
-        let mut encoded = Vec::with_capacity(256);
-        portcullis_wire::encode(request, &mut encoded);
+        let encoded = encode(request);
         let policy = self.current_policy();
         let pool = self.pool();
         let mut lease = pool.lease(isolation).await?;
@@ -283,6 +282,42 @@ impl AuthProviderPlugin {
                 .portcullis_plugin_authenticate()
                 .call_continue_login(&mut warm.store, state, input));
         Ok(answer?.map(|step| self.vouched_step(step)))
+    }
+}
+
+thread_local! {
+    /// A buffer per thread for encoding check requests, reused so the hot
+    /// path does not allocate one per check.
+    static ENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `request` in the wire encoding. The bytes are copied once more into
+/// the guest when lowered, so the thread's buffer is only lent here.
+fn encode(request: &CheckRequest<'_>) -> EncodedRequest {
+    let buffer = ENCODED.with(|cell| std::mem::take(&mut *cell.borrow_mut()));
+    let mut buffer = EncodedRequest(buffer);
+    portcullis_wire::encode(request, &mut buffer.0);
+    buffer
+}
+
+/// An encoded request whose buffer goes back to the thread when dropped.
+struct EncodedRequest(Vec<u8>);
+
+impl std::ops::Deref for EncodedRequest {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for EncodedRequest {
+    fn drop(&mut self) {
+        let buffer = std::mem::take(&mut self.0);
+        // Keep a modest buffer; a huge one (a principal with thousands of
+        // groups) is freed rather than kept per thread.
+        if buffer.capacity() <= 64 * 1024 {
+            ENCODED.with(|cell| *cell.borrow_mut() = buffer);
+        }
     }
 }
 

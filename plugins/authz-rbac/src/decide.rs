@@ -169,7 +169,9 @@ pub fn decide(policy: &Policy, request: &CheckRequest<'_>) -> Decision {
         .by(&*granted.id, role)
         .on_version(version);
     }
-    Decision::allow(format!("granted by binding {}", granted.id))
+    // The receipt names the binding and role; the reason need not repeat
+    // them (one allocation fewer on every allowed check).
+    Decision::allow("granted by a binding")
         .by(&*granted.id, role)
         .on_version(version)
 }

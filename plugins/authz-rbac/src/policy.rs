@@ -3,7 +3,36 @@
 //! connections by id with their environment.
 
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FNV-1a: a fast hash for the short ids the index is keyed by. Keys come
+/// from the gateway's snapshot (random ids, administrator-chosen group
+/// names), never from callers, so collision flooding is not a concern;
+/// callers only look up.
+#[derive(Default)]
+pub struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+/// A map keyed by the index's ids.
+type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 /// The snapshot layout this plugin reads.
 pub const SNAPSHOT_FORMAT: u32 = 1;
@@ -123,7 +152,7 @@ impl Policy {
         };
         policy.mfa = policy.grants_of(&doc.mfa_required)?;
         // Roles by (organization, id); predefined roles have none.
-        let mut roles: HashMap<(Option<&str>, &str), Grants> = HashMap::new();
+        let mut roles: HashMap<(Option<&str>, &str), Grants> = HashMap::default();
         for role in &doc.roles {
             let grants = policy.grants_of(&role.permissions)?;
             roles.insert((role.org.as_deref(), role.id.as_str()), grants);
