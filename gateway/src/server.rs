@@ -228,7 +228,11 @@ async fn maintain_identity(
 }
 
 /// Picks up policy changes other gateways sharing the store made.
-async fn follow_policy(authz: Arc<Authz>, every: Duration, mut shutdown: watch::Receiver<bool>) {
+async fn follow_policy(
+    state: Arc<GatewayState>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut ticks = tokio::time::interval(every);
     ticks.tick().await;
     loop {
@@ -236,8 +240,18 @@ async fn follow_policy(authz: Arc<Authz>, every: Duration, mut shutdown: watch::
             _ = ticks.tick() => {}
             _ = shutdown.changed() => return,
         }
-        if let Err(error) = authz.refresh().await {
-            tracing::warn!(%error, "policy refresh failed; keeping the current snapshot");
+        match state.authz.refresh().await {
+            Ok(_) => {
+                if let Err(error) = crate::http::permission::publish(&state).await {
+                    tracing::warn!(
+                        ?error,
+                        "the authorizer could not load the new policy; will retry"
+                    );
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "policy refresh failed; keeping the current snapshot");
+            }
         }
     }
 }
@@ -316,7 +330,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
         ));
     }
     tasks.spawn(follow_policy(
-        core.authz.clone(),
+        state.clone(),
         Duration::from_secs(config.authz.poll_interval_secs),
         shutdown.subscribe(),
     ));

@@ -14,6 +14,7 @@ mod identity;
 mod inspect;
 mod limits;
 mod make_summary;
+mod policy_rollout;
 mod proxy;
 mod reload;
 mod tls;

@@ -33,10 +33,23 @@ pub async fn enforce(
     next: Next,
 ) -> Response {
     let (mut parts, body) = request.into_parts();
+    let writes = !parts.method.is_safe();
     let mut response = match admit(&state, endpoint.access, endpoint.guard, &mut parts).await {
         Ok(()) => next.run(Request::from_parts(parts, body)).await,
         Err(error) => error.into_response(),
     };
+    // A change to the policy (roles, bindings, the resource tree) is
+    // enforced from the next request: the authorizers hold it before the
+    // answer leaves. Other writes find the snapshot unchanged.
+    if writes
+        && response.status().is_success()
+        && let Err(error) = permission::publish(&state).await
+    {
+        tracing::error!(
+            ?error,
+            "the policy change is stored but the authorizer could not load it"
+        );
+    }
     // API answers are for one caller at one moment, and some carry
     // secrets shown once (one-time passwords, TOTP secrets, recovery
     // codes, new API keys, tokens): no cache may keep any of them. An

@@ -12,7 +12,11 @@ use super::router::GatewayState;
 use crate::authz::Receipt;
 use crate::events::Event;
 use crate::identity::Caller;
-use crate::plugin::{AuthorizerPlugin, CheckRequest, Decision, Principal, principal_view};
+use crate::plugin::{
+    AuthorizerPlugin, CheckRequest, Decision, PluginCallError, PolicySnapshot, Principal,
+    principal_view,
+};
+use std::sync::Arc;
 
 /// Who is asking: the principal, and the directory user and API key the
 /// gateway knows it by.
@@ -112,25 +116,18 @@ pub async fn decide(
 /// One authorizer's decision, after bringing it to the current snapshot.
 async fn ask(
     state: &GatewayState,
-    authorizer: &AuthorizerPlugin,
+    authorizer: &Arc<AuthorizerPlugin>,
     request: &CheckRequest<'_>,
 ) -> Result<Decision, ApiError> {
     let snapshot = state.authz.snapshot();
-    let snapshot_version = snapshot.version;
     if authorizer.needs_policy(snapshot.version) {
-        match authorizer.install_policy(snapshot).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                // The plugin keeps deciding on its previous snapshot, and
-                // this one is not offered to it again.
-                tracing::error!(
-                    plugin = authorizer.name(),
-                    version = snapshot_version,
-                    ?error,
-                    "the authorizer refused the policy snapshot"
-                );
-            }
-            Err(_) => return Err(ApiError::AuthorizationUnavailable),
+        if authorizer.policy_version().is_some() {
+            // It has a previous snapshot: it keeps answering from that one
+            // while the new one rolls out.
+            let (plugin, snapshot) = (authorizer.clone(), snapshot.clone());
+            tokio::spawn(async move { install(&plugin, snapshot).await });
+        } else if install(authorizer, snapshot).await.is_err() {
+            return Err(ApiError::AuthorizationUnavailable);
         }
     }
     authorizer
@@ -139,11 +136,51 @@ async fn ask(
         .map_err(|_| ApiError::AuthorizationUnavailable)
 }
 
+/// Rolls `snapshot` out to `authorizer`. A refusal is logged (the plugin
+/// keeps its previous snapshot and is not offered this one again); only a
+/// failing call is an error.
+async fn install(
+    authorizer: &AuthorizerPlugin,
+    snapshot: Arc<PolicySnapshot>,
+) -> Result<(), PluginCallError> {
+    let version = snapshot.version;
+    if let Err(error) = authorizer.install_policy(snapshot).await? {
+        tracing::error!(
+            plugin = authorizer.name(),
+            version,
+            ?error,
+            "the authorizer refused the policy snapshot; it keeps its previous one"
+        );
+    }
+    Ok(())
+}
+
+/// Brings the active and the shadow authorizer to the current snapshot
+/// and waits until they hold it: after a change through the API, before
+/// the response, so the change is enforced from the next request.
+pub async fn publish(state: &GatewayState) -> Result<(), ApiError> {
+    let snapshot = state.authz.snapshot();
+    for authorizer in [
+        state.plugins.authorizer(),
+        state.plugins.shadow_authorizer(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if authorizer.needs_policy(snapshot.version) {
+            install(&authorizer, snapshot.clone())
+                .await
+                .map_err(|_| ApiError::AuthorizationUnavailable)?;
+        }
+    }
+    Ok(())
+}
+
 async fn compare(
     state: &GatewayState,
     active: &AuthorizerPlugin,
     decision: &Decision,
-    shadow: &AuthorizerPlugin,
+    shadow: &Arc<AuthorizerPlugin>,
     request: &CheckRequest<'_>,
 ) {
     let Ok(shadowed) = ask(state, shadow, request).await else {

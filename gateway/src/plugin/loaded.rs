@@ -102,6 +102,8 @@ pub struct LoadedPlugin<W: WorldBindings> {
     /// The version of the last snapshot the plugin refused (0: none), so
     /// it is not offered again on every request.
     refused_policy: AtomicU64,
+    /// Held while a snapshot rolls out.
+    rollout: tokio::sync::Mutex<()>,
 }
 
 /// A policy snapshot as authorizer plugins receive it (`load-policy`).
@@ -173,6 +175,7 @@ impl<W: WorldBindings> LoadedPlugin<W> {
             pool,
             policy: ArcSwapOption::empty(),
             refused_policy: AtomicU64::new(0),
+            rollout: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -190,6 +193,10 @@ impl<W: WorldBindings> LoadedPlugin<W> {
 
     pub(crate) fn refuse_policy(&self, version: u64) {
         self.refused_policy.store(version, Ordering::Relaxed);
+    }
+
+    pub(crate) fn rollout_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.rollout
     }
 
     pub(crate) fn refused_policy(&self) -> u64 {

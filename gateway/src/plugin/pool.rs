@@ -12,6 +12,7 @@ use super::engine::EPOCH_TICK;
 use super::state::{HostState, PluginContext};
 use crate::metrics::{Metrics, PluginCallHandles};
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -46,6 +47,9 @@ pub(crate) struct Warm<W> {
     pub(crate) bindings: W,
     /// The version of the policy snapshot this instance holds (authorizers).
     pub(crate) policy_version: Option<u64>,
+    /// The pool generation it was made for; an instance of an older one
+    /// is dropped when it comes back (see [`InstancePool::replace_idle`]).
+    generation: u64,
 }
 
 /// Which instance a call runs on.
@@ -72,6 +76,7 @@ pub(crate) struct InstancePool<W: WorldBindings> {
     egress: EgressPolicy,
     limits: CallLimits,
     idle: Mutex<Vec<Warm<W>>>,
+    generation: AtomicU64,
     concurrency: Semaphore,
     instances: usize,
     metrics: Arc<Metrics>,
@@ -95,6 +100,7 @@ impl<W: WorldBindings> InstancePool<W> {
             egress,
             limits,
             idle: Mutex::new(Vec::with_capacity(instances)),
+            generation: AtomicU64::new(0),
             concurrency: Semaphore::new(instances),
             instances,
             ok_metrics: metrics.plugin_handles(&context.name),
@@ -133,6 +139,7 @@ impl<W: WorldBindings> InstancePool<W> {
                 store,
                 bindings,
                 policy_version: None,
+                generation: self.generation.load(Ordering::Acquire),
             }),
             Ok(Ok((_, Err(guest)))) => Err(failed(format!("init refused: {guest}"))),
             Ok(Err(error)) => Err(failed(format!("{error:#}"))),
@@ -201,6 +208,27 @@ impl<W: WorldBindings> InstancePool<W> {
         })
     }
 
+    /// How many instances are idle now.
+    pub(crate) fn idle_count(&self) -> usize {
+        self.idle.lock().map_or(0, |idle| idle.len())
+    }
+
+    /// Replaces every idle instance with `prepared` (e.g. instances that
+    /// loaded a new policy snapshot) in one step; instances busy now are
+    /// dropped when they come back instead of rejoining the pool.
+    pub(crate) fn replace_idle(&self, prepared: Vec<Warm<W>>) {
+        if let Ok(mut idle) = self.idle.lock() {
+            let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+            *idle = prepared
+                .into_iter()
+                .map(|mut warm| {
+                    warm.generation = generation;
+                    warm
+                })
+                .collect();
+        }
+    }
+
     /// The largest linear memory of the idle instances, in bytes.
     pub(crate) fn peak_memory(&self) -> usize {
         self.idle.lock().map_or(0, |idle| {
@@ -258,6 +286,32 @@ impl<W: WorldBindings> Lease<'_, W> {
         &mut self.warm
     }
 
+    /// Hands a healthy instance to the caller instead of the pool (to be
+    /// put in with [`InstancePool::replace_idle`]), or discards a failed one
+    /// and says why the call failed.
+    pub(crate) fn detach<R>(
+        mut self,
+        outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
+    ) -> Result<(Warm<W>, R), PluginCallError> {
+        match outcome {
+            Ok(Ok(value)) => {
+                self.pool.ok_metrics.ok(self.started.elapsed());
+                Ok((self.warm, value))
+            }
+            failed => {
+                self.keep = false;
+                let plugin = self.pool.context.name.clone();
+                match self.settle(failed) {
+                    Err(error) => Err(error),
+                    Ok(_) => Err(PluginCallError::Trap {
+                        plugin,
+                        message: "a failed call settled as a success".into(),
+                    }),
+                }
+            }
+        }
+    }
+
     /// Returns a healthy instance to the pool, or discards a failed one and
     /// says why the call failed.
     pub(crate) fn settle<R>(
@@ -273,7 +327,12 @@ impl<W: WorldBindings> Lease<'_, W> {
         } = self;
         let error = match outcome {
             Ok(Ok(value)) => {
-                if keep && let Ok(mut idle) = pool.idle.lock() {
+                // Checked under the lock `replace_idle` swaps under, so an
+                // instance of a replaced generation never rejoins.
+                if keep
+                    && let Ok(mut idle) = pool.idle.lock()
+                    && warm.generation == pool.generation.load(Ordering::Acquire)
+                {
                     idle.push(warm);
                 }
                 pool.ok_metrics.ok(started.elapsed());

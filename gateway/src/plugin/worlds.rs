@@ -160,9 +160,11 @@ impl AuthorizerPlugin {
         request: &CheckRequest<'_>,
     ) -> Result<Decision, PluginCallError> {
         let encoded = encode(request);
-        let policy = self.current_policy();
         let pool = self.pool();
         let mut lease = pool.lease(isolation).await?;
+        // Read after leasing: an instance prepared by a rollout already
+        // holds the snapshot that rollout made current.
+        let policy = self.current_policy();
         let warm = lease.warm();
         let outcome = pool
             .guard("check", async {
@@ -186,32 +188,43 @@ impl AuthorizerPlugin {
         lease.settle(outcome)
     }
 
-    /// Installs a new policy snapshot: one instance loads it at once (so a
-    /// snapshot the plugin refuses is reported here and the previous one
-    /// stays current); the others load it before their next check.
+    /// Installs a new policy snapshot without pausing checks: as many
+    /// fresh instances as are idle now load it, while checks keep being
+    /// answered from the previous snapshot; then they replace the idle
+    /// instances in one step (busy ones are dropped when they come back)
+    /// and the snapshot becomes current. A snapshot the plugin refuses
+    /// changes nothing and is not offered again. One rollout runs at a
+    /// time; a caller arriving during one waits for it.
     pub async fn install_policy(&self, snapshot: Arc<PolicySnapshot>) -> GuestResult<()> {
-        let pool = self.pool();
-        let mut lease = pool.lease(Isolation::Warm).await?;
-        let warm = lease.warm();
-        let outcome = pool
-            .guard("load-policy", async {
-                let loaded = warm
-                    .bindings
-                    .portcullis_plugin_authorize()
-                    .call_load_policy(&mut warm.store, &snapshot.json)
-                    .await?;
-                if loaded.is_ok() {
-                    warm.policy_version = Some(snapshot.version);
-                }
-                Ok(loaded)
-            })
-            .await;
-        let loaded = lease.settle(outcome)?;
-        match &loaded {
-            Ok(()) => self.set_policy(snapshot),
-            Err(_) => self.refuse_policy(snapshot.version),
+        let _one = self.rollout_lock().lock().await;
+        if !self.needs_policy(snapshot.version) {
+            return Ok(Ok(()));
         }
-        Ok(loaded)
+        let pool = self.pool();
+        let count = pool.idle_count().max(1);
+        let mut prepared = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut lease = pool.lease(Isolation::Fresh).await?;
+            let warm = lease.warm();
+            let outcome = pool
+                .guard(
+                    "load-policy",
+                    warm.bindings
+                        .portcullis_plugin_authorize()
+                        .call_load_policy(&mut warm.store, &snapshot.json),
+                )
+                .await;
+            let (mut warm, loaded) = lease.detach(outcome)?;
+            if let Err(refused) = loaded {
+                self.refuse_policy(snapshot.version);
+                return Ok(Err(refused));
+            }
+            warm.policy_version = Some(snapshot.version);
+            prepared.push(warm);
+        }
+        pool.replace_idle(prepared);
+        self.set_policy(snapshot);
+        Ok(Ok(()))
     }
 
     /// The version of the snapshot installed, if any.
