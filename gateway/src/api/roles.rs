@@ -51,7 +51,7 @@ fn predefined_views() -> impl Iterator<Item = RoleView> {
         description: Some(role.description.to_string()),
         predefined: true,
         permissions: role.grants.iter().map(|g| g.to_string()).collect(),
-        effective_permissions: catalogue::expand(role.grants, role.except),
+        effective_permissions: role.permissions(),
     })
 }
 

@@ -95,6 +95,13 @@ pub static PREDEFINED_ROLES: &[PredefinedRole] = &[
     },
 ];
 
+impl PredefinedRole {
+    /// What it grants, spelled out against the catalogue.
+    pub fn permissions(&self) -> Vec<String> {
+        expand(self.grants, self.except)
+    }
+}
+
 /// The predefined role named `name`.
 pub fn predefined(name: &str) -> Option<&'static PredefinedRole> {
     PREDEFINED_ROLES.iter().find(|r| r.name == name)
@@ -177,8 +184,9 @@ mod tests {
     #[test]
     fn predefined_roles_grant_the_documented_lists() {
         let of = |name: &str| {
-            let role = predefined(name).map(|r| expand(r.grants, r.except));
-            role.unwrap_or_default()
+            predefined(name)
+                .map(PredefinedRole::permissions)
+                .unwrap_or_default()
         };
         assert_eq!(of("admin"), vec!["*"]);
         assert_eq!(

@@ -69,7 +69,7 @@ pub async fn effective(
                 continue;
             };
             let permissions = match predefined(&binding.role_id) {
-                Some(role) => catalogue::expand(role.grants, role.except),
+                Some(role) => role.permissions(),
                 None => match store.role(org, &binding.role_id).await? {
                     Some(role) => catalogue::expand(&role.permissions, &[]),
                     None => continue,

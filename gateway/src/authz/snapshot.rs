@@ -71,7 +71,7 @@ pub fn document(records: &PolicyRecords, mfa_required: &[String]) -> PolicyDocum
     let predefined = PREDEFINED_ROLES.iter().map(|role| SnapshotRole {
         id: role.name.to_string(),
         org: None,
-        permissions: catalogue::expand(role.grants, role.except),
+        permissions: role.permissions(),
     });
     let custom = records.roles.iter().map(|role| SnapshotRole {
         id: role.id.clone(),
