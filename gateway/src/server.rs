@@ -178,6 +178,8 @@ impl Core {
             )
             .await?,
         );
+        // Authorizers hold the policy before the first request.
+        plugins.install_policy(&authz.snapshot()).await?;
         Ok(Self {
             data,
             store,

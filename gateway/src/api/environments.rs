@@ -2,7 +2,7 @@
 //! `/api/v1/connections/{conn_id}`.
 
 use super::extract::{JsonBody, Scoped, nullable, present, present_integer};
-use crate::authz::EnvironmentInput;
+use crate::authz::{CONNECTION_KINDS, EnvironmentInput, TLS_MODES};
 use crate::http::ApiError;
 use crate::http::router::GatewayState;
 use crate::store::{ConnectionChanges, ConnectionRecord, EnvironmentRecord};
@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use http::StatusCode;
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -135,10 +135,9 @@ pub struct ConnectionBody {
     #[serde(default, deserialize_with = "present")]
     #[schemars(with = "String", length(min = 1, max = 100))]
     name: Option<String>,
-    /// `postgres`, `mysql`, `mariadb`, `sqlserver`, `oracle`, `redshift`,
-    /// `snowflake`, `clickhouse` or `mongodb`.
+    /// The database kind.
     #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "String")]
+    #[schemars(schema_with = "kind_schema")]
     kind: Option<String>,
     /// Host name or IP address.
     #[serde(default, deserialize_with = "present")]
@@ -152,10 +151,27 @@ pub struct ConnectionBody {
     #[serde(default, deserialize_with = "nullable")]
     #[schemars(with = "Option<String>", length(min = 1, max = 100))]
     database: Option<Option<String>>,
-    /// `disable`, `require`, `verify-ca` or `verify-full` (the default).
+    /// How the agent verifies the database's TLS (default `verify-full`).
     #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "String")]
+    #[schemars(schema_with = "tls_mode_schema")]
     tls_mode: Option<String>,
+}
+
+/// A string that is one of `values`: the schema says what the handler
+/// accepts, from the same list.
+fn one_of(values: &[&str]) -> Schema {
+    let mut schema = Schema::default();
+    schema.insert("type".into(), "string".into());
+    schema.insert("enum".into(), values.to_vec().into());
+    schema
+}
+
+fn kind_schema(_: &mut SchemaGenerator) -> Schema {
+    one_of(CONNECTION_KINDS)
+}
+
+fn tls_mode_schema(_: &mut SchemaGenerator) -> Schema {
+    one_of(TLS_MODES)
 }
 
 impl TryFrom<ConnectionBody> for ConnectionChanges {

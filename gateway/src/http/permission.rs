@@ -120,15 +120,14 @@ async fn ask(
     request: &CheckRequest<'_>,
 ) -> Result<Decision, ApiError> {
     let snapshot = state.authz.snapshot();
-    if authorizer.needs_policy(snapshot.version) {
-        if authorizer.policy_version().is_some() {
-            // It has a previous snapshot: it keeps answering from that one
-            // while the new one rolls out.
-            let (plugin, snapshot) = (authorizer.clone(), snapshot.clone());
-            tokio::spawn(async move { install(&plugin, snapshot).await });
-        } else if install(authorizer, snapshot).await.is_err() {
-            return Err(ApiError::AuthorizationUnavailable);
-        }
+    if authorizer.needs_policy(snapshot.version) && !authorizer.rollout_in_progress() {
+        // Authorizers get the policy at start-up and on reload, and a
+        // change through this gateway before its answer; a newer one (from
+        // another gateway) rolls out in the background while this check is
+        // answered from the previous snapshot. A request never waits for a
+        // rollout, so callers cannot queue behind one.
+        let plugin = authorizer.clone();
+        tokio::spawn(async move { install(&plugin, snapshot).await });
     }
     authorizer
         .check(request)

@@ -8,6 +8,7 @@
 use super::PluginLoadError;
 use super::component::World;
 use super::engine::PluginEngine;
+use super::loaded::PolicySnapshot;
 use super::loaded::{LoadedPlugin, prepare, read};
 use super::pool::WorldBindings;
 use super::worlds::{
@@ -112,6 +113,26 @@ fn role_check(name: &str, found: World, auth: &AuthConfig) -> Result<(), PluginL
     Ok(())
 }
 
+/// Installs `policy` in `plugin`, as a load step: a refusal or a failing
+/// call is a [`PluginLoadError`] naming the plugin.
+async fn adopt_policy(
+    name: &str,
+    plugin: &AuthorizerPlugin,
+    policy: Arc<PolicySnapshot>,
+) -> Result<(), PluginLoadError> {
+    let failed = |message: String| PluginLoadError::Start {
+        plugin: name.to_string(),
+        message,
+    };
+    match plugin.install_policy(policy).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(refused)) => Err(failed(format!("refused the policy snapshot: {refused:?}"))),
+        Err(error) => Err(failed(format!(
+            "could not load the policy snapshot: {error}"
+        ))),
+    }
+}
+
 impl PluginRegistry {
     /// Loads every configured plugin; the first failure is returned.
     pub async fn load(
@@ -168,6 +189,20 @@ impl PluginRegistry {
     /// The shadow authorizer, if one is configured.
     pub fn shadow_authorizer(&self) -> Option<Arc<AuthorizerPlugin>> {
         self.authorizer_named(self.shadow_authorizer.as_deref()?)
+    }
+
+    /// Installs `snapshot` in every authorizer plugin (at start-up, before
+    /// any request); a plugin that refuses it is an error.
+    pub async fn install_policy(
+        &self,
+        snapshot: &Arc<PolicySnapshot>,
+    ) -> Result<(), PluginLoadError> {
+        for (name, slot) in &self.slots {
+            if let Slot::Authorizer(plugin) = slot {
+                adopt_policy(name, &plugin.load(), snapshot.clone()).await?;
+            }
+        }
+        Ok(())
     }
 
     /// The configured auth providers, in order.
@@ -265,7 +300,13 @@ impl PluginRegistry {
         let (engine, store, metrics) = (&self.engine, &self.store, &self.metrics);
         match slot {
             Slot::Authorizer(s) => {
-                s.store(start(engine, prepared, name, config, store, metrics).await?)
+                let replacement = start(engine, prepared, name, config, store, metrics).await?;
+                // The replacement takes over the running policy before it
+                // answers anything; one that refuses it is not swapped in.
+                if let Some(policy) = s.load().current_policy() {
+                    adopt_policy(name, &replacement, policy).await?;
+                }
+                s.store(replacement)
             }
             Slot::AuthProvider(s) => {
                 s.store(start(engine, prepared, name, config, store, metrics).await?)

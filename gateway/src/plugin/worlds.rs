@@ -232,6 +232,11 @@ impl AuthorizerPlugin {
         self.current_policy().map(|p| p.version)
     }
 
+    /// Whether a snapshot is rolling out now.
+    pub fn rollout_in_progress(&self) -> bool {
+        self.rollout_lock().try_lock().is_err()
+    }
+
     /// Whether snapshot `version` should be installed: it is neither the
     /// current one nor one the plugin already refused.
     pub fn needs_policy(&self, version: u64) -> bool {
