@@ -11,7 +11,7 @@
 pub mod catalogue;
 mod effective;
 pub mod model;
-mod receipt;
+pub mod receipt;
 mod resources;
 mod roles;
 pub mod snapshot;

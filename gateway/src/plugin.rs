@@ -31,8 +31,8 @@ pub use state::PluginContext;
 pub use worlds::{
     Attribute, AuthProviderPlugin, AuthorizerPlugin, CheckRequest, Credential, Decision,
     DecisionBasis, Form, FormField, GuestError, GuestResult, KeyProviderPlugin, LoginInput,
-    LoginStep, MfaStatus, Principal, PrincipalView, RequestInfo, Secret, SecretsBackendPlugin,
-    StepResult, TotpEnrollment, WrappedKey, principal_view,
+    LoginStep, MfaStatus, Pairs, Principal, PrincipalView, RequestInfo, Secret,
+    SecretsBackendPlugin, StepResult, Strings, TotpEnrollment, WrappedKey, principal_view,
 };
 
 use std::path::PathBuf;

@@ -39,6 +39,18 @@ impl Decision {
         self
     }
 
+    /// The decision without its reason, binding and role, which the
+    /// gateway did not ask for (`CheckRequest::wants_receipt`): nothing of
+    /// them is copied across the boundary.
+    pub fn verdict_only(self) -> Self {
+        Self {
+            reason: String::new(),
+            binding: None,
+            role: None,
+            ..self
+        }
+    }
+
     /// Records the policy snapshot version the decision was made on.
     pub fn on_version(mut self, version: u64) -> Self {
         self.policy_version = version;

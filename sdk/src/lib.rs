@@ -60,7 +60,7 @@ pub use __raw::authenticate::{Credential, Form, FormField, LoginInput, LoginStep
 pub use __raw::keys::WrappedKey;
 pub use __raw::secrets::Secret;
 pub use __raw::types::{Attribute, Decision, DecisionBasis, PluginError, Principal, RequestInfo};
-pub use portcullis_wire::{CheckRequest, PrincipalView};
+pub use portcullis_wire::{AsPair, CheckRequest, PairList, Pairs, PrincipalView, Strings};
 
 /// The WIT package version this SDK builds plugins against.
 pub const WIT_VERSION: &str = "0.1.0";

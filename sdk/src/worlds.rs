@@ -202,11 +202,16 @@ macro_rules! export_authorizer {
                 fn load_policy(snapshot: ::std::string::String) -> ::std::result::Result<(), $crate::PluginError> {
                     __with_state(|s| <$ty as $crate::Authorizer>::load_policy(s, &snapshot))?
                 }
-                fn check(request: ::std::vec::Vec<u8>) -> $crate::Decision {
+                fn check(request: ::std::string::String) -> $crate::Decision {
                     match $crate::CheckRequest::decode(&request) {
                         ::std::result::Result::Ok(request) => {
-                            __with_state(|s| <$ty as $crate::Authorizer>::check(s, &request))
-                                .unwrap_or_else(|e| $crate::Decision::unavailable(::std::format!("{e:?}")))
+                            let decision = __with_state(|s| <$ty as $crate::Authorizer>::check(s, &request))
+                                .unwrap_or_else(|e| $crate::Decision::unavailable(::std::format!("{e:?}")));
+                            if request.wants_receipt {
+                                decision
+                            } else {
+                                decision.verdict_only()
+                            }
                         }
                         ::std::result::Result::Err(e) => $crate::Decision::unavailable(::std::format!("{e}")),
                     }

@@ -17,7 +17,7 @@ use portcullis::authz::snapshot;
 use portcullis::config::{AuthConfig, PluginConfig};
 use portcullis::metrics::Metrics;
 use portcullis::plugin::{
-    CheckRequest, Isolation, PluginEngine, PluginRegistry, PolicySnapshot, Principal,
+    CheckRequest, Isolation, Pairs, PluginEngine, PluginRegistry, PolicySnapshot, Principal,
     principal_view,
 };
 use portcullis::store::Store;
@@ -91,10 +91,11 @@ fn bench(c: &mut Criterion) {
         organization: None,
     };
     let request = CheckRequest {
+        wants_receipt: false,
         principal: principal_view(&principal, None, None),
         action: "connections.read",
         resource: "connections/42",
-        context: Vec::new(),
+        context: Pairs::default(),
     };
     let allowed = runtime.block_on(authorizer.check(&request)).expect("check");
     assert!(
@@ -169,11 +170,13 @@ fn rbac(c: &mut Criterion, runtime: &tokio::runtime::Runtime, registry: &PluginR
         organization: Some("org_a".into()),
     };
     // usr_7 holds bindings i ≡ 7 (mod 1000): operator on env_7 among them.
+    // A proxied request's check: only the verdict is read.
     let request = CheckRequest {
+        wants_receipt: false,
         principal: principal_view(&principal, Some("usr_7"), None),
         action: "connections:read",
         resource: "orgs/org_a/connections/con_7",
-        context: Vec::new(),
+        context: Pairs::default(),
     };
     let mut group = c.benchmark_group("rbac_check");
     // The floor: the same request to an authorizer that only says yes.
@@ -202,6 +205,17 @@ fn rbac(c: &mut Criterion, runtime: &tokio::runtime::Runtime, registry: &PluginR
         group.bench_function(format!("{n}_bindings"), |b| {
             b.to_async(runtime)
                 .iter(|| async { rbac.check(&request).await.expect("check") })
+        });
+        // An admin API request's check: the whole receipt crosses back.
+        let with_receipt = CheckRequest {
+            wants_receipt: true,
+            ..request.clone()
+        };
+        let decision = runtime.block_on(rbac.check(&with_receipt)).expect("check");
+        assert!(decision.binding.is_some(), "a receipt names its binding");
+        group.bench_function(format!("{n}_bindings_with_receipt"), |b| {
+            b.to_async(runtime)
+                .iter(|| async { rbac.check(&with_receipt).await.expect("check") })
         });
     }
     group.finish();

@@ -40,22 +40,37 @@ async fn expect_fail_closed(gateway: &Gateway, kind: &str, logged: &str) {
     expect_recovery(gateway).await;
 }
 
+/// `kind` fails closed because the plugin ran past its deadline, and is
+/// stopped soon after it.
+async fn expect_stopped_at_deadline(gateway: &Gateway, kind: &str) {
+    let started = Instant::now();
+    expect_fail_closed(gateway, kind, "ran past its 300 ms deadline").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{kind}: stopped at its deadline, took {:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn a_plugin_that_loops_forever_is_stopped_at_its_deadline() {
     let (upstream, gateway) = gateway_with("fixture_fault_authorizer").await;
-    let started = Instant::now();
-    expect_fail_closed(&gateway, "loop", "ran past its 300 ms deadline").await;
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "stopped at its deadline, took {:?}",
-        started.elapsed()
-    );
+    expect_stopped_at_deadline(&gateway, "loop").await;
     assert!(
         !upstream
             .seen()
             .iter()
             .any(|s| s.path.starts_with("/fault/loop"))
     );
+}
+
+#[tokio::test]
+async fn a_plugin_waiting_on_the_host_is_stopped_at_its_deadline() {
+    // The fixture imports HTTP, so its calls run under the wall-clock
+    // deadline as well as the epoch one; here no guest code runs while it
+    // waits for an answer that does not come, so only the former can act.
+    let (_upstream, gateway) = gateway_with("fixture_fault_authorizer").await;
+    expect_stopped_at_deadline(&gateway, "stall").await;
 }
 
 #[tokio::test]

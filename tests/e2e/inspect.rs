@@ -38,6 +38,23 @@ fn example_plugins_are_loadable_and_name_their_world() {
 }
 
 #[test]
+fn inspect_says_which_deadlines_bound_a_plugin() {
+    // Nothing the RBAC authorizer imports can wait: the epoch deadline,
+    // which interrupts guest code, bounds its calls without a timer.
+    let (_, text) = inspect("authz_rbac");
+    assert!(
+        text.contains("deadline: epoch interruption (every import answers without waiting)"),
+        "{text}"
+    );
+    // The fault fixture imports HTTP and the key-value store.
+    let (_, text) = inspect("fixture_fault_authorizer");
+    assert!(
+        text.contains("deadline: epoch interruption and a wall-clock timeout"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_component_for_another_major_version_is_not_loadable() {
     let (code, text) = inspect("fixture_version_nine");
     assert_eq!(code, Some(1), "{text}");

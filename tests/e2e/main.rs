@@ -51,6 +51,7 @@ allow_hosts = ["http://127.0.0.1:{port}"]
 [plugins.authz.config]
 allowed_url = "{upstream}/egress"
 denied_url = "http://blocked.invalid/"
+stalled_url = "{upstream}/stall"
 socket_port = {port}
 
 [plugins.tokens]

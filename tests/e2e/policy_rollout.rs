@@ -8,7 +8,7 @@ use portcullis::authz::snapshot;
 use portcullis::config::{AuthConfig, PluginConfig};
 use portcullis::metrics::Metrics;
 use portcullis::plugin::{
-    AuthorizerPlugin, CheckRequest, PluginEngine, PluginRegistry, PolicySnapshot, Principal,
+    AuthorizerPlugin, CheckRequest, Pairs, PluginEngine, PluginRegistry, PolicySnapshot, Principal,
     principal_view,
 };
 use portcullis::store::{BindingRecord, PolicyRecords, Store};
@@ -88,10 +88,11 @@ async fn checks_are_answered_from_the_previous_snapshot_while_a_new_one_loads() 
     let (_registry, plugin) = rbac().await;
     let who = principal();
     let request = CheckRequest {
+        wants_receipt: true,
         principal: principal_view(&who, Some("usr_1"), None),
         action: "users:read",
         resource: "orgs/org_a/users/usr_2",
-        context: Vec::new(),
+        context: Pairs::default(),
     };
     plugin
         .install_policy(policy(1, "viewer", 0))

@@ -64,12 +64,14 @@ impl Upstream {
                         let record = record.clone();
                         async move {
                             let (parts, body) = request.into_parts();
-                            // Tests ask for a slow answer with this header.
+                            // Tests ask for a slow answer with this header,
+                            // or for none in any useful time with `/stall`.
                             let delay = parts
                                 .headers
                                 .get("x-test-delay-ms")
                                 .and_then(|v| v.to_str().ok())
-                                .and_then(|v| v.parse::<u64>().ok());
+                                .and_then(|v| v.parse::<u64>().ok())
+                                .or((parts.uri.path() == "/stall").then_some(60_000));
                             if let Some(ms) = delay {
                                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                             }

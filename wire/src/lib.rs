@@ -1,38 +1,51 @@
 //! The compact encoding of one authorizer check (`authorize.check` in the
 //! WIT contract): the principal, the action, the resource and the context
-//! in a single byte buffer.
+//! in a single string.
 //!
 //! Every string or list handed to a guest costs one allocation inside it
 //! (~0.35 µs through the component boundary). A check used to lower about
-//! eight of them; one buffer lowers once. The gateway encodes with
-//! [`encode`] into a reused buffer; the SDK decodes with
-//! [`CheckRequest::decode`] into views that borrow the buffer, so a plugin
-//! reads every field without copying.
+//! eight of them; one string lowers once. It is a WIT `string`, so the
+//! component model guarantees it is UTF-8 and the guest does not check it
+//! again; the framing is ASCII (lengths are base-64 digits written as
+//! bytes below 0x80), so any field cut out of it is a `str`.
+//! The gateway encodes with [`encode`] into a reused buffer; the SDK
+//! decodes with [`CheckRequest::decode`], which checks the framing once and
+//! allocates nothing: strings borrow the buffer and lists ([`Strings`],
+//! [`Pairs`]) are read from it as they are iterated.
 //!
-//! Layout (all integers little-endian):
+//! Layout:
 //!
 //! ```text
-//! u8      format version (FORMAT_VERSION)
-//! str     subject            str  = u32 length, then UTF-8 bytes
+//! "2"     format version (FORMAT_VERSION)
+//! flag    wants receipt      flag  = '-' (no) | '+' (yes)
+//! str     subject            str   = num byte length, then the bytes
 //! str     issuer
-//! opt     organization       opt  = u8 0 (absent) | u8 1, then str
+//! opt     organization       opt   = '-' (absent) | '+', then str
 //! opt     user id
 //! opt     API key id
 //! opt     email
 //! opt     display name
-//! list    groups             list = u32 count, then each item
+//! list    groups             list  = num count, then each str
 //! list    amr
-//! pairs   attributes         pairs = u32 count, then name str, value str
-//! str     action
+//! pairs   attributes         pairs = num count, then name str, value str
+//! str     action                     for each
 //! str     resource
 //! pairs   context
 //! ```
 //!
+//! A `num` is 1 to 6 base-64 digits, most significant first: a byte
+//! `0x40 + d` for each digit but the last, then a byte `d` for the last
+//! (`0x00..=0x3F`). Lengths under 64, nearly all of them, take one byte.
+//!
 //! Nothing may follow the last field.
 #![deny(missing_docs)]
 
+mod lists;
+
+pub use lists::{AsPair, PairList, Pairs, PairsIter, Strings, StringsIter};
+
 /// The version of the layout above; a decoder refuses any other.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: char = '2';
 
 /// Who is asking, as the authorizer sees them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,16 +66,23 @@ pub struct PrincipalView<'a> {
     /// Display name.
     pub display_name: Option<&'a str>,
     /// Groups, as the provider or the directory names them.
-    pub groups: Vec<&'a str>,
+    pub groups: Strings<'a>,
     /// How the principal authenticated (RFC 8176 `amr` values).
-    pub amr: Vec<&'a str>,
+    pub amr: Strings<'a>,
     /// Further claims.
-    pub attributes: Vec<(&'a str, &'a str)>,
+    pub attributes: Pairs<'a>,
 }
 
 /// One check: may `principal` do `action` on `resource`?
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckRequest<'a> {
+    /// Whether the gateway will read the whole decision receipt (reason,
+    /// deciding binding and role): for the admin API, explain and denials.
+    /// When `false` (a proxied request being allowed, the hot path) only
+    /// `allowed`, `basis` and `policy-version` are read, so an authorizer
+    /// may skip building the rest; the SDK drops it before it crosses the
+    /// boundary. A denial is asked again with the receipt.
+    pub wants_receipt: bool,
     /// Who.
     pub principal: PrincipalView<'a>,
     /// The permission asked for, e.g. `connections:read`.
@@ -70,20 +90,20 @@ pub struct CheckRequest<'a> {
     /// The resource name, e.g. `orgs/org_1/connections/con_2`.
     pub resource: &'a str,
     /// Facts about the request (name, value).
-    pub context: Vec<(&'a str, &'a str)>,
+    pub context: Pairs<'a>,
 }
 
-/// Why a buffer is not a check request.
+/// Why a string is not a check request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
-    /// The first byte names a layout this decoder does not know.
-    UnknownVersion(u8),
-    /// The buffer ended inside a field.
+    /// The first character names a layout this decoder does not know.
+    UnknownVersion(char),
+    /// The string ended inside a field, or a length cut a character.
     Truncated,
-    /// A string was not UTF-8.
-    NotUtf8,
-    /// An option flag was neither 0 nor 1.
-    BadFlag(u8),
+    /// A length or count was not 1 to 6 digits (see the layout).
+    BadNumber,
+    /// An option flag was neither `-` nor `+`.
+    BadFlag(char),
     /// Bytes followed the last field.
     TrailingBytes(usize),
 }
@@ -93,11 +113,11 @@ impl std::fmt::Display for DecodeError {
         match self {
             Self::UnknownVersion(v) => write!(
                 f,
-                "check request format {v} is not the supported {FORMAT_VERSION}"
+                "check request format {v:?} is not the supported {FORMAT_VERSION:?}"
             ),
             Self::Truncated => f.write_str("check request ends inside a field"),
-            Self::NotUtf8 => f.write_str("check request holds a string that is not UTF-8"),
-            Self::BadFlag(b) => write!(f, "check request option flag {b} is not 0 or 1"),
+            Self::BadNumber => f.write_str("check request holds a malformed length"),
+            Self::BadFlag(c) => write!(f, "check request option flag {c:?} is not '-' or '+'"),
             Self::TrailingBytes(n) => write!(f, "check request has {n} bytes after its end"),
         }
     }
@@ -106,10 +126,11 @@ impl std::fmt::Display for DecodeError {
 impl std::error::Error for DecodeError {}
 
 /// Writes `request` into `out` (cleared first), ready to lower.
-pub fn encode(request: &CheckRequest<'_>, out: &mut Vec<u8>) {
+pub fn encode(request: &CheckRequest<'_>, out: &mut String) {
     out.clear();
     let mut w = Writer(out);
     w.0.push(FORMAT_VERSION);
+    w.0.push(if request.wants_receipt { '+' } else { '-' });
     let p = &request.principal;
     w.str(p.subject);
     w.str(p.issuer);
@@ -122,196 +143,229 @@ pub fn encode(request: &CheckRequest<'_>, out: &mut Vec<u8>) {
     ] {
         w.opt(field);
     }
-    w.list(&p.groups);
-    w.list(&p.amr);
+    w.strings(&p.groups);
+    w.strings(&p.amr);
     w.pairs(&p.attributes);
     w.str(request.action);
     w.str(request.resource);
     w.pairs(&request.context);
 }
 
-struct Writer<'o>(&'o mut Vec<u8>);
+struct Writer<'o>(&'o mut String);
+
+/// The most digits a `num` has: 64^6 is past any length a guest can hold.
+const MAX_DIGITS: usize = 6;
+/// Added to a digit that more digits follow.
+const MORE: u8 = 0x40;
 
 impl Writer<'_> {
-    fn len(&mut self, n: usize) {
-        // A field over 4 GiB cannot reach a guest anyway; saturate.
-        let n = u32::try_from(n).unwrap_or(u32::MAX);
-        self.0.extend_from_slice(&n.to_le_bytes());
+    fn number(&mut self, n: usize) {
+        if n < usize::from(MORE) {
+            // One digit; `n` is below 0x40, so ASCII.
+            self.0.push(char::from(n as u8));
+            return;
+        }
+        // A field longer than 64^6 - 1 bytes cannot reach a guest; saturate.
+        let n = u64::try_from(n).unwrap_or(u64::MAX).min((1 << 36) - 1);
+        let digits = (u64::BITS - n.leading_zeros()).div_ceil(6);
+        for shift in (1..digits).rev() {
+            let digit = ((n >> (6 * shift)) & 0x3F) as u8;
+            self.0.push(char::from(MORE + digit));
+        }
+        self.0.push(char::from((n & 0x3F) as u8));
     }
     fn str(&mut self, s: &str) {
-        self.len(s.len());
-        self.0.extend_from_slice(s.as_bytes());
+        self.number(s.len());
+        self.0.push_str(s);
     }
     fn opt(&mut self, s: Option<&str>) {
         match s {
-            None => self.0.push(0),
+            None => self.0.push('-'),
             Some(s) => {
-                self.0.push(1);
+                self.0.push('+');
                 self.str(s);
             }
         }
     }
-    fn list(&mut self, items: &[&str]) {
-        self.len(items.len());
-        for item in items {
+    fn strings(&mut self, items: &Strings<'_>) {
+        self.number(items.len());
+        for item in items.iter() {
             self.str(item);
         }
     }
-    fn pairs(&mut self, items: &[(&str, &str)]) {
-        self.len(items.len());
-        for (name, value) in items {
+    fn pairs(&mut self, items: &Pairs<'_>) {
+        self.number(items.len());
+        for (name, value) in items.iter() {
             self.str(name);
             self.str(value);
         }
     }
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
+/// Reads fields off an encoded string, from a byte position that is
+/// always on a character boundary (it only steps over ASCII framing bytes
+/// and over whole strings cut with `str::get`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reader<'a> {
+    text: &'a str,
+    at: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.bytes.len() < n {
-            return Err(DecodeError::Truncated);
+    pub(crate) fn new(text: &'a str) -> Self {
+        Self { text, at: 0 }
+    }
+
+    /// The next byte, not consumed.
+    #[inline]
+    fn peek(&self) -> Result<u8, DecodeError> {
+        self.text
+            .as_bytes()
+            .get(self.at)
+            .copied()
+            .ok_or(DecodeError::Truncated)
+    }
+
+    #[inline]
+    fn take(&mut self, n: usize) -> Result<&'a str, DecodeError> {
+        let end = self.at.checked_add(n).ok_or(DecodeError::Truncated)?;
+        // Refuses a length past the end or one that cuts a character.
+        let field = self.text.get(self.at..end).ok_or(DecodeError::Truncated)?;
+        self.at = end;
+        Ok(field)
+    }
+
+    #[inline]
+    fn flag(&mut self) -> Result<char, DecodeError> {
+        let b = self.peek()?;
+        if b.is_ascii() {
+            self.at += 1;
+            return Ok(char::from(b));
         }
-        let (head, rest) = self.bytes.split_at(n);
-        self.bytes = rest;
-        Ok(head)
+        let c = self
+            .text
+            .get(self.at..)
+            .and_then(|rest| rest.chars().next());
+        Err(DecodeError::BadFlag(
+            c.unwrap_or(char::REPLACEMENT_CHARACTER),
+        ))
     }
-    fn byte(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
+
+    /// A `num`: 1 to [`MAX_DIGITS`] base-64 digits (see the layout).
+    #[inline]
+    fn number(&mut self) -> Result<usize, DecodeError> {
+        let first = self.peek()?;
+        if first < MORE {
+            // Nearly every length: one digit.
+            self.at += 1;
+            return Ok(usize::from(first));
+        }
+        let mut n = 0u64;
+        for _ in 0..MAX_DIGITS {
+            let b = self.peek()?;
+            if !b.is_ascii() {
+                return Err(DecodeError::BadNumber);
+            }
+            self.at += 1;
+            if b < MORE {
+                // Past what this machine can address: no buffer holds it.
+                return usize::try_from(n << 6 | u64::from(b)).map_err(|_| DecodeError::Truncated);
+            }
+            n = n << 6 | u64::from(b - MORE);
+        }
+        Err(DecodeError::BadNumber)
     }
-    fn len(&mut self) -> Result<usize, DecodeError> {
-        let raw = self.take(4)?;
-        let n = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
-        usize::try_from(n).map_err(|_| DecodeError::Truncated)
+
+    #[inline]
+    pub(crate) fn str(&mut self) -> Result<&'a str, DecodeError> {
+        let n = self.number()?;
+        self.take(n)
     }
-    fn str(&mut self) -> Result<&'a str, DecodeError> {
-        let n = self.len()?;
-        std::str::from_utf8(self.take(n)?).map_err(|_| DecodeError::NotUtf8)
-    }
+
     fn opt(&mut self) -> Result<Option<&'a str>, DecodeError> {
-        match self.byte()? {
-            0 => Ok(None),
-            1 => self.str().map(Some),
+        match self.flag()? {
+            '-' => Ok(None),
+            '+' => self.str().map(Some),
             other => Err(DecodeError::BadFlag(other)),
         }
     }
-    /// A count, bounded by what the rest of the buffer could hold (each
-    /// item takes at least `min_item` bytes), so a forged count cannot
-    /// make the decoder reserve memory the buffer does not back.
-    fn count(&mut self, min_item: usize) -> Result<usize, DecodeError> {
-        let n = self.len()?;
-        if n.saturating_mul(min_item) > self.bytes.len() {
-            return Err(DecodeError::Truncated);
+
+    /// A list of `count` items of `strings_each` strings: checks each item
+    /// and returns the count and the text the items span.
+    fn items(&mut self, strings_each: usize) -> Result<(usize, &'a str), DecodeError> {
+        let count = self.number()?;
+        let start = self.at;
+        for _ in 0..count.saturating_mul(strings_each) {
+            // Each string takes at least one byte, so a forged count ends
+            // at the end of the buffer, not in a long loop.
+            self.str()?;
         }
-        Ok(n)
+        let spanned = self
+            .text
+            .get(start..self.at)
+            .ok_or(DecodeError::Truncated)?;
+        Ok((count, spanned))
     }
-    fn list(&mut self) -> Result<Vec<&'a str>, DecodeError> {
-        let n = self.count(4)?;
-        (0..n).map(|_| self.str()).collect()
-    }
-    fn pairs(&mut self) -> Result<Vec<(&'a str, &'a str)>, DecodeError> {
-        let n = self.count(8)?;
-        (0..n).map(|_| Ok((self.str()?, self.str()?))).collect()
+
+    /// How many bytes are left.
+    fn remaining(&self) -> usize {
+        self.text.len() - self.at
     }
 }
 
 impl<'a> CheckRequest<'a> {
-    /// Reads a buffer written by [`encode`], borrowing its strings.
-    pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader { bytes };
-        let version = r.byte()?;
+    /// Reads a string written by [`encode`], borrowing its fields.
+    pub fn decode(text: &'a str) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(text);
+        let version = r.flag()?;
         if version != FORMAT_VERSION {
             return Err(DecodeError::UnknownVersion(version));
         }
-        let principal = PrincipalView {
-            subject: r.str()?,
-            issuer: r.str()?,
-            organization: r.opt()?,
-            user_id: r.opt()?,
-            api_key_id: r.opt()?,
-            email: r.opt()?,
-            display_name: r.opt()?,
-            groups: r.list()?,
-            amr: r.list()?,
-            attributes: r.pairs()?,
+        let wants_receipt = match r.flag()? {
+            '+' => true,
+            '-' => false,
+            other => return Err(DecodeError::BadFlag(other)),
         };
-        let request = Self {
-            principal,
-            action: r.str()?,
-            resource: r.str()?,
-            context: r.pairs()?,
-        };
-        match r.bytes.len() {
-            0 => Ok(request),
+        let subject = r.str()?;
+        let issuer = r.str()?;
+        let organization = r.opt()?;
+        let user_id = r.opt()?;
+        let api_key_id = r.opt()?;
+        let email = r.opt()?;
+        let display_name = r.opt()?;
+        let (count, items) = r.items(1)?;
+        let groups = Strings::encoded(items, count);
+        let (count, items) = r.items(1)?;
+        let amr = Strings::encoded(items, count);
+        let (count, items) = r.items(2)?;
+        let attributes = Pairs::encoded(items, count);
+        let action = r.str()?;
+        let resource = r.str()?;
+        let (count, items) = r.items(2)?;
+        let context = Pairs::encoded(items, count);
+        match r.remaining() {
+            0 => Ok(Self {
+                wants_receipt,
+                principal: PrincipalView {
+                    subject,
+                    issuer,
+                    organization,
+                    user_id,
+                    api_key_id,
+                    email,
+                    display_name,
+                    groups,
+                    amr,
+                    attributes,
+                },
+                action,
+                resource,
+                context,
+            }),
             n => Err(DecodeError::TrailingBytes(n)),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> CheckRequest<'static> {
-        CheckRequest {
-            principal: PrincipalView {
-                subject: "usr_1",
-                issuer: "local",
-                organization: Some("org_a"),
-                user_id: Some("usr_1"),
-                api_key_id: None,
-                email: Some("kim@example.com"),
-                display_name: Some("Kim Ø"),
-                groups: vec!["admins", "ops"],
-                amr: vec!["pwd", "mfa"],
-                attributes: vec![("dept", "data")],
-            },
-            action: "connections:read",
-            resource: "orgs/org_a/connections/con_1",
-            context: vec![("method", "GET")],
-        }
-    }
-
-    #[test]
-    fn round_trips_every_field() {
-        let mut buffer = Vec::new();
-        for request in [sample(), CheckRequest::default()] {
-            encode(&request, &mut buffer);
-            assert_eq!(CheckRequest::decode(&buffer), Ok(request));
-        }
-    }
-
-    #[test]
-    fn refuses_what_encode_never_writes() {
-        let mut buffer = Vec::new();
-        encode(&sample(), &mut buffer);
-        for cut in 0..buffer.len() {
-            assert!(
-                CheckRequest::decode(&buffer[..cut]).is_err(),
-                "a prefix of {cut} bytes decoded"
-            );
-        }
-        let mut longer = buffer.clone();
-        longer.push(0);
-        assert_eq!(
-            CheckRequest::decode(&longer),
-            Err(DecodeError::TrailingBytes(1))
-        );
-        let mut versioned = buffer.clone();
-        versioned[0] = 2;
-        assert_eq!(
-            CheckRequest::decode(&versioned),
-            Err(DecodeError::UnknownVersion(2))
-        );
-        // A count no buffer could back is refused before any allocation.
-        let mut forged = vec![FORMAT_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-        forged.extend_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(CheckRequest::decode(&forged), Err(DecodeError::Truncated));
-        let mut flag = vec![FORMAT_VERSION, 0, 0, 0, 0, 0, 0, 0, 0, 7];
-        flag.extend_from_slice(&[0; 8]);
-        assert_eq!(CheckRequest::decode(&flag), Err(DecodeError::BadFlag(7)));
-    }
-}
+mod tests;

@@ -179,7 +179,14 @@ async fn authorize(
         return Err(ApiError::ResourceNotFound("organization"));
     }
     let resource = resource_name(template, own, params)?;
-    permission::check(state, caller.into(), action, &resource).await?;
+    permission::check(
+        state,
+        caller.into(),
+        action,
+        &resource,
+        permission::Detail::Receipt,
+    )
+    .await?;
     Ok(own.to_string())
 }
 

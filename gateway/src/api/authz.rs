@@ -114,7 +114,14 @@ pub async fn explain(
         user_id: Some(&user_id),
         api_key_id: api_key_id.as_deref(),
     };
-    let receipt = permission::decide(&state, asking, &body.action, &body.resource).await?;
+    let receipt = permission::decide(
+        &state,
+        asking,
+        &body.action,
+        &body.resource,
+        permission::Detail::Receipt,
+    )
+    .await?;
     Ok(Json(receipt))
 }
 

@@ -33,11 +33,16 @@ pub fn basis_name(basis: DecisionBasis) -> &'static str {
     }
 }
 
+/// Whether an authorizer's decision allows: it says so, on the basis of a
+/// grant. An "allowed" decision with a refusing basis is garbage: deny.
+pub fn allows(decision: &Decision) -> bool {
+    decision.allowed && decision.basis == DecisionBasis::Granted
+}
+
 impl From<&Decision> for Receipt {
     fn from(decision: &Decision) -> Self {
         Self {
-            // An "allowed" receipt with a refusing basis is garbage: deny.
-            allowed: decision.allowed && decision.basis == DecisionBasis::Granted,
+            allowed: allows(decision),
             basis: basis_name(decision.basis),
             reason: decision.reason.clone(),
             binding: decision.binding.clone(),

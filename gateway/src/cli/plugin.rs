@@ -45,6 +45,14 @@ fn inspect(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     for name in &info.imports {
         println!("  {name}");
     }
+    println!(
+        "deadline: {}",
+        if info.may_wait_on_host() {
+            "epoch interruption and a wall-clock timeout (imports can wait on the host)"
+        } else {
+            "epoch interruption (every import answers without waiting)"
+        }
+    );
     match info.loadable() {
         Ok(world) => {
             println!(

@@ -9,11 +9,11 @@
 
 use super::ApiError;
 use super::router::GatewayState;
-use crate::authz::Receipt;
+use crate::authz::{Receipt, receipt};
 use crate::events::Event;
 use crate::identity::Caller;
 use crate::plugin::{
-    AuthorizerPlugin, CheckRequest, Decision, PluginCallError, PolicySnapshot, Principal,
+    AuthorizerPlugin, CheckRequest, Decision, Pairs, PluginCallError, PolicySnapshot, Principal,
     principal_view,
 };
 use std::sync::Arc;
@@ -51,6 +51,19 @@ impl<'a> Asking<'a> {
     }
 }
 
+/// How much of an allowing decision the caller reads. A denial always
+/// comes with its whole receipt: it is logged, emitted and explained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// The whole receipt (reason, deciding binding and role): the admin
+    /// API, whose allowed actions are recorded with it, and explain.
+    Receipt,
+    /// Only allowed or not: proxied requests, the hot path, where nothing
+    /// of an allowing receipt is used and so nothing of it crosses the
+    /// plugin boundary.
+    Verdict,
+}
+
 /// Allows `action` on `resource`, or refuses: `mfa_required` when only the
 /// second factor is missing, `forbidden` otherwise.
 pub async fn check(
@@ -58,8 +71,9 @@ pub async fn check(
     asking: Asking<'_>,
     action: &str,
     resource: &str,
+    detail: Detail,
 ) -> Result<(), ApiError> {
-    let receipt = decide(state, asking, action, resource).await?;
+    let receipt = decide(state, asking, action, resource, detail).await?;
     if receipt.allowed {
         tracing::debug!(subject = %asking.principal.subject, action, resource, reason = %receipt.reason, binding = ?receipt.binding, version = receipt.policy_version, "allowed");
         return Ok(());
@@ -95,18 +109,26 @@ pub async fn decide(
     asking: Asking<'_>,
     action: &str,
     resource: &str,
+    detail: Detail,
 ) -> Result<Receipt, ApiError> {
     let Some(active) = state.plugins.authorizer() else {
         tracing::error!(action, "no authorizer configured; denying");
         return Err(ApiError::AuthorizationUnavailable);
     };
-    let request = CheckRequest {
+    let mut request = CheckRequest {
+        wants_receipt: detail == Detail::Receipt,
         principal: principal_view(asking.principal, asking.user_id, asking.api_key_id),
         action,
         resource,
-        context: Vec::new(),
+        context: Pairs::default(),
     };
-    let decision = ask(state, &active, &request).await?;
+    let mut decision = ask(state, &active, &request).await?;
+    if !receipt::allows(&decision) && !request.wants_receipt {
+        // A denial is reported with its reason: ask again for the receipt,
+        // and apply that answer (it is the later one).
+        request.wants_receipt = true;
+        decision = ask(state, &active, &request).await?;
+    }
     if let Some(shadow) = state.plugins.shadow_authorizer() {
         compare(state, &active, &decision, &shadow, &request).await;
     }
@@ -175,9 +197,27 @@ pub async fn publish(state: &GatewayState) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `decision` with its receipt: asked again with the receipt if it came
+/// without (the first answer stands if asking again fails).
+async fn receipt_of(
+    state: &GatewayState,
+    authorizer: &Arc<AuthorizerPlugin>,
+    decision: Decision,
+    request: &CheckRequest<'_>,
+) -> Decision {
+    if request.wants_receipt {
+        return decision;
+    }
+    let again = CheckRequest {
+        wants_receipt: true,
+        ..request.clone()
+    };
+    ask(state, authorizer, &again).await.unwrap_or(decision)
+}
+
 async fn compare(
     state: &GatewayState,
-    active: &AuthorizerPlugin,
+    active: &Arc<AuthorizerPlugin>,
     decision: &Decision,
     shadow: &Arc<AuthorizerPlugin>,
     request: &CheckRequest<'_>,
@@ -189,16 +229,16 @@ async fn compare(
         );
         return;
     };
-    let active_allowed = Receipt::from(decision).allowed;
-    if active_allowed == Receipt::from(&shadowed).allowed {
+    let active_allowed = receipt::allows(decision);
+    if active_allowed == receipt::allows(&shadowed) {
         return;
     }
     state
         .metrics
         .shadow_disagreement(active.name(), shadow.name(), active_allowed);
     let both = serde_json::json!({
-        "active": Receipt::from(decision),
-        "shadow": Receipt::from(&shadowed),
+        "active": Receipt::from(&receipt_of(state, active, decision.clone(), request).await),
+        "shadow": Receipt::from(&receipt_of(state, shadow, shadowed, request).await),
     });
     tracing::warn!(
         active = active.name(),

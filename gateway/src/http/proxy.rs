@@ -111,5 +111,12 @@ async fn authorize(
             "this route belongs to an organization, and the caller has none".into(),
         ));
     };
-    super::permission::check(state, caller.into(), &route.action, &resource).await
+    super::permission::check(
+        state,
+        caller.into(),
+        &route.action,
+        &resource,
+        super::permission::Detail::Verdict,
+    )
+    .await
 }

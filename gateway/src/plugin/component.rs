@@ -73,6 +73,36 @@ pub struct ComponentInfo {
     pub imports: Vec<String>,
 }
 
+/// Imported interfaces whose every function answers without waiting on
+/// anything outside the instance, in this host: computation (`crypto`),
+/// the plugin's own config, logging, randomness, the wall clock, and WASI
+/// stdio, which here is a closed stdin and discarding sinks (so the
+/// pollables it makes are always ready, and `wasi:io/poll` can only wait
+/// on pollables some other interface makes). Names are without version.
+const ANSWER_WITHOUT_WAITING: &[&str] = &[
+    "portcullis:plugin/types",
+    "portcullis:plugin/log",
+    "portcullis:plugin/config",
+    "portcullis:plugin/crypto",
+    "wasi:io/poll",
+    "wasi:io/error",
+    "wasi:io/streams",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/stdin",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:clocks/wall-clock",
+];
+
 /// Splits `portcullis:plugin/iface@1.2.3` into `("iface", "1.2.3")`.
 fn portcullis_item(name: &str) -> Option<(&str, &str)> {
     let rest = name.strip_prefix(PACKAGE)?.strip_prefix('/')?;
@@ -104,6 +134,17 @@ impl ComponentInfo {
             exports,
             imports,
         }
+    }
+
+    /// Whether a call may wait on the host without guest code running (it
+    /// imports the key-value store, HTTP, timers or anything not known to
+    /// answer at once), so that only a wall-clock timeout can bound it;
+    /// otherwise the epoch deadline, which interrupts guest code, does.
+    pub fn may_wait_on_host(&self) -> bool {
+        self.imports.iter().any(|name| {
+            let unversioned = name.split_once('@').map_or(name.as_str(), |(n, _)| n);
+            !ANSWER_WITHOUT_WAITING.contains(&unversioned)
+        })
     }
 
     /// The world, if this gateway can load the component; otherwise why not,

@@ -154,6 +154,7 @@ impl<W: WorldBindings> LoadedPlugin<W> {
         let limits = CallLimits {
             memory_limit_mib: config.memory_limit_mib,
             deadline: Duration::from_millis(config.deadline_ms),
+            wall_clock: prepared.info.may_wait_on_host(),
         };
         let pool = InstancePool::new(
             engine.engine().clone(),

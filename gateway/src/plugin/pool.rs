@@ -1,8 +1,9 @@
 //! Warm instances of one plugin, reused across calls.
 //!
 //! A call leases an instance, runs under the plugin's deadline (epoch
-//! interruption inside guest code, a wall-clock timeout around host awaits)
-//! and settles: a healthy instance goes back to the pool, a failed one is
+//! interruption inside guest code; a wall-clock timeout as well when the
+//! plugin imports something that can make a call wait on the host) and
+//! settles: a healthy instance goes back to the pool, a failed one is
 //! dropped and the next lease builds a fresh one. A lease dropped mid-call
 //! (the client went away) also discards its instance.
 
@@ -66,6 +67,12 @@ pub enum Isolation {
 pub(crate) struct CallLimits {
     pub(crate) memory_limit_mib: u64,
     pub(crate) deadline: Duration,
+    /// Whether calls also run under a wall-clock timeout: only for a
+    /// plugin whose imports can wait on the host, where the epoch deadline
+    /// (which interrupts running guest code) cannot reach (see
+    /// [`super::ComponentInfo::may_wait_on_host`]). Saves a timer per call
+    /// on the hot path of the others.
+    pub(crate) wall_clock: bool,
 }
 
 /// The warm instances of one plugin.
@@ -249,14 +256,18 @@ impl<W: WorldBindings> InstancePool<W> {
         Ok(())
     }
 
-    /// Runs `call` (the export `function`) against the wall-clock deadline,
-    /// in a tracing span naming the plugin and function.
+    /// Runs `call` (the export `function`) in a tracing span naming the
+    /// plugin and function, against the wall-clock deadline when the
+    /// plugin can wait on the host (the epoch deadline bounds the rest).
     pub(crate) async fn guard<R>(
         &self,
         function: &'static str,
         call: impl Future<Output = wasmtime::Result<R>>,
     ) -> Result<wasmtime::Result<R>, tokio::time::error::Elapsed> {
         let span = tracing::debug_span!("plugin_call", plugin = %self.context.name, function);
+        if !self.limits.wall_clock {
+            return Ok(call.instrument(span).await);
+        }
         // A little slack so the epoch deadline, which names the cause
         // precisely, normally fires first.
         tokio::time::timeout(self.limits.deadline + Duration::from_millis(50), call)

@@ -18,8 +18,14 @@ pub use super::bindings::auth_provider::exports::portcullis::plugin::authenticat
 };
 pub use super::bindings::key_provider::exports::portcullis::plugin::keys::WrappedKey;
 pub use super::bindings::secrets_backend::exports::portcullis::plugin::secrets::Secret;
-pub use portcullis_wire::{CheckRequest, PrincipalView};
+pub use portcullis_wire::{CheckRequest, Pairs, PrincipalView, Strings};
 pub use types::{Attribute, Decision, DecisionBasis, Principal, RequestInfo};
+
+impl portcullis_wire::AsPair for Attribute {
+    fn as_pair(&self) -> (&str, &str) {
+        (&self.name, &self.value)
+    }
+}
 
 /// A failure the guest reported as a value (wrong credential, not found, ...).
 pub type GuestError = types::PluginError;
@@ -131,13 +137,9 @@ pub fn principal_view<'a>(
         api_key_id,
         email: principal.email.as_deref(),
         display_name: principal.display_name.as_deref(),
-        groups: principal.groups.iter().map(String::as_str).collect(),
-        amr: principal.amr.iter().map(String::as_str).collect(),
-        attributes: principal
-            .attributes
-            .iter()
-            .map(|a| (a.name.as_str(), a.value.as_str()))
-            .collect(),
+        groups: Strings::of_owned(&principal.groups),
+        amr: Strings::of_owned(&principal.amr),
+        attributes: Pairs::lent(&principal.attributes),
     }
 }
 
@@ -306,7 +308,7 @@ impl AuthProviderPlugin {
 thread_local! {
     /// A buffer per thread for encoding check requests, reused so the hot
     /// path does not allocate one per check.
-    static ENCODED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static ENCODED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// `request` in the wire encoding. The bytes are copied once more into
@@ -319,11 +321,11 @@ fn encode(request: &CheckRequest<'_>) -> EncodedRequest {
 }
 
 /// An encoded request whose buffer goes back to the thread when dropped.
-struct EncodedRequest(Vec<u8>);
+struct EncodedRequest(String);
 
 impl std::ops::Deref for EncodedRequest {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
+    type Target = str;
+    fn deref(&self) -> &str {
         &self.0
     }
 }

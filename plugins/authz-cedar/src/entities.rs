@@ -187,7 +187,7 @@ pub fn request_and_entities(
     let context = Context::from_pairs([
         (
             "mfa".to_string(),
-            RestrictedExpression::new_bool(principal.amr.contains(&"mfa")),
+            RestrictedExpression::new_bool(principal.amr.contains("mfa")),
         ),
         (
             "api_key".to_string(),

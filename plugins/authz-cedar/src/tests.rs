@@ -1,6 +1,6 @@
 use super::*;
 use authz_reference::{Binding, Case, MFA_ACTION, Model, Rng, random_model, reference, seed};
-use portcullis_sdk::PrincipalView;
+use portcullis_sdk::{Pairs, PrincipalView, Strings};
 
 const POLICIES: &str = r#"
 @id("admins-run-their-organization")
@@ -17,24 +17,25 @@ fn authz(policies: &str) -> CedarAuthz {
 }
 
 fn ask<'a>(
-    groups: Vec<&'a str>,
+    groups: &'a [&'a str],
     org: Option<&'a str>,
     action: &'a str,
     resource: &'a str,
 ) -> CheckRequest<'a> {
     CheckRequest {
+        wants_receipt: true,
         principal: PrincipalView {
             subject: "usr_1",
             issuer: "local",
             organization: org,
             user_id: Some("usr_1"),
-            groups,
-            amr: vec!["pwd"],
+            groups: Strings::of(groups),
+            amr: Strings::of(&["pwd"]),
             ..PrincipalView::default()
         },
         action,
         resource,
-        context: Vec::new(),
+        context: Pairs::default(),
     }
 }
 
@@ -42,7 +43,7 @@ fn ask<'a>(
 fn policies_decide_and_name_themselves_in_the_receipt() {
     let cedar = authz(POLICIES);
     let yes = cedar.decide(&ask(
-        vec!["admins"],
+        &["admins"],
         Some("o1"),
         "users:read",
         "orgs/o1/users/u2",
@@ -53,21 +54,16 @@ fn policies_decide_and_name_themselves_in_the_receipt() {
         Some("admins-run-their-organization")
     );
     let other_org = cedar.decide(&ask(
-        vec!["admins"],
+        &["admins"],
         Some("o1"),
         "users:read",
         "orgs/o2/users/u2",
     ));
     assert!(!other_org.allowed);
     assert_eq!(other_org.basis, DecisionBasis::NoBinding);
-    let no_group = cedar.decide(&ask(vec![], Some("o1"), "users:read", "orgs/o1"));
+    let no_group = cedar.decide(&ask(&[], Some("o1"), "users:read", "orgs/o1"));
     assert!(!no_group.allowed);
-    let forbidden = cedar.decide(&ask(
-        vec!["admins"],
-        Some("o1"),
-        "settings:manage",
-        "orgs/o1",
-    ));
+    let forbidden = cedar.decide(&ask(&["admins"], Some("o1"), "settings:manage", "orgs/o1"));
     assert!(!forbidden.allowed);
     assert_eq!(forbidden.basis, DecisionBasis::Denied);
     assert_eq!(
@@ -76,14 +72,9 @@ fn policies_decide_and_name_themselves_in_the_receipt() {
     );
     // Outside any organization `org` is absent: the policy reading it
     // does not apply, so nothing is allowed.
-    let outside = cedar.decide(&ask(vec!["admins"], None, "users:read", "items/1"));
+    let outside = cedar.decide(&ask(&["admins"], None, "users:read", "items/1"));
     assert!(!outside.allowed);
-    let empty_org = cedar.decide(&ask(
-        vec!["admins"],
-        Some("o1"),
-        "users:read",
-        "orgs//users",
-    ));
+    let empty_org = cedar.decide(&ask(&["admins"], Some("o1"), "users:read", "orgs//users"));
     assert_eq!(empty_org.basis, DecisionBasis::Unavailable);
 }
 
@@ -96,7 +87,7 @@ fn connections_sit_in_their_environment_from_the_snapshot() {
         "connections": [{"id": "c1", "org": "o1", "environment": "e1"}]}"#;
     assert!(cedar.load(snapshot).is_ok());
     let in_env = cedar.decide(&ask(
-        vec![],
+        &[],
         Some("o1"),
         "connections:read",
         "orgs/o1/connections/c1/query",
@@ -106,7 +97,7 @@ fn connections_sit_in_their_environment_from_the_snapshot() {
     assert!(
         !cedar
             .decide(&ask(
-                vec![],
+                &[],
                 Some("o1"),
                 "connections:read",
                 "orgs/o1/connections/c2"
@@ -213,7 +204,9 @@ fn cedar_agrees_with_the_reference_on_policies_both_express() {
         for _ in 0..20 {
             let case = Case::random(&mut rng, false);
             let expected = reference(&model, &case);
-            let got = cedar.decide(&case.request());
+            let wire = case.encoded();
+            let asked = CheckRequest::decode(&wire).expect("the gateway's encoding decodes");
+            let got = cedar.decide(&asked);
             assert_eq!(
                 got.allowed, expected,
                 "seed {seed} (AUTHZ_DIFF_SEED), policy {policy_no}: {case:?} → {got:?} (reference {expected})\npolicies:\n{text}"

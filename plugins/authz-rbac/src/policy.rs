@@ -1,6 +1,8 @@
 //! The policy snapshot (format 1) and the in-memory index checks are
-//! answered from: bindings by subject, roles as permission bit sets,
-//! connections by id with their environment.
+//! answered from: bindings by subject and then by scope (so a check looks
+//! up the few bindings that can cover its target, however many a subject
+//! holds), roles as permission bit sets, connections by id with their
+//! environment.
 
 use serde::Deserialize;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -33,6 +35,9 @@ impl Hasher for Fnv {
 
 /// A map keyed by the index's ids.
 type HashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<Fnv>>;
+
+/// A map from an id to what is kept for it.
+pub type IdMap<V> = HashMap<Box<str>, V>;
 
 /// The snapshot layout this plugin reads.
 pub const SNAPSHOT_FORMAT: u32 = 1;
@@ -101,6 +106,12 @@ pub struct Grants {
 }
 
 impl Grants {
+    /// Adds what `other` grants.
+    fn add(&mut self, other: Grants) {
+        self.all |= other.all;
+        self.bits |= other.bits;
+    }
+
     /// Whether the set holds the action of bit `bit` (`None`: an action no
     /// role names, which only `*` covers).
     pub fn holds(&self, bit: Option<u32>) -> bool {
@@ -123,6 +134,47 @@ pub struct Binding {
     pub scope: Scope,
 }
 
+/// The bindings one subject holds, by the scope they apply to.
+#[derive(Debug, Default)]
+pub struct Held {
+    /// Organization-scope bindings, in snapshot order.
+    pub organization: Vec<Binding>,
+    /// Environment-scope bindings by environment id.
+    pub environments: IdMap<Vec<Binding>>,
+    /// Connection-scope bindings by connection id.
+    pub connections: IdMap<Vec<Binding>>,
+    /// Per organization, everything the subject's bindings grant anywhere
+    /// in it (to tell "granted, but on another scope" from "not granted").
+    anywhere: Vec<(Box<str>, Grants)>,
+}
+
+impl Held {
+    fn add(&mut self, binding: Binding) {
+        match self
+            .anywhere
+            .iter_mut()
+            .find(|(org, _)| *org == binding.org)
+        {
+            Some((_, grants)) => grants.add(binding.grants),
+            None => self.anywhere.push((binding.org.clone(), binding.grants)),
+        }
+        let list = match &binding.scope {
+            Scope::Organization => &mut self.organization,
+            Scope::Environment(id) => self.environments.entry(id.clone()).or_default(),
+            Scope::Connection(id) => self.connections.entry(id.clone()).or_default(),
+        };
+        list.push(binding);
+    }
+
+    /// Everything the subject's bindings in `org` grant, on any scope.
+    pub fn anywhere_in(&self, org: &str) -> Grants {
+        self.anywhere
+            .iter()
+            .find(|(o, _)| &**o == org)
+            .map_or_else(Grants::default, |(_, grants)| *grants)
+    }
+}
+
 /// The index.
 #[derive(Debug, Default)]
 pub struct Policy {
@@ -130,11 +182,14 @@ pub struct Policy {
     pub version: u64,
     actions: HashMap<Box<str>, u32>,
     mfa: Grants,
-    users: HashMap<Box<str>, Vec<Binding>>,
-    groups: HashMap<Box<str>, Vec<Binding>>,
-    api_keys: HashMap<Box<str>, Vec<Binding>>,
+    users: HashMap<Box<str>, Held>,
+    groups: HashMap<Box<str>, Held>,
+    api_keys: HashMap<Box<str>, Held>,
     connections: HashMap<Box<str>, (Box<str>, Box<str>)>,
 }
+
+/// What a subject holds when it holds nothing.
+static NOTHING: std::sync::LazyLock<Held> = std::sync::LazyLock::new(Held::default);
 
 impl Policy {
     /// Parses and indexes a snapshot.
@@ -185,7 +240,7 @@ impl Policy {
                 ScopeDoc::Environment { id } => Scope::Environment(id.into_boxed_str()),
                 ScopeDoc::Connection { id } => Scope::Connection(id.into_boxed_str()),
             };
-            map.entry(id.into()).or_default().push(Binding {
+            map.entry(id.into()).or_default().add(Binding {
                 id: binding.id.into_boxed_str(),
                 org: binding.org.into_boxed_str(),
                 role: binding.role.into_boxed_str(),
@@ -227,18 +282,18 @@ impl Policy {
     }
 
     /// Bindings of a directory user.
-    pub fn user_bindings(&self, id: &str) -> &[Binding] {
-        self.users.get(id).map_or(&[], Vec::as_slice)
+    pub fn user_bindings(&self, id: &str) -> &Held {
+        self.users.get(id).unwrap_or(&NOTHING)
     }
 
     /// Bindings of a group.
-    pub fn group_bindings(&self, name: &str) -> &[Binding] {
-        self.groups.get(name).map_or(&[], Vec::as_slice)
+    pub fn group_bindings(&self, name: &str) -> &Held {
+        self.groups.get(name).unwrap_or(&NOTHING)
     }
 
     /// Bindings of an API key.
-    pub fn api_key_bindings(&self, id: &str) -> &[Binding] {
-        self.api_keys.get(id).map_or(&[], Vec::as_slice)
+    pub fn api_key_bindings(&self, id: &str) -> &Held {
+        self.api_keys.get(id).unwrap_or(&NOTHING)
     }
 
     /// The environment of connection `id` in organization `org`.

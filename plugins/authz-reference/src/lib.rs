@@ -8,7 +8,7 @@
 //! and API keys to roles on the organization, an environment or a
 //! connection; `users:manage` needs the second factor.
 
-use portcullis_sdk::{CheckRequest, PrincipalView};
+use portcullis_sdk::{CheckRequest, Pairs, PrincipalView, Strings};
 use serde_json::json;
 
 /// xorshift64*: a fixed-seed generator, so a failure reproduces.
@@ -228,22 +228,31 @@ impl Case {
         }
     }
 
-    /// The request as an authorizer receives it.
+    /// The request in the wire encoding, as the gateway sends it; decode
+    /// it with [`CheckRequest::decode`] to see it as a plugin does.
+    pub fn encoded(&self) -> String {
+        let mut wire = String::new();
+        portcullis_wire::encode(&self.request(), &mut wire);
+        wire
+    }
+
+    /// The request as an authorizer would be handed it by a caller.
     pub fn request(&self) -> CheckRequest<'_> {
         CheckRequest {
+            wants_receipt: true,
             principal: PrincipalView {
                 subject: self.user.as_deref().unwrap_or("external"),
                 issuer: "local",
                 organization: self.org.as_deref(),
                 user_id: self.user.as_deref(),
                 api_key_id: self.api_key.as_deref(),
-                groups: self.groups.iter().map(String::as_str).collect(),
-                amr: self.amr.iter().map(String::as_str).collect(),
+                groups: Strings::of_owned(&self.groups),
+                amr: Strings::of_owned(&self.amr),
                 ..PrincipalView::default()
             },
             action: &self.action,
             resource: &self.resource,
-            context: Vec::new(),
+            context: Pairs::default(),
         }
     }
 }

@@ -81,16 +81,13 @@ const ORG_PLACEHOLDER: &str = "{org}";
 impl Rule {
     fn matches(&self, principal: &PrincipalView<'_>, action: &str, resource: &str) -> bool {
         let who = self.subjects.iter().any(|s| glob(s, principal.subject))
-            || self
-                .groups
-                .iter()
-                .any(|g| principal.groups.contains(&g.as_str()));
+            || self.groups.iter().any(|g| principal.groups.contains(g));
         let org = self.orgs.is_empty()
             || principal
                 .organization
                 .is_some_and(|o| self.orgs.iter().any(|allowed| allowed == o));
         who && org
-            && self.amr.iter().all(|m| principal.amr.contains(&m.as_str()))
+            && self.amr.iter().all(|m| principal.amr.contains(m))
             && self.actions.iter().any(|a| glob(a, action))
             && self
                 .resources
@@ -135,13 +132,14 @@ portcullis_sdk::export_authorizer!(StaticRules);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portcullis_sdk::Strings;
 
     fn principal(org: Option<&str>) -> PrincipalView<'_> {
         PrincipalView {
             subject: "usr_1",
             issuer: "local",
-            groups: vec!["admins"],
-            amr: vec!["pwd"],
+            groups: Strings::of(&["admins"]),
+            amr: Strings::of(&["pwd"]),
             organization: org,
             ..PrincipalView::default()
         }

@@ -1,6 +1,6 @@
 use super::decide;
 use crate::policy::Policy;
-use portcullis_sdk::{CheckRequest, DecisionBasis, PrincipalView};
+use portcullis_sdk::{CheckRequest, DecisionBasis, Pairs, PrincipalView, Strings};
 use serde_json::{Value, json};
 
 fn snapshot(roles: Value, connections: Value, bindings: Value) -> Policy {
@@ -22,17 +22,18 @@ fn request<'a>(
     resource: &'a str,
 ) -> CheckRequest<'a> {
     CheckRequest {
+        wants_receipt: true,
         principal: PrincipalView {
             subject: user,
             issuer: "local",
             organization: Some(org),
             user_id: Some(user),
-            amr: vec!["pwd"],
+            amr: Strings::of(&["pwd"]),
             ..PrincipalView::default()
         },
         action,
         resource,
-        context: Vec::new(),
+        context: Pairs::default(),
     }
 }
 
@@ -110,7 +111,7 @@ fn mfa_required_permissions_need_the_second_factor() {
     let refused = decide(&policy, &asked);
     assert_eq!(refused.basis, DecisionBasis::MfaRequired);
     assert_eq!(refused.binding.as_deref(), Some("b2"));
-    asked.principal.amr = vec!["pwd", "otp", "mfa"];
+    asked.principal.amr = Strings::of(&["pwd", "otp", "mfa"]);
     assert!(decide(&policy, &asked).allowed);
 }
 
@@ -163,7 +164,22 @@ fn the_index_agrees_with_the_reference_on_random_policies() {
         for _ in 0..20 {
             let case = Case::random(&mut rng, true);
             let expected = reference(&model, &case);
-            let got = decide(&policy, &case.request());
+            let wire = case.encoded();
+            let asked = CheckRequest::decode(&wire).expect("the gateway's encoding decodes");
+            let got = decide(&policy, &asked);
+            // The hot path's verdict (no receipt asked for) is the same.
+            let verdict = decide(
+                &policy,
+                &CheckRequest {
+                    wants_receipt: false,
+                    ..asked.clone()
+                },
+            );
+            assert_eq!(
+                (verdict.allowed, verdict.basis, verdict.policy_version),
+                (got.allowed, got.basis, got.policy_version),
+                "seed {seed}: {case:?}"
+            );
             assert_eq!(
                 got.allowed,
                 expected,
@@ -180,4 +196,22 @@ fn the_index_agrees_with_the_reference_on_random_policies() {
         "{allowed} of {compared} allowed"
     );
     println!("compared {compared} decisions (seed {seed}), {allowed} allowed");
+}
+
+#[test]
+fn resource_segments_split_like_str_split() {
+    for name in [
+        "",
+        "a",
+        "a/b",
+        "a//b",
+        "a/b/",
+        "/a",
+        "ø/é/x",
+        "orgs/o1/environments/e1/connections/c1",
+    ] {
+        let ours: Vec<&str> = super::Segments(Some(name)).collect();
+        let std: Vec<&str> = name.split('/').collect();
+        assert_eq!(ours, std, "{name:?}");
+    }
 }
