@@ -1,6 +1,6 @@
 //! Building an authorizer's answer (a decision receipt).
 
-use crate::{Decision, DecisionBasis};
+use crate::{Decision, DecisionBasis, Verdict};
 
 impl Decision {
     /// Allowed, for `reason`.
@@ -39,21 +39,19 @@ impl Decision {
         self
     }
 
-    /// The decision without its reason, binding and role, which the
-    /// gateway did not ask for (`CheckRequest::wants_receipt`): nothing of
-    /// them is copied across the boundary.
-    pub fn verdict_only(self) -> Self {
-        Self {
-            reason: String::new(),
-            binding: None,
-            role: None,
-            ..self
-        }
-    }
-
     /// Records the policy snapshot version the decision was made on.
     pub fn on_version(mut self, version: u64) -> Self {
         self.policy_version = version;
         self
+    }
+}
+
+impl From<&Decision> for Verdict {
+    fn from(decision: &Decision) -> Self {
+        Self {
+            allowed: decision.allowed,
+            basis: decision.basis,
+            policy_version: decision.policy_version,
+        }
     }
 }

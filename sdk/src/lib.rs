@@ -59,7 +59,9 @@ pub use __raw::accounts::{MfaStatus, TotpEnrollment};
 pub use __raw::authenticate::{Credential, Form, FormField, LoginInput, LoginStep, StepResult};
 pub use __raw::keys::WrappedKey;
 pub use __raw::secrets::Secret;
-pub use __raw::types::{Attribute, Decision, DecisionBasis, PluginError, Principal, RequestInfo};
+pub use __raw::types::{
+    Attribute, Decision, DecisionBasis, PluginError, Principal, RequestInfo, Verdict,
+};
 pub use portcullis_wire::{AsPair, CheckRequest, PairList, Pairs, PrincipalView, Strings};
 
 /// The WIT package version this SDK builds plugins against.

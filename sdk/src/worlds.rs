@@ -24,7 +24,9 @@ pub trait Authorizer: Sized + 'static {
     /// Decides whether `request.principal` may do `request.action` on
     /// `request.resource`. The request borrows the one buffer the gateway
     /// lowered; build the answer with [`Decision::allow`] or
-    /// [`Decision::deny`].
+    /// [`Decision::deny`]. When `request.wants_receipt` is false only the
+    /// verdict leaves the plugin, so the reason, binding and role need not
+    /// be built.
     fn check(&mut self, request: &CheckRequest<'_>) -> Decision;
 }
 
@@ -202,19 +204,22 @@ macro_rules! export_authorizer {
                 fn load_policy(snapshot: ::std::string::String) -> ::std::result::Result<(), $crate::PluginError> {
                     __with_state(|s| <$ty as $crate::Authorizer>::load_policy(s, &snapshot))?
                 }
-                fn check(request: ::std::string::String) -> $crate::Decision {
-                    match $crate::CheckRequest::decode(&request) {
-                        ::std::result::Result::Ok(request) => {
-                            let decision = __with_state(|s| <$ty as $crate::Authorizer>::check(s, &request))
-                                .unwrap_or_else(|e| $crate::Decision::unavailable(::std::format!("{e:?}")));
-                            if request.wants_receipt {
-                                decision
-                            } else {
-                                decision.verdict_only()
-                            }
-                        }
-                        ::std::result::Result::Err(e) => $crate::Decision::unavailable(::std::format!("{e}")),
+                fn check(request: ::std::string::String) -> $crate::Verdict {
+                    $crate::Verdict::from(&__decide(&request, false))
+                }
+                fn explain(request: ::std::string::String) -> $crate::Decision {
+                    __decide(&request, true)
+                }
+            }
+
+            fn __decide(request: &str, wants_receipt: bool) -> $crate::Decision {
+                match $crate::CheckRequest::decode(request) {
+                    ::std::result::Result::Ok(mut request) => {
+                        request.wants_receipt = wants_receipt;
+                        __with_state(|s| <$ty as $crate::Authorizer>::check(s, &request))
+                            .unwrap_or_else(|e| $crate::Decision::unavailable(::std::format!("{e:?}")))
                     }
+                    ::std::result::Result::Err(e) => $crate::Decision::unavailable(::std::format!("{e}")),
                 }
             }
             $crate::__raw::authorizer::export_raw!(__PortcullisPlugin with_types_in $crate::__raw::authorizer);

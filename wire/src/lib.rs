@@ -17,7 +17,6 @@
 //!
 //! ```text
 //! "2"     format version (FORMAT_VERSION)
-//! flag    wants receipt      flag  = '-' (no) | '+' (yes)
 //! str     subject            str   = num byte length, then the bytes
 //! str     issuer
 //! opt     organization       opt   = '-' (absent) | '+', then str
@@ -76,12 +75,13 @@ pub struct PrincipalView<'a> {
 /// One check: may `principal` do `action` on `resource`?
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckRequest<'a> {
-    /// Whether the gateway will read the whole decision receipt (reason,
-    /// deciding binding and role): for the admin API, explain and denials.
-    /// When `false` (a proxied request being allowed, the hot path) only
-    /// `allowed`, `basis` and `policy-version` are read, so an authorizer
-    /// may skip building the rest; the SDK drops it before it crosses the
-    /// boundary. A denial is asked again with the receipt.
+    /// Whether the whole decision receipt (reason, deciding binding and
+    /// role) will be read: the gateway called `explain` (the admin API,
+    /// explain, denials) rather than `check` (a proxied request, the hot
+    /// path, where only the verdict leaves the plugin, so an authorizer
+    /// may skip building the rest). Which export was called says it, so
+    /// it is not part of the encoding: the SDK sets it, and the gateway
+    /// chooses the export by it.
     pub wants_receipt: bool,
     /// Who.
     pub principal: PrincipalView<'a>,
@@ -130,7 +130,6 @@ pub fn encode(request: &CheckRequest<'_>, out: &mut String) {
     out.clear();
     let mut w = Writer(out);
     w.0.push(FORMAT_VERSION);
-    w.0.push(if request.wants_receipt { '+' } else { '-' });
     let p = &request.principal;
     w.str(p.subject);
     w.str(p.issuer);
@@ -314,18 +313,14 @@ impl<'a> Reader<'a> {
 }
 
 impl<'a> CheckRequest<'a> {
-    /// Reads a string written by [`encode`], borrowing its fields.
+    /// Reads a string written by [`encode`], borrowing its fields
+    /// (`wants_receipt` is false: the caller sets it).
     pub fn decode(text: &'a str) -> Result<Self, DecodeError> {
         let mut r = Reader::new(text);
         let version = r.flag()?;
         if version != FORMAT_VERSION {
             return Err(DecodeError::UnknownVersion(version));
         }
-        let wants_receipt = match r.flag()? {
-            '+' => true,
-            '-' => false,
-            other => return Err(DecodeError::BadFlag(other)),
-        };
         let subject = r.str()?;
         let issuer = r.str()?;
         let organization = r.opt()?;
@@ -345,7 +340,7 @@ impl<'a> CheckRequest<'a> {
         let context = Pairs::encoded(items, count);
         match r.remaining() {
             0 => Ok(Self {
-                wants_receipt,
+                wants_receipt: false,
                 principal: PrincipalView {
                     subject,
                     issuer,

@@ -7,7 +7,7 @@ const CONTEXT: &[(&str, &str)] = &[("method", "GET")];
 
 fn sample() -> CheckRequest<'static> {
     CheckRequest {
-        wants_receipt: true,
+        wants_receipt: false,
         principal: PrincipalView {
             subject: "usr_1",
             issuer: "local",
@@ -84,16 +84,16 @@ fn refuses_what_encode_never_writes() {
         Err(DecodeError::UnknownVersion('1'))
     );
     assert_eq!(
-        CheckRequest::decode("2-\0\0*"),
+        CheckRequest::decode("2\0\0*"),
         Err(DecodeError::BadFlag('*'))
     );
     assert_eq!(
-        CheckRequest::decode("2-\0\0Ø"),
+        CheckRequest::decode("2\0\0Ø"),
         Err(DecodeError::BadFlag('Ø'))
     );
-    assert_eq!(CheckRequest::decode("2-Ø"), Err(DecodeError::BadNumber));
+    assert_eq!(CheckRequest::decode("2Ø"), Err(DecodeError::BadNumber));
     assert_eq!(
-        CheckRequest::decode("2-\x40\x40\x40\x40\x40\x40\x01"),
+        CheckRequest::decode("2\x40\x40\x40\x40\x40\x40\x01"),
         Err(DecodeError::BadNumber),
         "more than six digits"
     );
@@ -114,34 +114,17 @@ fn lengths_of_every_size_round_trip() {
 }
 
 #[test]
-fn the_receipt_flag_round_trips() {
-    let mut buffer = String::new();
-    for wants_receipt in [true, false] {
-        let request = CheckRequest {
-            wants_receipt,
-            ..sample()
-        };
-        encode(&request, &mut buffer);
-        assert_eq!(
-            CheckRequest::decode(&buffer).unwrap().wants_receipt,
-            wants_receipt
-        );
-    }
-    assert_eq!(CheckRequest::decode("2?"), Err(DecodeError::BadFlag('?')));
-}
-
-#[test]
 fn a_forged_count_ends_at_the_end_of_the_buffer() {
     // Four billion groups announced, none present: refused without
     // walking or reserving anything.
-    let forged = "2-\0\0-----\x43\x7f\x7f\x7f\x7f\x3f";
+    let forged = "2\0\0-----\x43\x7f\x7f\x7f\x7f\x3f";
     assert_eq!(CheckRequest::decode(forged), Err(DecodeError::Truncated));
 }
 
 #[test]
 fn a_length_that_cuts_a_character_is_refused() {
     // "Ø" is two bytes; a length of 1 would split it.
-    assert_eq!(CheckRequest::decode("2-\x01Ø"), Err(DecodeError::Truncated));
+    assert_eq!(CheckRequest::decode("2\x01Ø"), Err(DecodeError::Truncated));
 }
 
 struct Claims(Vec<(String, String)>);

@@ -21,6 +21,19 @@ pub use super::bindings::secrets_backend::exports::portcullis::plugin::secrets::
 pub use portcullis_wire::{CheckRequest, Pairs, PrincipalView, Strings};
 pub use types::{Attribute, Decision, DecisionBasis, Principal, RequestInfo};
 
+impl From<types::Verdict> for Decision {
+    fn from(verdict: types::Verdict) -> Self {
+        Self {
+            allowed: verdict.allowed,
+            basis: verdict.basis,
+            reason: String::new(),
+            binding: None,
+            role: None,
+            policy_version: verdict.policy_version,
+        }
+    }
+}
+
 impl portcullis_wire::AsPair for Attribute {
     fn as_pair(&self) -> (&str, &str) {
         (&self.name, &self.value)
@@ -151,7 +164,10 @@ impl AuthorizerPlugin {
     }
 
     /// [`Self::check`] on an instance chosen by `isolation`. The request
-    /// crosses the boundary as one buffer (see `portcullis_wire`).
+    /// crosses the boundary as one string (see `portcullis_wire`); with
+    /// `wants_receipt` the plugin's `explain` answers it with the whole
+    /// receipt, without, its `check` with the verdict alone (a decision
+    /// with no reason, binding or role).
     ///
     /// An instance that holds an older snapshot than the current one loads
     /// the current one first; one that refuses it answers `unavailable`
@@ -184,7 +200,12 @@ impl AuthorizerPlugin {
                         }
                     }
                 }
-                authorize.call_check(&mut warm.store, &encoded).await
+                if request.wants_receipt {
+                    authorize.call_explain(&mut warm.store, &encoded).await
+                } else {
+                    let verdict = authorize.call_check(&mut warm.store, &encoded).await?;
+                    Ok(Decision::from(verdict))
+                }
             })
             .await;
         lease.settle(outcome)

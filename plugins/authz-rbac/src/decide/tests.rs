@@ -165,7 +165,10 @@ fn the_index_agrees_with_the_reference_on_random_policies() {
             let case = Case::random(&mut rng, true);
             let expected = reference(&model, &case);
             let wire = case.encoded();
-            let asked = CheckRequest::decode(&wire).expect("the gateway's encoding decodes");
+            let asked = CheckRequest {
+                wants_receipt: true,
+                ..CheckRequest::decode(&wire).expect("the gateway's encoding decodes")
+            };
             let got = decide(&policy, &asked);
             // The hot path's verdict (no receipt asked for) is the same.
             let verdict = decide(
