@@ -37,6 +37,16 @@ const fn body<T: JsonSchema>() -> Option<SchemaOf> {
     Some(schema_of::<T>)
 }
 
+fn inline_schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.root_schema_for::<T>()
+}
+
+/// The query string of type `T` (its fields are the parameters), in the
+/// endpoint table.
+const fn query<T: JsonSchema>() -> Option<SchemaOf> {
+    Some(inline_schema_of::<T>)
+}
+
 /// Who may call an endpoint. The router enforces it before the handler
 /// runs (see `access`); handlers only read what it admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +107,9 @@ pub struct Endpoint {
     /// The request body's type, if it takes one (its schema, generated
     /// from the Rust type the handler deserializes).
     pub request: Option<SchemaOf>,
+    /// The query string's type, if it takes parameters (its schema, from
+    /// the Rust type the handler deserializes; each field is one).
+    pub query: Option<SchemaOf>,
     /// Success status and the response body's type (`None`: no body).
     pub response: (u16, Option<SchemaOf>),
     /// The handler, routed for `method`.
@@ -110,8 +123,15 @@ impl std::fmt::Debug for Endpoint {
 }
 
 macro_rules! endpoint {
+    ($method:ident $path:literal, $id:literal, $tag:literal, $access:expr, $guard:ident, $request:expr, query = $query:expr, $response:expr, $handler:path, $summary:literal) => {
+        Endpoint {
+            query: $query,
+            ..endpoint!($method $path, $id, $tag, $access, $guard, $request, $response, $handler, $summary)
+        }
+    };
     ($method:ident $path:literal, $id:literal, $tag:literal, $access:expr, $guard:ident, $request:expr, $response:expr, $handler:path, $summary:literal) => {
         Endpoint {
+            query: None,
             method: Method::$method,
             path: $path,
             operation_id: $id,
@@ -167,14 +187,14 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint!(GET "/api/v1/users/{user_id}/sessions", "listUserSessions", "sessions", perm("users:read", "orgs/{org}/users/{user_id}/sessions"), SignedIn, None, (200, body::<views::SessionList>()), users::sessions, "A user's live sessions"),
     endpoint!(DELETE "/api/v1/users/{user_id}/sessions", "revokeUserSessions", "sessions", perm("users:manage", "orgs/{org}/users/{user_id}/sessions"), SignedIn, None, (200, body::<views::RevokedCount>()), users::revoke_sessions, "End all of a user's sessions"),
     endpoint!(DELETE "/api/v1/users/{user_id}/sessions/{session_id}", "revokeUserSession", "sessions", perm("users:manage", "orgs/{org}/users/{user_id}/sessions/{session_id}"), SignedIn, None, (204, None), users::revoke_session, "End one of a user's sessions"),
-    endpoint!(GET "/api/v1/api-keys", "listApiKeys", "api-keys", perm("api_keys:read", "orgs/{org}/api_keys"), Any, None, (200, body::<views::ApiKeyList>()), api_keys::list, "API keys of your organization (filter with ?owner_id=)"),
+    endpoint!(GET "/api/v1/api-keys", "listApiKeys", "api-keys", perm("api_keys:read", "orgs/{org}/api_keys"), Any, None, query = query::<api_keys::ListQuery>(), (200, body::<views::ApiKeyList>()), api_keys::list, "API keys of your organization (filter with ?owner_id=)"),
     endpoint!(POST "/api/v1/api-keys", "createApiKey", "api-keys", perm("api_keys:manage", "orgs/{org}/api_keys"), StepUp, body::<me::NewKeyBody>(), (201, body::<views::CreatedApiKey>()), api_keys::create, "Create an API key for a user of your organization; shown once"),
     endpoint!(DELETE "/api/v1/api-keys/{key_id}", "revokeApiKey", "api-keys", perm("api_keys:manage", "orgs/{org}/api_keys/{key_id}"), Any, None, (204, None), api_keys::revoke, "Revoke an API key; effective on the next request"),
     endpoint!(GET "/api/v1/environments", "listEnvironments", "environments", perm("environments:read", "orgs/{org}/environments"), Any, None, (200, body::<environments::EnvironmentList>()), environments::list, "Environments of your organization"),
     endpoint!(POST "/api/v1/environments", "createEnvironment", "environments", perm("environments:write", "orgs/{org}/environments"), Any, body::<environments::EnvironmentBody>(), (201, body::<environments::EnvironmentView>()), environments::create, "Create an environment"),
     endpoint!(GET "/api/v1/environments/{env_id}", "getEnvironment", "environments", perm("environments:read", "orgs/{org}/environments/{env_id}"), Any, None, (200, body::<environments::EnvironmentView>()), environments::get, "One environment"),
     endpoint!(PATCH "/api/v1/environments/{env_id}", "updateEnvironment", "environments", perm("environments:write", "orgs/{org}/environments/{env_id}"), Any, body::<environments::EnvironmentBody>(), (200, body::<environments::EnvironmentView>()), environments::update, "Rename or describe an environment"),
-    endpoint!(DELETE "/api/v1/environments/{env_id}", "deleteEnvironment", "environments", perm("environments:delete", "orgs/{org}/environments/{env_id}"), Any, None, (204, None), environments::delete, "Delete an environment; one with connections only with ?cascade=true"),
+    endpoint!(DELETE "/api/v1/environments/{env_id}", "deleteEnvironment", "environments", perm("environments:delete", "orgs/{org}/environments/{env_id}"), Any, None, query = query::<environments::DeleteOptions>(), (204, None), environments::delete, "Delete an environment; one with connections only with ?cascade=true"),
     endpoint!(GET "/api/v1/environments/{env_id}/connections", "listConnections", "connections", perm("connections:read", "orgs/{org}/environments/{env_id}"), Any, None, (200, body::<environments::ConnectionList>()), environments::list_connections, "Connections of an environment"),
     endpoint!(POST "/api/v1/environments/{env_id}/connections", "createConnection", "connections", perm("connections:write", "orgs/{org}/environments/{env_id}"), Any, body::<environments::ConnectionBody>(), (201, body::<environments::ConnectionView>()), environments::create_connection, "Create a connection (its metadata; credentials come separately)"),
     endpoint!(GET "/api/v1/connections/{conn_id}", "getConnection", "connections", perm("connections:read", "orgs/{org}/connections/{conn_id}"), Any, None, (200, body::<environments::ConnectionView>()), environments::get_connection, "One connection"),
@@ -190,7 +210,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint!(DELETE "/api/v1/bindings/{binding_id}", "deleteBinding", "roles", perm("roles:manage", "orgs/{org}/bindings/{binding_id}"), Any, None, (204, None), roles::delete_binding, "Delete a binding; effective on the next request"),
     endpoint!(GET "/api/v1/authz/permissions", "listPermissions", "authz", Full, Any, None, (200, body::<authz::PermissionCatalogue>()), authz::permissions, "The permission catalogue and the predefined roles"),
     endpoint!(POST "/api/v1/authz/explain", "explainDecision", "authz", perm("roles:read", "orgs/{org}/authz"), Any, body::<authz::ExplainRequest>(), (200, body::<crate::authz::Receipt>()), authz::explain, "Why a subject may or may not do an action on a resource: the decision receipt"),
-    endpoint!(GET "/api/v1/authz/effective", "effectivePermissions", "authz", perm("roles:read", "orgs/{org}/authz"), Any, None, (200, body::<authz::EffectivePermissions>()), authz::effective_permissions, "What a subject may do, per scope (?subject=user:<id>)"),
+    endpoint!(GET "/api/v1/authz/effective", "effectivePermissions", "authz", perm("roles:read", "orgs/{org}/authz"), Any, None, query = query::<authz::EffectiveQuery>(), (200, body::<authz::EffectivePermissions>()), authz::effective_permissions, "What a subject may do, per scope (?subject=user:<id>)"),
 ];
 
 /// The API routes, built from [`ENDPOINTS`], each behind the enforcement

@@ -11,6 +11,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use http::StatusCode;
+use schemars::JsonSchema;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -27,9 +28,10 @@ pub fn created(record: ApiKeyRecord, key: &SecretString) -> (StatusCode, Json<Cr
 }
 
 /// Filters of the list.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Only the keys of this user.
     #[serde(default)]
     owner_id: Option<String>,
 }

@@ -138,7 +138,7 @@ pub struct EffectivePermissions {
 }
 
 /// The subject asked about.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EffectiveQuery {
     /// `user:<id>`, `group:<name>` or `api_key:<id>`.

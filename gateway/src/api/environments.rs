@@ -247,7 +247,7 @@ pub async fn update(
 }
 
 /// Options of an environment's deletion.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteOptions {
     /// Delete its connections (and the bindings scoped to them) too.

@@ -62,6 +62,44 @@ pub struct OpenApiDocument {
     openapi: String,
 }
 
+/// The `in: query` parameters of a query-string type's schema: one per
+/// property, required as the type requires it, described by its doc.
+fn query_parameters(schema: &Value) -> Vec<Value> {
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|names| names.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(properties) = schema["properties"].as_object() else {
+        return Vec::new();
+    };
+    properties
+        .iter()
+        .map(|(name, property)| {
+            let mut property = property.clone();
+            let description = property
+                .as_object_mut()
+                .and_then(|p| p.remove("description"));
+            // An optional field is an absent parameter, never a `null` one.
+            if let Some(types) = property["type"].as_array_mut() {
+                types.retain(|t| t != "null");
+                if let [only] = types.as_slice() {
+                    property["type"] = only.clone();
+                }
+            }
+            let mut parameter = json!({
+                "name": name,
+                "in": "query",
+                "required": required.contains(&name.as_str()),
+                "schema": property,
+            });
+            if let Some(description) = description {
+                parameter["description"] = description;
+            }
+            parameter
+        })
+        .collect()
+}
+
 fn build() -> Value {
     let mut generator = generator();
     let error = to_value(generator.subschema_for::<ErrorBody<'static>>());
@@ -71,10 +109,13 @@ fn build() -> Value {
         operation.insert("operationId".into(), endpoint.operation_id.into());
         operation.insert("summary".into(), endpoint.summary.into());
         operation.insert("tags".into(), json!([endpoint.tag]));
-        let parameters: Vec<Value> = path_parameters(endpoint.path)
+        let mut parameters: Vec<Value> = path_parameters(endpoint.path)
             .into_iter()
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "pattern": super::access::PLAIN_ID_PATTERN}}))
             .collect();
+        if let Some(query) = endpoint.query {
+            parameters.extend(query_parameters(&to_value(query(&mut generator))));
+        }
         if !parameters.is_empty() {
             operation.insert("parameters".into(), parameters.into());
         }
@@ -186,9 +227,55 @@ mod tests {
                 &document()["paths"][endpoint.path][endpoint.method.as_str().to_lowercase()];
             let declared: Vec<&str> = operation["parameters"]
                 .as_array()
-                .map(|p| p.iter().filter_map(|p| p["name"].as_str()).collect())
+                .map(|p| {
+                    p.iter()
+                        .filter(|p| p["in"] == "path")
+                        .filter_map(|p| p["name"].as_str())
+                        .collect()
+                })
                 .unwrap_or_default();
             assert_eq!(declared, path_parameters(endpoint.path), "{endpoint:?}");
         }
+    }
+
+    #[test]
+    fn query_parameters_come_from_the_handlers_query_types() {
+        let query = |path: &str, method: &str| -> Vec<(String, bool)> {
+            document()["paths"][path][method]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["in"] == "query")
+                .map(|p| {
+                    (
+                        p["name"].as_str().unwrap().to_string(),
+                        p["required"].as_bool().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            query("/api/v1/environments/{env_id}", "delete"),
+            [("cascade".to_string(), false)]
+        );
+        assert_eq!(
+            query("/api/v1/authz/effective", "get"),
+            [("subject".to_string(), true)]
+        );
+        assert_eq!(
+            query("/api/v1/api-keys", "get"),
+            [("owner_id".to_string(), false)]
+        );
+        let cascade =
+            &document()["paths"]["/api/v1/environments/{env_id}"]["delete"]["parameters"][1];
+        assert_eq!(cascade["schema"]["type"], "boolean", "{cascade}");
+        let owner = &document()["paths"]["/api/v1/api-keys"]["get"]["parameters"][0];
+        assert_eq!(owner["schema"]["type"], "string", "{owner}");
+        assert!(
+            cascade["description"]
+                .as_str()
+                .unwrap()
+                .contains("connections")
+        );
     }
 }
