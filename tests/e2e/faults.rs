@@ -74,6 +74,24 @@ async fn a_plugin_waiting_on_the_host_is_stopped_at_its_deadline() {
 }
 
 #[tokio::test]
+async fn an_authorizer_that_denies_and_then_allows_when_explaining_is_refused() {
+    // A proxied request is asked for the verdict; a denial is asked again
+    // for its receipt. An authorizer that then says yes does not turn the
+    // denial into an allow.
+    let (upstream, gateway) = gateway_with("fixture_fault_authorizer").await;
+    let reply = fault(&gateway, "two-faced").await;
+    assert_eq!(reply.status, 403, "{}", reply.text());
+    assert!(
+        !upstream
+            .seen()
+            .iter()
+            .any(|s| s.path.starts_with("/fault/two-faced")),
+        "the request never reached the upstream"
+    );
+    assert_logged(&gateway, "then allowed when asked for its receipt; denying").await;
+}
+
+#[tokio::test]
 async fn a_plugin_that_allocates_past_its_cap_is_stopped() {
     let (_upstream, gateway) = gateway_with("fixture_fault_authorizer").await;
     expect_fail_closed(&gateway, "alloc", "exceeded its memory limit of 32 MiB").await;

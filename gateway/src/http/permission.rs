@@ -124,10 +124,24 @@ pub async fn decide(
     };
     let mut decision = ask(state, &active, &request).await?;
     if !receipt::allows(&decision) && !request.wants_receipt {
-        // A denial is reported with its reason: ask again for the receipt,
-        // and apply that answer (it is the later one).
+        // A denial is reported with its reason: ask again for the receipt.
+        // It stays a denial whatever the second answer says (fail closed).
         request.wants_receipt = true;
-        decision = ask(state, &active, &request).await?;
+        let explained = ask(state, &active, &request).await?;
+        decision = if receipt::allows(&explained) {
+            tracing::warn!(
+                plugin = active.name(),
+                action,
+                resource,
+                "the authorizer denied, then allowed when asked for its receipt; denying"
+            );
+            Decision {
+                reason: "the authorizer's answers disagreed; denied".into(),
+                ..decision
+            }
+        } else {
+            explained
+        };
     }
     if let Some(shadow) = state.plugins.shadow_authorizer() {
         compare(state, &active, &decision, &shadow, &request).await;
