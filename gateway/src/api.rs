@@ -6,6 +6,7 @@
 
 mod access;
 mod api_keys;
+mod audit;
 mod auth;
 mod authz;
 mod environments;
@@ -156,6 +157,7 @@ const fn perm(action: &'static str, resource: &'static str) -> Access {
 /// Every API operation.
 pub static ENDPOINTS: &[Endpoint] = &[
     endpoint!(GET "/.well-known/jwks.json", "getJwks", "auth", Public, Any, None, (200, body::<openapi::Jwks>()), auth::jwks, "Public keys that verify access tokens"),
+    endpoint!(GET "/.well-known/portcullis-audit-key", "getAuditKeys", "audit", Public, Any, None, (200, body::<crate::audit::checkpoint::KeySet>()), audit::keys, "Public keys that verify audit checkpoints (retired ones included)"),
     endpoint!(GET "/api/v1/openapi.json", "getOpenApi", "meta", Public, Any, None, (200, body::<openapi::OpenApiDocument>()), openapi::serve, "This document"),
     endpoint!(POST "/auth/login", "login", "auth", Public, Any, body::<auth::LoginRequest>(), (200, body::<auth::LoginStepView>()), auth::login, "Start signing in (e.g. email and password)"),
     endpoint!(POST "/auth/login/continue", "continueLogin", "auth", Public, Any, body::<auth::LoginContinuation>(), (200, body::<auth::LoginStepView>()), auth::continue_login, "Answer the next login step (e.g. a TOTP or recovery code)"),
@@ -208,6 +210,11 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint!(GET "/api/v1/bindings", "listBindings", "roles", perm("roles:read", "orgs/{org}/bindings"), Any, None, (200, body::<roles::BindingList>()), roles::list_bindings, "Role bindings of your organization"),
     endpoint!(POST "/api/v1/bindings", "createBinding", "roles", perm("roles:manage", "orgs/{org}/bindings"), Any, body::<roles::BindingBody>(), (201, body::<roles::BindingView>()), roles::create_binding, "Bind a user, group or API key to a role on a scope"),
     endpoint!(DELETE "/api/v1/bindings/{binding_id}", "deleteBinding", "roles", perm("roles:manage", "orgs/{org}/bindings/{binding_id}"), Any, None, (204, None), roles::delete_binding, "Delete a binding; effective on the next request"),
+    endpoint!(GET "/api/v1/audit", "queryAudit", "audit", perm("audit:read", "orgs/{org}/audit"), Any, None, query = query::<audit::AuditQuery>(), (200, body::<audit::AuditPage>()), audit::query, "Your organization's audit events, newest first, filtered, by pages"),
+    endpoint!(GET "/api/v1/audit/export", "exportAudit", "audit", perm("audit:read", "orgs/{org}/audit"), Any, None, query = query::<audit::ExportQuery>(), (200, body::<audit::JsonLines>()), audit::export, "Your organization's audit chain as a bundle to verify offline"),
+    endpoint!(GET "/api/v1/platform/audit", "queryPlatformAudit", "audit", Platform, Any, None, query = query::<audit::AuditQuery>(), (200, body::<audit::AuditPage>()), audit::platform_query, "The platform's own audit events (platform operators)"),
+    endpoint!(GET "/api/v1/platform/audit/export", "exportPlatformAudit", "audit", Platform, Any, None, query = query::<audit::ExportQuery>(), (200, body::<audit::JsonLines>()), audit::platform_export, "The platform's audit chain as a bundle (platform operators)"),
+    endpoint!(POST "/api/v1/platform/audit/keys", "rotateAuditKey", "audit", Platform, Any, None, (200, body::<audit::RotatedKey>()), audit::rotate_key, "Start signing checkpoints with a new key; the old one stays published (platform operators)"),
     endpoint!(GET "/api/v1/authz/permissions", "listPermissions", "authz", Full, Any, None, (200, body::<authz::PermissionCatalogue>()), authz::permissions, "The permission catalogue and the predefined roles"),
     endpoint!(POST "/api/v1/authz/explain", "explainDecision", "authz", perm("roles:read", "orgs/{org}/authz"), Any, body::<authz::ExplainRequest>(), (200, body::<crate::authz::Receipt>()), authz::explain, "Why a subject may or may not do an action on a resource: the decision receipt"),
     endpoint!(GET "/api/v1/authz/effective", "effectivePermissions", "authz", perm("roles:read", "orgs/{org}/authz"), Any, None, query = query::<authz::EffectiveQuery>(), (200, body::<authz::EffectivePermissions>()), authz::effective_permissions, "What a subject may do, per scope (?subject=user:<id>)"),

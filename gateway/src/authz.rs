@@ -22,7 +22,7 @@ pub use receipt::{Receipt, basis_name};
 pub use resources::{CONNECTION_KINDS, EnvironmentInput, TLS_MODES};
 pub use roles::{BindingInput, RoleInput};
 
-use crate::events::Events;
+use crate::audit::Events;
 use crate::plugin::PolicySnapshot;
 use crate::store::{Store, StoreError};
 use arc_swap::ArcSwap;

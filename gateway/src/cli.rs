@@ -1,6 +1,7 @@
 //! The `portcullis` command line.
 
 mod admin;
+mod audit;
 mod plugin;
 mod serve;
 
@@ -26,6 +27,9 @@ pub enum Command {
     /// Manage users and API keys without a browser (works on the data
     /// directory; a running gateway sees changes within its cache TTL).
     Admin(admin::AdminArgs),
+    /// Verify the audit log (the store's, or exported bundles offline)
+    /// and export bundles.
+    Audit(audit::AuditArgs),
 }
 
 /// Runs the parsed command; the exit code on success.
@@ -34,5 +38,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Serve(args) => serve::run(args).await,
         Command::Plugin(command) => plugin::run(command),
         Command::Admin(args) => admin::run(args).await,
+        Command::Audit(args) => audit::run(args).await,
     }
 }

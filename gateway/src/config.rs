@@ -8,8 +8,8 @@ mod model;
 mod validate;
 
 pub use model::{
-    AuthConfig, Config, IdentityConfig, Permission, PluginConfig, RouteConfig, ServerConfig,
-    TlsConfig,
+    AuditConfig, AuditSinkConfig, AuditSinkFormat, AuditSinkKind, AuthConfig, Config,
+    IdentityConfig, Permission, PluginConfig, RouteConfig, ServerConfig, TlsConfig,
 };
 
 use std::path::{Path, PathBuf};

@@ -66,6 +66,7 @@ pub struct Identity {
     orgs: TtlCache<OrgRecord>,
     flows: LoginFlows,
     metrics: Arc<Metrics>,
+    events: crate::audit::Events,
 }
 
 impl std::fmt::Debug for Identity {
@@ -85,6 +86,7 @@ impl Identity {
         config: IdentityConfig,
         root_key: &SecretBox<[u8; 32]>,
         metrics: Arc<Metrics>,
+        events: crate::audit::Events,
     ) -> Result<Self, IdentityError> {
         let seal_error = |_| IdentityError::Internal;
         let api_key_hasher =
@@ -113,8 +115,14 @@ impl Identity {
             users: TtlCache::new(ttl),
             orgs: TtlCache::new(ttl),
             metrics,
+            events,
             config,
         })
+    }
+
+    /// Where the service records audit events.
+    pub fn events(&self) -> &crate::audit::Events {
+        &self.events
     }
 
     /// The access-token signer (for the JWKS endpoint and maintenance).

@@ -6,11 +6,11 @@
 //! sandboxed WebAssembly plugin ([`plugin`]).
 
 pub mod api;
+pub mod audit;
 pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod data_dir;
-pub mod events;
 pub mod http;
 pub mod identity;
 pub mod metrics;

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
@@ -85,6 +86,9 @@ pub struct Metrics {
     provider_answers: Family<ProviderAnswerLabels, Counter>,
     api_key_lookups: Counter,
     shadow_disagreements: Family<ShadowLabels, Counter>,
+    audit_degraded: Gauge,
+    audit_unsigned: Gauge,
+    audit_dropped: Gauge,
 }
 
 impl Metrics {
@@ -100,6 +104,24 @@ impl Metrics {
         let api_key_lookups = Counter::default();
         let provider_answers = Family::<ProviderAnswerLabels, Counter>::default();
         let shadow_disagreements = Family::<ShadowLabels, Counter>::default();
+        let audit_degraded = Gauge::default();
+        let audit_unsigned = Gauge::default();
+        let audit_dropped = Gauge::default();
+        registry.register(
+            "audit_degraded",
+            "1 while the audit log cannot be written (administrative changes are refused)",
+            audit_degraded.clone(),
+        );
+        registry.register(
+            "audit_unsigned_events",
+            "Audit events no checkpoint covers yet",
+            audit_unsigned.clone(),
+        );
+        registry.register(
+            "audit_events_dropped",
+            "Audit events dropped because the queue was full (never changes to records)",
+            audit_dropped.clone(),
+        );
         registry.register(
             "authz_shadow_disagreements",
             "Checks on which the shadow authorizer decided otherwise than the active one",
@@ -138,6 +160,9 @@ impl Metrics {
             provider_answers,
             api_key_lookups,
             shadow_disagreements,
+            audit_degraded,
+            audit_unsigned,
+            audit_dropped,
         })
     }
 
@@ -221,6 +246,15 @@ impl Metrics {
                 status,
             })
             .inc();
+    }
+
+    /// Sets the audit log's gauges (read when metrics are scraped).
+    pub fn set_audit(&self, degraded: bool, unsigned: u64, dropped: u64) {
+        self.audit_degraded.set(i64::from(degraded));
+        self.audit_unsigned
+            .set(i64::try_from(unsigned).unwrap_or(i64::MAX));
+        self.audit_dropped
+            .set(i64::try_from(dropped).unwrap_or(i64::MAX));
     }
 
     /// The text exposition format.

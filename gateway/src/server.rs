@@ -7,10 +7,10 @@
 mod connection;
 mod listener;
 
+use crate::audit::AuditLog;
 use crate::authz::{Authz, Scope, Subject};
 use crate::config::{Config, ConfigError};
 use crate::data_dir::{DataDir, DataDirError};
-use crate::events::Events;
 use crate::http::proxy::{RouteTable, UpstreamClient};
 use crate::http::{GatewayState, build_router};
 use crate::identity::{BootstrapAdmin, Identity, IdentityError};
@@ -58,6 +58,9 @@ pub enum ServerError {
     /// The identity service could not start (store or signing keys).
     #[error("cannot start the identity service: {0}")]
     Identity(#[from] IdentityError),
+    /// The audit log could not start.
+    #[error("cannot start the audit log: {0}")]
+    Audit(#[from] crate::audit::AuditError),
     /// Routes conflict.
     #[error("{file}: {source}")]
     Routes {
@@ -88,6 +91,7 @@ pub struct RunningGateway {
     config: Mutex<Config>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    audit_writer: AuditWriter,
     bootstrap_admin: Mutex<Option<BootstrapAdmin>>,
 }
 
@@ -138,16 +142,40 @@ pub struct Core {
     pub authz: Arc<Authz>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The audit log.
+    pub audit: Arc<AuditLog>,
+    audit_writer: AuditWriter,
+}
+
+/// The audit log's writer task and the signal that stops it.
+#[derive(Debug)]
+struct AuditWriter {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The data directory and the store in it (what `audit verify` and
+/// `audit export` read without starting anything else).
+pub async fn open_store(config: &Config) -> Result<(DataDir, Store), ServerError> {
+    let data = DataDir::prepare(&config.data_dir)?;
+    let root_key = data.local_key()?;
+    let sealer = Sealer::derive(&root_key, "plugin-kv").map_err(StoreError::from)?;
+    let store = Store::open_sqlite(&data.store_path(), sealer).await?;
+    Ok((data, store))
 }
 
 impl Core {
     /// Opens the data directory and store, loads the plugins and starts the
     /// identity service (making the default organization if needed).
     pub async fn open(config: &Config) -> Result<Self, ServerError> {
-        let data = DataDir::prepare(&config.data_dir)?;
+        let (data, store) = open_store(config).await?;
         let root_key = data.local_key()?;
-        let sealer = Sealer::derive(&root_key, "plugin-kv").map_err(StoreError::from)?;
-        let store = Store::open_sqlite(&data.store_path(), sealer).await?;
+        let (stop, stopped) = watch::channel(false);
+        let (audit, task) = AuditLog::start(store.clone(), config.audit.clone(), stopped).await?;
+        tokio::spawn(crate::audit::sink::run(
+            store.audit().subscribe(),
+            config.audit.sinks.clone(),
+        ));
         let metrics = Metrics::new();
         let engine = PluginEngine::new()?;
         let plugins = Arc::new(
@@ -160,6 +188,12 @@ impl Core {
             )
             .await?,
         );
+        for (plugin, world) in plugins.list() {
+            audit.events().emit(crate::audit::Event::PluginLoaded {
+                plugin,
+                world: world.name().into(),
+            });
+        }
         let identity = Arc::new(
             Identity::new(
                 store.clone(),
@@ -167,13 +201,14 @@ impl Core {
                 config.identity.clone(),
                 &root_key,
                 metrics.clone(),
+                audit.events(),
             )
             .await?,
         );
         let authz = Arc::new(
             Authz::load(
                 store.clone(),
-                Events::to_log(),
+                audit.events(),
                 config.authz.mfa_required.clone(),
             )
             .await?,
@@ -187,7 +222,18 @@ impl Core {
             identity,
             authz,
             metrics,
+            audit,
+            audit_writer: AuditWriter { stop, task },
         })
+    }
+
+    /// Writes the audit events still queued, signs a last checkpoint and
+    /// stops the audit writer.
+    pub async fn close(self) {
+        let _ = self.audit_writer.stop.send(true);
+        if let Err(error) = self.audit_writer.task.await {
+            tracing::error!(%error, "the audit writer ended abnormally");
+        }
     }
 }
 
@@ -289,6 +335,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
         server: config.server.clone(),
         identity: core.identity.clone(),
         authz: core.authz.clone(),
+        audit: core.audit.clone(),
     });
     let router = build_router(state.clone());
 
@@ -341,6 +388,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
         core.store.clone(),
         shutdown.subscribe(),
     ));
+    let audit_writer = core.audit_writer;
     tracing::info!(%https_addr, ?http_addr, config = %config.origin(), "portcullis is serving");
     Ok(RunningGateway {
         https_addr,
@@ -352,6 +400,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
         config: Mutex::new(config),
         shutdown,
         tasks,
+        audit_writer,
         bootstrap_admin: Mutex::new(bootstrap_admin),
     })
 }
@@ -393,6 +442,19 @@ impl RunningGateway {
     /// keeps its running version; a configuration that fails to parse
     /// changes nothing at all.
     pub async fn reload(&self) -> Result<ReloadOutcome, ServerError> {
+        let outcome = self.reload_now().await;
+        if let Err(error) = &outcome {
+            self.state
+                .audit
+                .events()
+                .emit(crate::audit::Event::ConfigReloadFailed {
+                    error: error.to_string(),
+                });
+        }
+        outcome
+    }
+
+    async fn reload_now(&self) -> Result<ReloadOutcome, ServerError> {
         let source = self.config.lock().ok().and_then(|c| c.source.clone());
         let config = match source {
             Some(path) => Config::load(&path)?,
@@ -425,6 +487,24 @@ impl RunningGateway {
         };
         let plugins = self.state.plugins.reload(&config.plugins).await;
         self.state.routes.store(Arc::new(routes));
+        let events = self.state.audit.events();
+        let worlds: std::collections::BTreeMap<_, _> =
+            self.state.plugins.list().into_iter().collect();
+        for plugin in &plugins.swapped {
+            events.emit(crate::audit::Event::PluginLoaded {
+                plugin: plugin.clone(),
+                world: worlds.get(plugin).map_or("", |w| w.name()).into(),
+            });
+        }
+        for (plugin, error) in &plugins.failed {
+            events.emit(crate::audit::Event::PluginFailed {
+                plugin: plugin.clone(),
+                error: error.clone(),
+            });
+        }
+        events.emit(crate::audit::Event::ConfigReloaded {
+            routes: config.routes.len(),
+        });
         tracing::info!(swapped = ?plugins.swapped, failed = ?plugins.failed, certificate_reloaded, "reloaded");
         if let Ok(mut current) = self.config.lock() {
             *current = config;
@@ -440,6 +520,11 @@ impl RunningGateway {
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
+        // Last: requests that finished during the drain recorded theirs.
+        let _ = self.audit_writer.stop.send(true);
+        if let Err(error) = self.audit_writer.task.await {
+            tracing::error!(%error, "the audit writer ended abnormally");
+        }
         tracing::info!("portcullis stopped");
     }
 }

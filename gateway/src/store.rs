@@ -5,6 +5,7 @@
 //! sit behind the same methods.
 
 mod api_keys;
+mod audit;
 mod authz;
 mod directory;
 mod kv;
@@ -15,6 +16,7 @@ mod sessions;
 mod signing_keys;
 
 pub use api_keys::ApiKeyRecord;
+pub use audit::{AuditFilter, AuditKeyRecord, AuditState};
 pub use authz::{
     BindingRecord, ConnectionChanges, ConnectionRecord, EnvironmentRecord, PolicyRecords, Removal,
     RoleRecord,
@@ -73,6 +75,10 @@ pub enum StoreError {
     /// The write would break a uniqueness rule (a name already taken).
     #[error("already exists: {0}")]
     Conflict(String),
+    /// The change's audit event could not be written, so the change was
+    /// not made.
+    #[error("the audit log cannot be written: {0}")]
+    AuditUnavailable(sqlx::Error),
 }
 
 /// [`StoreError::Conflict`] for a unique-constraint violation, the error
@@ -92,6 +98,7 @@ fn conflict_as(what: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
 pub struct Store {
     pool: SqlitePool,
     sealer: Arc<Sealer>,
+    audit: Arc<AuditState>,
 }
 
 impl Store {
@@ -120,6 +127,7 @@ impl Store {
         let store = Self {
             pool,
             sealer: Arc::new(sealer),
+            audit: Arc::default(),
         };
         migrations::apply(&store.pool).await?;
         Ok(store)
@@ -144,6 +152,7 @@ impl Store {
         Ok(Self {
             pool,
             sealer: Arc::new(Sealer::ephemeral()?),
+            audit: Arc::default(),
         })
     }
 

@@ -131,6 +131,7 @@ async fn identity_service() -> (Identity, String) {
         config,
         &SecretBox::new(Box::new([9u8; 32])),
         metrics,
+        portcullis::audit::Events::discard(),
     )
     .await
     .expect("identity");

@@ -212,6 +212,15 @@ impl Gateway {
         self.stop_wait().await
     }
 
+    /// Waits for the process to exit (after a signal sent earlier),
+    /// keeping its directory for inspection.
+    pub async fn wait_exit(&mut self) -> Option<i32> {
+        match tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await {
+            Ok(Ok(status)) => status.code(),
+            _ => None,
+        }
+    }
+
     /// Waits for the process to exit (after a signal sent earlier).
     pub async fn stop_wait(mut self) -> Option<i32> {
         match tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await {

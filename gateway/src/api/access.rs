@@ -7,6 +7,7 @@
 //! endpoint table cannot drift from what is enforced.
 
 use super::{Access, Endpoint, Guard};
+use crate::audit;
 use crate::http::router::GatewayState;
 use crate::http::{ApiError, identify, permission};
 use crate::identity::Caller;
@@ -34,9 +35,29 @@ pub async fn enforce(
 ) -> Response {
     let (mut parts, body) = request.into_parts();
     let writes = !parts.method.is_safe();
-    let mut response = match admit(&state, endpoint.access, endpoint.guard, &mut parts).await {
-        Ok(()) => next.run(Request::from_parts(parts, body)).await,
-        Err(error) => error.into_response(),
+    let admitted = admit(&state, endpoint.access, endpoint.guard, &mut parts).await;
+    let context = audit_context(&parts);
+    let mut response = match admitted {
+        // Everything the handler records names this caller and client.
+        Ok(()) => audit::context::scope(context, next.run(Request::from_parts(parts, body))).await,
+        Err(error) => {
+            if matches!(
+                error,
+                ApiError::InvalidCredentials | ApiError::CredentialExpired
+            ) {
+                let event = audit::Event::AuthFailed {
+                    method: "credential".into(),
+                    provider: None,
+                    reason: error.code().into(),
+                    org: None,
+                };
+                audit::context::scope(context.clone(), async {
+                    state.authz.events().emit(event);
+                })
+                .await;
+            }
+            audit::context::scope(context, async { error.into_response() }).await
+        }
     };
     // A change to the policy (roles, bindings, the resource tree) is
     // enforced from the next request: the authorizers hold it before the
@@ -59,6 +80,36 @@ pub async fn enforce(
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     response
+}
+
+/// Who is acting and from where, for the events of this request.
+fn audit_context(parts: &Parts) -> audit::context::Context {
+    let info = identify::request_info_of(parts);
+    let actor = parts.extensions.get::<Admitted>().map_or_else(
+        || identify::ANONYMOUS.to_string(),
+        |admitted| actor_of(&admitted.caller),
+    );
+    let present = |value: String| (!value.is_empty()).then_some(value);
+    audit::context::Context {
+        actor,
+        client: present(info.client_ip),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect()),
+        request_id: present(info.request_id),
+    }
+}
+
+/// How the audit log names `caller`: `api_key:<id>`, `user:<id>`, or the
+/// principal's subject.
+pub fn actor_of(caller: &Caller) -> String {
+    match (&caller.api_key_id, &caller.user) {
+        (Some(key), _) => format!("api_key:{key}"),
+        (None, Some(user)) => format!("user:{}", user.id),
+        (None, None) => caller.principal.subject.clone(),
+    }
 }
 
 async fn admit(
@@ -179,7 +230,7 @@ async fn authorize(
         return Err(ApiError::ResourceNotFound("organization"));
     }
     let resource = resource_name(template, own, params)?;
-    permission::check(
+    let receipt = permission::check(
         state,
         caller.into(),
         action,
@@ -187,7 +238,26 @@ async fn authorize(
         permission::Detail::Receipt,
     )
     .await?;
+    // Reads are many and change nothing; every other allowed action is
+    // recorded with the decision that allowed it.
+    if !is_read(action) {
+        state.authz.events().emit(audit::Event::AccessAllowed {
+            subject: actor_of(caller),
+            org: Some(own.to_string()),
+            permission: action.to_string(),
+            resource,
+            basis: receipt.basis.to_string(),
+            binding: receipt.binding.clone(),
+            role: receipt.role.clone(),
+            policy_version: receipt.policy_version,
+        });
+    }
     Ok(own.to_string())
+}
+
+/// Whether `permission` only reads (`…:read`).
+fn is_read(permission: &str) -> bool {
+    permission.ends_with(":read")
 }
 
 /// Fills `template` from the caller's organization and the path

@@ -152,7 +152,13 @@ fn build() -> Value {
         let success = match schema {
             Some(response) => {
                 let schema = to_value(response(&mut generator));
-                json!({"description": "Success", "content": {"application/json": {"schema": schema}}})
+                // A body that is not JSON names its media type in its schema.
+                let media = schema
+                    .get("contentMediaType")
+                    .and_then(Value::as_str)
+                    .unwrap_or("application/json")
+                    .to_string();
+                json!({"description": "Success", "content": {media: {"schema": schema}}})
             }
             None => json!({"description": "Success, no content"}),
         };

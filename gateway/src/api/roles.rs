@@ -175,10 +175,7 @@ pub async fn create(
     scoped: Scoped,
     JsonBody(body): JsonBody<RoleBody>,
 ) -> Result<(StatusCode, Json<RoleView>), ApiError> {
-    let role = state
-        .authz
-        .create_role(&scoped.org, &body.into(), &by(&scoped))
-        .await?;
+    let role = state.authz.create_role(&scoped.org, &body.into()).await?;
     Ok((StatusCode::CREATED, Json(role.into())))
 }
 
@@ -208,7 +205,7 @@ pub async fn update(
 ) -> Result<Json<RoleView>, ApiError> {
     let role = state
         .authz
-        .update_role(&scoped.org, &role_id, &body.into(), &by(&scoped))
+        .update_role(&scoped.org, &role_id, &body.into())
         .await?;
     Ok(Json(role.into()))
 }
@@ -219,10 +216,7 @@ pub async fn delete(
     scoped: Scoped,
     Path(role_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .authz
-        .delete_role(&scoped.org, &role_id, &by(&scoped))
-        .await?;
+    state.authz.delete_role(&scoped.org, &role_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -264,9 +258,6 @@ pub async fn delete_binding(
     scoped: Scoped,
     Path(binding_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .authz
-        .delete_binding(&scoped.org, &binding_id, &by(&scoped))
-        .await?;
+    state.authz.delete_binding(&scoped.org, &binding_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

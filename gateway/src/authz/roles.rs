@@ -3,7 +3,6 @@
 use super::catalogue::{self, predefined};
 use super::model::{Scope, Subject};
 use super::{Authz, AuthzError, check_description, check_name, new_id};
-use crate::events::Event;
 use crate::store::{BindingRecord, Removal, RoleRecord};
 
 /// The fields of a custom role; on create `name` and `permissions` are
@@ -51,20 +50,12 @@ fn check_role_name(name: &str) -> Result<(), AuthzError> {
     Ok(())
 }
 
-fn scope_text(scope: &Scope) -> String {
-    match scope.id() {
-        Some(id) => format!("{}:{id}", scope.kind()),
-        None => scope.kind().to_string(),
-    }
-}
-
 impl Authz {
     /// Creates a custom role.
     pub async fn create_role(
         &self,
         org: &str,
         input: &RoleInput,
-        by: &str,
     ) -> Result<RoleRecord, AuthzError> {
         let name = input
             .name
@@ -89,7 +80,6 @@ impl Authz {
             updated_at: now,
         };
         self.store.insert_role(&role).await?;
-        self.role_changed("created", org, &role.id, by);
         self.refresh().await?;
         Ok(role)
     }
@@ -100,7 +90,6 @@ impl Authz {
         org: &str,
         id: &str,
         input: &RoleInput,
-        by: &str,
     ) -> Result<RoleRecord, AuthzError> {
         if predefined(id).is_some() {
             return Err(AuthzError::InUse(format!(
@@ -128,13 +117,12 @@ impl Authz {
             )
             .await?
             .ok_or(AuthzError::NotFound("role"))?;
-        self.role_changed("updated", org, id, by);
         self.refresh().await?;
         Ok(updated)
     }
 
     /// Deletes a custom role no binding uses.
-    pub async fn delete_role(&self, org: &str, id: &str, by: &str) -> Result<(), AuthzError> {
+    pub async fn delete_role(&self, org: &str, id: &str) -> Result<(), AuthzError> {
         if predefined(id).is_some() {
             return Err(AuthzError::InUse(format!(
                 "`{id}` is a predefined role and cannot be deleted"
@@ -142,7 +130,6 @@ impl Authz {
         }
         match self.store.delete_role(org, id).await? {
             Removal::Deleted(_) => {
-                self.role_changed("deleted", org, id, by);
                 self.refresh().await?;
                 Ok(())
             }
@@ -173,15 +160,9 @@ impl Authz {
     }
 
     /// Deletes a binding.
-    pub async fn delete_binding(&self, org: &str, id: &str, by: &str) -> Result<(), AuthzError> {
-        let binding = self
-            .store
-            .binding(org, id)
-            .await?
-            .ok_or(AuthzError::NotFound("binding"))?;
+    pub async fn delete_binding(&self, org: &str, id: &str) -> Result<(), AuthzError> {
         match self.store.delete_binding(org, id).await? {
             Removal::Deleted(_) => {
-                self.binding_changed("deleted", &binding, by);
                 self.refresh().await?;
                 Ok(())
             }
@@ -212,7 +193,6 @@ impl Authz {
             created_by: by.to_string(),
         };
         self.store.insert_binding(&binding).await?;
-        self.binding_changed("created", &binding, by);
         self.refresh().await?;
         Ok(binding)
     }
@@ -274,28 +254,5 @@ impl Authz {
         } else {
             Err(AuthzError::NotFound(scope.kind()))
         }
-    }
-
-    fn role_changed(&self, change: &'static str, org: &str, role_id: &str, by: &str) {
-        self.events.emit(Event::RoleChanged {
-            change,
-            org: org.to_string(),
-            role_id: role_id.to_string(),
-            by: by.to_string(),
-        });
-    }
-
-    fn binding_changed(&self, change: &'static str, binding: &BindingRecord, by: &str) {
-        let scope = Scope::from_parts(&binding.scope_kind, binding.scope_id.as_deref())
-            .map_or_else(|| binding.scope_kind.clone(), |s| scope_text(&s));
-        self.events.emit(Event::BindingChanged {
-            change,
-            org: binding.org_id.clone(),
-            binding_id: binding.id.clone(),
-            subject: binding.subject.clone(),
-            role: binding.role_id.clone(),
-            scope,
-            by: by.to_string(),
-        });
     }
 }

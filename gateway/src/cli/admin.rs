@@ -173,12 +173,23 @@ fn key_line(key: &ApiKeyRecord) -> String {
     )
 }
 
-/// Runs an admin subcommand.
+/// Runs an admin subcommand. Its changes are recorded in the audit log
+/// with the actor `cli:admin`, and are signed before it exits.
 pub async fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
     let config = args.source.load()?;
     let core = Core::open(&config)
         .await
         .context("cannot open the gateway's data")?;
+    let context = crate::audit::context::Context {
+        actor: "cli:admin".into(),
+        ..crate::audit::context::Context::system()
+    };
+    let result = crate::audit::context::scope(context, run_on(&core, args)).await;
+    core.close().await;
+    result
+}
+
+async fn run_on(core: &Core, args: AdminArgs) -> anyhow::Result<ExitCode> {
     let identity = &core.identity;
     identity.ensure_default_org().await?;
     let org = args.org.as_str();

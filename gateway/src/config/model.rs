@@ -28,6 +28,9 @@ pub struct Config {
     /// Role-based access control policy.
     #[serde(default)]
     pub authz: AuthzConfig,
+    /// The audit log: checkpoints, sinks, retention.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Plugin instances by name.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
@@ -162,6 +165,86 @@ impl Default for AuthzConfig {
             poll_interval_secs: 5,
         }
     }
+}
+
+/// The audit log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Sign a checkpoint after this many events.
+    pub checkpoint_every_events: u64,
+    /// Sign a checkpoint at least this often (seconds) while events arrive.
+    pub checkpoint_interval_secs: u64,
+    /// Events waiting to be written before new ones are dropped (and
+    /// counted); changes to records never wait here.
+    pub queue_capacity: usize,
+    /// Keep events this many days; older whole checkpoint segments are
+    /// pruned, so what remains still verifies. `0` keeps everything.
+    pub retention_days: u64,
+    /// Where else every committed record goes.
+    pub sinks: Vec<AuditSinkConfig>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_every_events: 1000,
+            checkpoint_interval_secs: 10,
+            queue_capacity: 65_536,
+            retention_days: 0,
+            sinks: Vec::new(),
+        }
+    }
+}
+
+/// One audit sink.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSinkConfig {
+    /// `stdout`, or `file` (rotated at `max_bytes`, keeping `keep` old files).
+    pub kind: AuditSinkKind,
+    /// `json` (the stored record) or `ocsf` (OCSF 1.x API Activity and
+    /// Authentication classes, for SIEMs).
+    #[serde(default)]
+    pub format: AuditSinkFormat,
+    /// The file, for `file`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Rotate the file past this size.
+    #[serde(default = "default_sink_max_bytes")]
+    pub max_bytes: u64,
+    /// Rotated files kept.
+    #[serde(default = "default_sink_keep")]
+    pub keep: u32,
+}
+
+fn default_sink_max_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+
+fn default_sink_keep() -> u32 {
+    5
+}
+
+/// Where a sink writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditSinkKind {
+    /// Standard output, one line per event (for a log shipper).
+    Stdout,
+    /// A file, rotated by size.
+    File,
+}
+
+/// How a sink writes each event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditSinkFormat {
+    /// The stored record, as hashed.
+    #[default]
+    Json,
+    /// OCSF.
+    Ocsf,
 }
 
 /// Sessions, access tokens, API keys and local accounts.
@@ -371,6 +454,7 @@ pub(super) fn embedded_default(data_dir: &Path, plugin_dir: &Path) -> Config {
             ..IdentityConfig::default()
         },
         authz: AuthzConfig::default(),
+        audit: AuditConfig::default(),
         plugins,
         routes: Vec::new(),
         source: None,

@@ -120,6 +120,7 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
             "a number of seconds of at least 1",
         ));
     }
+    validate_audit(&config.audit)?;
     for (i, provider) in config.auth.providers.iter().enumerate() {
         if !known(provider) {
             return Err(problem(
@@ -297,4 +298,50 @@ pub(crate) fn template_params(template: &str) -> Vec<String> {
         rest = &rest[start + len + 1..];
     }
     params
+}
+
+fn validate_audit(audit: &super::model::AuditConfig) -> Result<(), Problem> {
+    use super::model::AuditSinkKind;
+    if audit.checkpoint_every_events == 0 {
+        return Err(problem(
+            "audit.checkpoint_every_events",
+            "a number of events of at least 1",
+        ));
+    }
+    if !(1..=3600).contains(&audit.checkpoint_interval_secs) {
+        return Err(problem(
+            "audit.checkpoint_interval_secs",
+            "a number of seconds from 1 to 3600",
+        ));
+    }
+    if audit.queue_capacity == 0 {
+        return Err(problem(
+            "audit.queue_capacity",
+            "a number of events of at least 1",
+        ));
+    }
+    for (i, sink) in audit.sinks.iter().enumerate() {
+        match (sink.kind, &sink.path) {
+            (AuditSinkKind::File, None) => {
+                return Err(problem(
+                    format!("audit.sinks[{i}].path"),
+                    "the file a `file` sink writes to",
+                ));
+            }
+            (AuditSinkKind::Stdout, Some(_)) => {
+                return Err(problem(
+                    format!("audit.sinks[{i}].path"),
+                    "no path: a `stdout` sink writes to standard output",
+                ));
+            }
+            _ => {}
+        }
+        if sink.max_bytes < 4096 {
+            return Err(problem(
+                format!("audit.sinks[{i}].max_bytes"),
+                "a size in bytes of at least 4096",
+            ));
+        }
+    }
+    Ok(())
 }

@@ -48,6 +48,8 @@ pub enum ApiError {
     NotConfigured(String),
     /// The store failed.
     StoreUnavailable,
+    /// A change was refused because its audit event could not be written.
+    AuditUnavailable,
     /// The authorizer denied the action.
     Forbidden {
         /// The action asked for.
@@ -119,6 +121,7 @@ impl ApiError {
             Self::NotConfigured(_) => StatusCode::NOT_IMPLEMENTED,
             Self::AuthenticationUnavailable
             | Self::AuthorizationUnavailable
+            | Self::AuditUnavailable
             | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -158,6 +161,7 @@ impl ApiError {
             Self::InvalidInput(_) => "invalid_input",
             Self::NotConfigured(_) => "not_configured",
             Self::StoreUnavailable => "store_unavailable",
+            Self::AuditUnavailable => "audit_unavailable",
             Self::Forbidden { .. } => "forbidden",
             Self::MfaRequired { .. } => "mfa_required",
             Self::AuthenticationUnavailable => "authentication_unavailable",
@@ -195,6 +199,9 @@ impl ApiError {
             | Self::NotConfigured(why) => why.clone(),
             Self::ResourceNotFound(what) => format!("no such {what}"),
             Self::StoreUnavailable => "the store is unavailable; try again".into(),
+            Self::AuditUnavailable => {
+                "the audit log cannot be written, so the change was not made; try again".into()
+            }
             Self::Forbidden { action, resource } => {
                 format!("not allowed to `{action}` on `{resource}`")
             }
@@ -294,19 +301,21 @@ impl From<crate::identity::IdentityError> for ApiError {
             E::Forbidden(why) => Self::NotPermitted(why),
             E::NotConfigured(why) => Self::NotConfigured(why),
             E::ProviderUnavailable => Self::AuthenticationUnavailable,
-            E::Store(error) => {
-                tracing::error!(%error, "store failed");
-                Self::StoreUnavailable
-            }
+            E::Store(error) => error.into(),
             E::Internal => Self::Internal,
         }
     }
 }
 
+/// A change whose audit event could not be written was not made:
+/// `audit_unavailable`. Any other store failure is `store_unavailable`.
 impl From<crate::store::StoreError> for ApiError {
     fn from(error: crate::store::StoreError) -> Self {
         tracing::error!(%error, "store failed");
-        Self::StoreUnavailable
+        match error {
+            crate::store::StoreError::AuditUnavailable(_) => Self::AuditUnavailable,
+            _ => Self::StoreUnavailable,
+        }
     }
 }
 
@@ -318,10 +327,7 @@ impl From<crate::authz::AuthzError> for ApiError {
             E::NotFound(what) => Self::ResourceNotFound(what),
             E::Conflict(what) => Self::Conflict(format!("{what} already exists")),
             E::InUse(why) => Self::Conflict(why),
-            E::Store(error) => {
-                tracing::error!(%error, "store failed");
-                Self::StoreUnavailable
-            }
+            E::Store(error) => error.into(),
             E::Snapshot(why) => {
                 tracing::error!(%why, "policy snapshot failed");
                 Self::Internal

@@ -9,8 +9,8 @@
 
 use super::ApiError;
 use super::router::GatewayState;
+use crate::audit::Event;
 use crate::authz::{Receipt, receipt};
-use crate::events::Event;
 use crate::identity::Caller;
 use crate::plugin::{
     AuthorizerPlugin, CheckRequest, Decision, Pairs, PluginCallError, PolicySnapshot, Principal,
@@ -64,7 +64,8 @@ pub enum Detail {
     Verdict,
 }
 
-/// Allows `action` on `resource`, or refuses: `mfa_required` when only the
+/// Allows `action` on `resource` (the receipt, whole only with
+/// [`Detail::Receipt`]), or refuses: `mfa_required` when only the
 /// second factor is missing, `forbidden` otherwise.
 pub async fn check(
     state: &GatewayState,
@@ -72,11 +73,11 @@ pub async fn check(
     action: &str,
     resource: &str,
     detail: Detail,
-) -> Result<(), ApiError> {
+) -> Result<Receipt, ApiError> {
     let receipt = decide(state, asking, action, resource, detail).await?;
     if receipt.allowed {
         tracing::debug!(subject = %asking.principal.subject, action, resource, reason = %receipt.reason, binding = ?receipt.binding, version = receipt.policy_version, "allowed");
-        return Ok(());
+        return Ok(receipt);
     }
     tracing::info!(subject = %asking.principal.subject, action, resource, basis = receipt.basis, reason = %receipt.reason, version = receipt.policy_version, "denied");
     state.authz.events().emit(Event::AccessDenied {
@@ -85,7 +86,7 @@ pub async fn check(
             |id| format!("user:{id}"),
         ),
         org: asking.principal.organization.clone(),
-        action: action.to_string(),
+        permission: action.to_string(),
         resource: resource.to_string(),
         basis: receipt.basis.to_string(),
         reason: receipt.reason.clone(),

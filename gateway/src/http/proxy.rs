@@ -119,4 +119,5 @@ async fn authorize(
         super::permission::Detail::Verdict,
     )
     .await
+    .map(drop)
 }

@@ -45,6 +45,8 @@ pub struct GatewayState {
     pub identity: Arc<crate::identity::Identity>,
     /// Roles, bindings, the resource tree and the policy snapshot.
     pub authz: Arc<crate::authz::Authz>,
+    /// The audit log.
+    pub audit: Arc<crate::audit::AuditLog>,
 }
 
 /// What the gateway decides about every request before routing it.
@@ -177,6 +179,14 @@ async fn healthz(State(state): State<Arc<GatewayState>>) -> Response {
 async fn readyz(State(state): State<Arc<GatewayState>>) -> Response {
     let store = state.store.ping().await;
     let authorizer = state.plugins.authorizer().is_some() || state.routes.load().is_empty();
+    // A degraded audit log refuses changes but not reads or proxied
+    // traffic, so it does not take the gateway out of rotation; it is
+    // reported for whoever watches.
+    let audit = if state.store.audit().is_degraded() {
+        "degraded"
+    } else {
+        "ok"
+    };
     let ready = store && authorizer;
     let status = if ready {
         StatusCode::OK
@@ -184,11 +194,16 @@ async fn readyz(State(state): State<Arc<GatewayState>>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     state.metrics.request("readyz", status.as_u16());
-    let body = serde_json::json!({ "status": if ready { "ready" } else { "not_ready" }, "store": store, "authorizer": authorizer });
+    let body = serde_json::json!({ "status": if ready { "ready" } else { "not_ready" }, "store": store, "authorizer": authorizer, "audit": audit });
     (status, axum::Json(body)).into_response()
 }
 
 async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
+    state.metrics.set_audit(
+        state.store.audit().is_degraded(),
+        state.store.audit().unsigned(),
+        state.audit.events().dropped(),
+    );
     (
         [(
             header::CONTENT_TYPE,

@@ -281,10 +281,22 @@ impl Identity {
             return Err(IdentityError::InvalidCredentials);
         }
         if record.revoked_at.is_some() {
+            self.events.emit(crate::audit::Event::AuthFailed {
+                method: "api_key".into(),
+                provider: None,
+                reason: "api_key_revoked".into(),
+                org: Some(record.org_id.clone()),
+            });
             return Err(IdentityError::ApiKeyRevoked);
         }
         let now = now();
         if now >= record.expires_at {
+            // The secret matched: its holder, not a guesser, is using it.
+            self.events
+                .emit(crate::audit::Event::ApiKeyUsedAfterExpiry {
+                    key_id: record.id.clone(),
+                    org: Some(record.org_id.clone()),
+                });
             return Err(IdentityError::ApiKeyExpired);
         }
         let owner = self
@@ -393,6 +405,7 @@ mod tests {
             config,
             &SecretBox::new(Box::new([3; 32])),
             metrics,
+            crate::audit::Events::discard(),
         )
         .await
         .unwrap()

@@ -308,6 +308,11 @@ impl Identity {
         self.revoke_sessions_of(id, None).await?;
         let keys_revoked = self.revoke_api_keys_of(id).await?;
         tracing::info!(user = %id, keys_revoked, "password reset by an administrator");
+        self.events.emit(crate::audit::Event::CredentialChanged {
+            user_id: id.to_string(),
+            credential: "one_time_password".into(),
+            org: Some(org_id.to_string()),
+        });
         Ok(password)
     }
 }

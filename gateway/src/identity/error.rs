@@ -52,3 +52,27 @@ pub enum IdentityError {
     #[error("internal error")]
     Internal,
 }
+
+impl IdentityError {
+    /// A stable name for the audit log (never the message, which may
+    /// quote input).
+    pub fn audit_reason(&self) -> &'static str {
+        match self {
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::CredentialExpired => "credential_expired",
+            Self::ApiKeyExpired => "api_key_expired",
+            Self::ApiKeyRevoked => "api_key_revoked",
+            Self::Throttled(_) => "throttled",
+            Self::AccountDisabled => "account_disabled",
+            Self::ActionsPending(_) => "actions_pending",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::InvalidInput(_) => "invalid_input",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotConfigured(_) => "not_configured",
+            Self::ProviderUnavailable => "provider_unavailable",
+            Self::Store(_) => "store_unavailable",
+            Self::Internal => "internal_error",
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! recovery codes, and an administrator's MFA reset.
 
 use super::{Caller, Identity, IdentityError, from_guest, pending};
+use crate::audit::Event;
 use crate::plugin::{MfaStatus, TotpEnrollment};
 use crate::store::UserChanges;
 use secrecy::{ExposeSecret, SecretString};
@@ -52,6 +53,11 @@ impl Identity {
             .await?;
         let keys_revoked = self.revoke_api_keys_of(&user.id).await?;
         tracing::info!(user = %user.id, other_sessions_ended = ended, keys_revoked, "password changed");
+        self.events.emit(Event::CredentialChanged {
+            user_id: user.id.clone(),
+            credential: "password".into(),
+            org: Some(user.org_id.clone()),
+        });
         Ok(())
     }
 
@@ -104,6 +110,11 @@ impl Identity {
         )?;
         self.complete_pending(caller, pending::ENROLL_MFA).await?;
         tracing::info!(user = %user_id, "TOTP enrolled");
+        self.events.emit(Event::MfaEnrolled {
+            user_id: user_id.clone(),
+            method: "totp".into(),
+            org: caller.org_id().map(str::to_string),
+        });
         Ok(codes)
     }
 
@@ -125,6 +136,11 @@ impl Identity {
             provider.regenerate_recovery_codes(&user_id).await,
         )?;
         tracing::info!(user = %user_id, "recovery codes regenerated");
+        self.events.emit(Event::CredentialChanged {
+            user_id: user_id.clone(),
+            credential: "recovery_codes".into(),
+            org: caller.org_id().map(str::to_string),
+        });
         Ok(codes)
     }
 
@@ -134,6 +150,10 @@ impl Identity {
         let provider = self.local_provider()?;
         from_guest(provider.name(), provider.reset_mfa(user_id).await)?;
         tracing::info!(user = %user_id, "MFA reset by an administrator");
+        self.events.emit(Event::MfaReset {
+            user_id: user_id.to_string(),
+            org: Some(org_id.to_string()),
+        });
         Ok(())
     }
 }

@@ -97,12 +97,39 @@ impl Identity {
             .session_hasher
             .random(FLOW_ID_LEN)
             .map_err(|_| IdentityError::Internal)?;
-        let step = from_guest(
-            name,
-            plugin.begin_login(&login_input(fields, request)).await,
-        )?;
-        self.after_step(name, &flow_id, true, step, request, user_agent)
-            .await
+        let result = async {
+            let step = from_guest(
+                name,
+                plugin.begin_login(&login_input(fields, request)).await,
+            )?;
+            self.after_step(name, &flow_id, true, step, request, user_agent)
+                .await
+        }
+        .await;
+        self.record_login(Some(name), &result);
+        result
+    }
+
+    /// Records a finished sign-in or a refused step in the audit log.
+    fn record_login(&self, provider: Option<&str>, result: &Result<LoginOutcome, IdentityError>) {
+        match result {
+            Ok(LoginOutcome::Authenticated(new)) => {
+                let principal = &new.session.principal;
+                self.events.emit(crate::audit::Event::AuthSucceeded {
+                    method: principal.amr.join("+"),
+                    provider: provider.unwrap_or(&principal.issuer).to_string(),
+                    subject: principal.subject.clone(),
+                    org: new.session.org_id.clone(),
+                });
+            }
+            Ok(_) => {}
+            Err(error) => self.events.emit(crate::audit::Event::AuthFailed {
+                method: "login".into(),
+                provider: provider.map(str::to_string),
+                reason: error.audit_reason().into(),
+                org: None,
+            }),
+        }
     }
 
     /// Continues login `flow_id`. A wrong answer keeps the flow open (the
@@ -114,11 +141,30 @@ impl Identity {
         request: &RequestInfo,
         user_agent: &str,
     ) -> Result<LoginOutcome, IdentityError> {
-        let flow = self
-            .flows
-            .get(flow_id, now())
-            .await?
-            .ok_or(IdentityError::NotFound("login flow"))?;
+        let flow = match self.flows.get(flow_id, now()).await {
+            Ok(Some(flow)) => flow,
+            Ok(None) => {
+                let result = Err(IdentityError::NotFound("login flow"));
+                self.record_login(None, &result);
+                return result;
+            }
+            Err(error) => return Err(error),
+        };
+        let result = self
+            .continue_flow(flow_id, &flow, fields, request, user_agent)
+            .await;
+        self.record_login(Some(&flow.provider), &result);
+        result
+    }
+
+    async fn continue_flow(
+        &self,
+        flow_id: &str,
+        flow: &super::login::LoginFlow,
+        fields: &[(String, String)],
+        request: &RequestInfo,
+        user_agent: &str,
+    ) -> Result<LoginOutcome, IdentityError> {
         let plugin = self
             .plugins
             .auth_provider(&flow.provider)

@@ -1,6 +1,7 @@
 //! API keys: one row per key, holding only a keyed hash of its secret.
 
 use super::{Store, StoreError};
+use crate::audit::{Change, ChangeKind, RecordKind};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -59,6 +60,7 @@ fn from_row(row: &SqliteRow) -> Result<ApiKeyRecord, sqlx::Error> {
 impl Store {
     /// Records a new key.
     pub async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let mut tx = self.change().await?;
         sqlx::query(&format!(
             "INSERT INTO api_keys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
@@ -77,9 +79,18 @@ impl Store {
         .bind(key.expires_at)
         .bind(key.last_used_at)
         .bind(key.revoked_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        let created = Change::new(
+            RecordKind::ApiKey,
+            &key.id,
+            Some(&key.org_id),
+            ChangeKind::Created,
+        )
+        .value("owner_id", &key.owner_id)
+        .value("expires_at", key.expires_at.to_string())
+        .field("scope", key.scope.is_some());
+        self.commit_recorded(tx, [created.into()]).await
     }
 
     /// A key by id.
@@ -111,13 +122,18 @@ impl Store {
 
     /// Revokes a key at `now`; whether a live key was revoked.
     pub async fn revoke_api_key(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected() == 1)
+        let mut tx = self.change().await?;
+        let org: Option<String> = sqlx::query_scalar(
+            "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING org_id",
+        )
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(org) = org else { return Ok(false) };
+        let revoked = Change::new(RecordKind::ApiKey, id, Some(&org), ChangeKind::Deleted);
+        self.commit_recorded(tx, [revoked.into()]).await?;
+        Ok(true)
     }
 
     /// Revokes every live key owned by `owner_id` at `now`; their ids.
@@ -126,13 +142,19 @@ impl Store {
         owner_id: &str,
         now: i64,
     ) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "UPDATE api_keys SET revoked_at = ? WHERE owner_id = ? AND revoked_at IS NULL RETURNING id",
+        let mut tx = self.change().await?;
+        let revoked: Vec<(String, String)> = sqlx::query_as(
+            "UPDATE api_keys SET revoked_at = ? WHERE owner_id = ? AND revoked_at IS NULL RETURNING id, org_id",
         )
         .bind(now)
         .bind(owner_id)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(&mut *tx)
+        .await?;
+        let events = revoked.iter().map(|(id, org)| {
+            Change::new(RecordKind::ApiKey, id, Some(org), ChangeKind::Deleted).into()
+        });
+        self.commit_recorded(tx, events.collect::<Vec<_>>()).await?;
+        Ok(revoked.into_iter().map(|(id, _)| id).collect())
     }
 
     /// Records a key's last use.

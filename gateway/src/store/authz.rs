@@ -4,6 +4,7 @@
 //! knows its snapshot is stale.
 
 use super::{Store, StoreError, conflict_as};
+use crate::audit::{Change, ChangeKind, Event, RecordKind};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
@@ -290,7 +291,7 @@ impl Store {
 
     /// Creates an environment ([`StoreError::Conflict`] if the name is taken).
     pub async fn insert_environment(&self, env: &EnvironmentRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.change().await?;
         sqlx::query(&format!(
             "INSERT INTO environments ({ENV_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
         ))
@@ -304,7 +305,15 @@ impl Store {
         .await
         .map_err(conflict_as("an environment with this name"))?;
         bump(&mut tx).await?;
-        tx.commit().await?;
+        let created = Change::new(
+            RecordKind::Environment,
+            &env.id,
+            Some(&env.org_id),
+            ChangeKind::Created,
+        )
+        .value("name", &env.name)
+        .field("description", env.description.is_some());
+        self.commit_recorded(tx, [created.into()]).await?;
         Ok(())
     }
 
@@ -339,7 +348,7 @@ impl Store {
         description: Option<Option<&str>>,
         now: i64,
     ) -> Result<Option<EnvironmentRecord>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.change().await?;
         let done = sqlx::query(
             "UPDATE environments SET name = COALESCE(?, name),
                  description = CASE WHEN ? THEN ? ELSE description END, updated_at = ?
@@ -358,7 +367,15 @@ impl Store {
             return Ok(None);
         }
         bump(&mut tx).await?;
-        tx.commit().await?;
+        let updated = Change::new(
+            RecordKind::Environment,
+            id,
+            Some(org_id),
+            ChangeKind::Updated,
+        )
+        .field("name", name.is_some())
+        .field("description", description.is_some());
+        self.commit_recorded(tx, [updated.into()]).await?;
         self.environment(org_id, id).await
     }
 
@@ -371,7 +388,7 @@ impl Store {
         id: &str,
         cascade: bool,
     ) -> Result<Removal, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.change().await?;
         let exists: Option<String> =
             sqlx::query_scalar("SELECT id FROM environments WHERE org_id = ? AND id = ?")
                 .bind(org_id)
@@ -414,7 +431,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         bump(&mut tx).await?;
-        tx.commit().await?;
+        let deleted = Change::new(
+            RecordKind::Environment,
+            id,
+            Some(org_id),
+            ChangeKind::Deleted,
+        )
+        .value("connections_deleted", connections.to_string());
+        self.commit_recorded(tx, [deleted.into()]).await?;
         Ok(Removal::Deleted(connections))
     }
 
@@ -423,7 +447,7 @@ impl Store {
     /// Creates a connection ([`StoreError::Conflict`] if its environment
     /// has one of that name).
     pub async fn insert_connection(&self, conn: &ConnectionRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.change().await?;
         sqlx::query(&format!(
             "INSERT INTO connections ({CONN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
@@ -444,7 +468,16 @@ impl Store {
             "a connection with this name in the environment",
         ))?;
         bump(&mut tx).await?;
-        tx.commit().await?;
+        let created = Change::new(
+            RecordKind::Connection,
+            &conn.id,
+            Some(&conn.org_id),
+            ChangeKind::Created,
+        )
+        .value("environment_id", &conn.environment_id)
+        .value("name", &conn.name)
+        .value("kind", &conn.kind);
+        self.commit_recorded(tx, [created.into()]).await?;
         Ok(())
     }
 
@@ -482,7 +515,7 @@ impl Store {
         changes: &ConnectionChanges,
         now: i64,
     ) -> Result<Option<ConnectionRecord>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.change().await?;
         let done = sqlx::query(
             "UPDATE connections SET name = COALESCE(?, name), kind = COALESCE(?, kind),
                  host = COALESCE(?, host), port = COALESCE(?, port),
@@ -509,13 +542,25 @@ impl Store {
             return Ok(None);
         }
         bump(&mut tx).await?;
-        tx.commit().await?;
+        let updated = Change::new(
+            RecordKind::Connection,
+            id,
+            Some(org_id),
+            ChangeKind::Updated,
+        )
+        .field("name", changes.name.is_some())
+        .field("kind", changes.kind.is_some())
+        .field("host", changes.host.is_some())
+        .field("port", changes.port.is_some())
+        .field("database", changes.database.is_some())
+        .field("tls_mode", changes.tls_mode.is_some());
+        self.commit_recorded(tx, [updated.into()]).await?;
         self.connection(org_id, id).await
     }
 
     /// Deletes a connection and the bindings scoped to it.
     pub async fn delete_connection(&self, org_id: &str, id: &str) -> Result<Removal, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.change().await?;
         if !delete_in_org(&mut tx, "connections", org_id, id).await? {
             return Ok(Removal::Missing);
         }
@@ -527,7 +572,14 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         bump(&mut tx).await?;
-        tx.commit().await?;
+        let deleted = Change::new(
+            RecordKind::Connection,
+            id,
+            Some(org_id),
+            ChangeKind::Deleted,
+        )
+        .value("bindings_deleted", bindings.rows_affected().to_string());
+        self.commit_recorded(tx, [deleted.into()]).await?;
         Ok(Removal::Deleted(bindings.rows_affected()))
     }
 
@@ -535,7 +587,7 @@ impl Store {
 
     /// Creates a custom role ([`StoreError::Conflict`] if the name is taken).
     pub async fn insert_role(&self, role: &RoleRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.change().await?;
         sqlx::query(&format!(
             "INSERT INTO roles ({ROLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
         ))
@@ -550,7 +602,15 @@ impl Store {
         .await
         .map_err(conflict_as("a role with this name"))?;
         bump(&mut tx).await?;
-        tx.commit().await?;
+        let created = Change::new(
+            RecordKind::Role,
+            &role.id,
+            Some(&role.org_id),
+            ChangeKind::Created,
+        )
+        .value("name", &role.name)
+        .value("permissions", role.permissions.join(" "));
+        self.commit_recorded(tx, [created.into()]).await?;
         Ok(())
     }
 
@@ -581,7 +641,7 @@ impl Store {
         permissions: Option<&[String]>,
         now: i64,
     ) -> Result<Option<RoleRecord>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.change().await?;
         let done = sqlx::query(
             "UPDATE roles SET name = COALESCE(?, name),
                  description = CASE WHEN ? THEN ? ELSE description END,
@@ -602,13 +662,20 @@ impl Store {
             return Ok(None);
         }
         bump(&mut tx).await?;
-        tx.commit().await?;
+        let mut updated = Change::new(RecordKind::Role, id, Some(org_id), ChangeKind::Updated)
+            .field("name", name.is_some())
+            .field("description", description.is_some())
+            .field("permissions", permissions.is_some());
+        if let Some(permissions) = permissions {
+            updated = updated.value("permissions", permissions.join(" "));
+        }
+        self.commit_recorded(tx, [updated.into()]).await?;
         self.role(org_id, id).await
     }
 
     /// Deletes a custom role no binding uses.
     pub async fn delete_role(&self, org_id: &str, id: &str) -> Result<Removal, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.change().await?;
         let used: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM bindings WHERE org_id = ? AND role_id = ?")
                 .bind(org_id)
@@ -622,7 +689,8 @@ impl Store {
             return Ok(Removal::Missing);
         }
         bump(&mut tx).await?;
-        tx.commit().await?;
+        let deleted = Change::new(RecordKind::Role, id, Some(org_id), ChangeKind::Deleted);
+        self.commit_recorded(tx, [deleted.into()]).await?;
         Ok(Removal::Deleted(0))
     }
 
@@ -630,10 +698,10 @@ impl Store {
 
     /// Creates a binding ([`StoreError::Conflict`] if the same one exists).
     pub async fn insert_binding(&self, binding: &BindingRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.change().await?;
         self.insert_binding_in(&mut tx, binding).await?;
         bump(&mut tx).await?;
-        tx.commit().await?;
+        self.commit_recorded(tx, [binding_created(binding)]).await?;
         Ok(())
     }
 
@@ -689,37 +757,64 @@ impl Store {
 
     /// Deletes a binding.
     pub async fn delete_binding(&self, org_id: &str, id: &str) -> Result<Removal, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.change().await?;
         if !delete_in_org(&mut tx, "bindings", org_id, id).await? {
             return Ok(Removal::Missing);
         }
         bump(&mut tx).await?;
-        tx.commit().await?;
+        let deleted = Change::new(RecordKind::Binding, id, Some(org_id), ChangeKind::Deleted);
+        self.commit_recorded(tx, [deleted.into()]).await?;
         Ok(Removal::Deleted(0))
     }
 
     /// Deletes every binding of `subject` (a deleted user or API key).
     pub async fn delete_bindings_of(&self, subject: &str) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("DELETE FROM bindings WHERE subject = ?")
-            .bind(subject)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() > 0 {
-            bump(&mut tx).await?;
+        let mut tx = self.change().await?;
+        let deleted: Vec<(String, String)> =
+            sqlx::query_as("DELETE FROM bindings WHERE subject = ? RETURNING id, org_id")
+                .bind(subject)
+                .fetch_all(&mut *tx)
+                .await?;
+        if deleted.is_empty() {
+            return Ok(0);
         }
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        bump(&mut tx).await?;
+        let events = deleted.iter().map(|(id, org)| {
+            Change::new(RecordKind::Binding, id, Some(org), ChangeKind::Deleted)
+                .value("subject", subject)
+                .into()
+        });
+        self.commit_recorded(tx, events.collect::<Vec<_>>()).await?;
+        Ok(deleted.len() as u64)
     }
 
     /// Writes many bindings in one transaction (bulk loads, benchmarks).
     pub async fn insert_bindings(&self, bindings: &[BindingRecord]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.change().await?;
         for binding in bindings {
             self.insert_binding_in(&mut tx, binding).await?;
         }
         bump(&mut tx).await?;
-        tx.commit().await?;
+        self.commit_recorded(tx, bindings.iter().map(binding_created).collect::<Vec<_>>())
+            .await?;
         Ok(())
     }
+}
+
+/// The event of a new binding: who, which role, where.
+fn binding_created(binding: &BindingRecord) -> Event {
+    let scope = match &binding.scope_id {
+        Some(id) => format!("{}:{id}", binding.scope_kind),
+        None => binding.scope_kind.clone(),
+    };
+    Change::new(
+        RecordKind::Binding,
+        &binding.id,
+        Some(&binding.org_id),
+        ChangeKind::Created,
+    )
+    .value("subject", &binding.subject)
+    .value("role", &binding.role_id)
+    .value("scope", scope)
+    .into()
 }

@@ -3,6 +3,7 @@
 //! belong to the identity provider that checks them.
 
 use super::{Store, StoreError};
+use crate::audit::{Change, ChangeKind, RecordKind};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -108,6 +109,7 @@ fn json(groups: &[String]) -> String {
 impl Store {
     /// Creates an organization; `false` if the name is taken.
     pub async fn insert_org(&self, org: &OrgRecord) -> Result<bool, StoreError> {
+        let mut tx = self.change().await?;
         let done = sqlx::query(
             "INSERT INTO orgs (id, name, mfa_required, api_key_max_lifetime_days, created_at)
              VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -117,9 +119,15 @@ impl Store {
         .bind(org.mfa_required)
         .bind(org.api_key_max_lifetime_days)
         .bind(org.created_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let created = Change::new(RecordKind::Org, &org.id, Some(&org.id), ChangeKind::Created)
+            .value("name", &org.name);
+        self.commit_recorded(tx, [created.into()]).await?;
+        Ok(true)
     }
 
     /// Every organization, oldest first.
@@ -148,7 +156,8 @@ impl Store {
         id: &str,
         changes: &OrgChanges,
     ) -> Result<Option<OrgRecord>, StoreError> {
-        sqlx::query(
+        let mut tx = self.change().await?;
+        let done = sqlx::query(
             "UPDATE orgs SET name = COALESCE(?, name),
                              mfa_required = COALESCE(?, mfa_required),
                              api_key_max_lifetime_days = COALESCE(?, api_key_max_lifetime_days)
@@ -158,24 +167,42 @@ impl Store {
         .bind(changes.mfa_required)
         .bind(changes.api_key_max_lifetime_days)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let updated = Change::new(RecordKind::Org, id, Some(id), ChangeKind::Updated)
+            .field("name", changes.name.is_some())
+            .field("mfa_required", changes.mfa_required.is_some())
+            .field(
+                "api_key_max_lifetime_days",
+                changes.api_key_max_lifetime_days.is_some(),
+            );
+        self.commit_recorded(tx, [updated.into()]).await?;
         self.org(id).await
     }
 
     /// Deletes organization `id` if nobody belongs to it; whether it did.
     pub async fn delete_empty_org(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.change().await?;
         let done = sqlx::query(
             "DELETE FROM orgs WHERE id = ? AND NOT EXISTS (SELECT 1 FROM users WHERE org_id = orgs.id)",
         )
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let deleted = Change::new(RecordKind::Org, id, Some(id), ChangeKind::Deleted);
+        self.commit_recorded(tx, [deleted.into()]).await?;
+        Ok(true)
     }
 
     /// Creates a user; `false` if the email is taken.
     pub async fn insert_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+        let mut tx = self.change().await?;
         let done = sqlx::query(&format!(
             "INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
         ))
@@ -188,9 +215,25 @@ impl Store {
         .bind(user.password_must_change)
         .bind(user.platform_operator)
         .bind(user.created_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        // No email: the log is permanent, and the id is enough to find it.
+        let created = Change::new(
+            RecordKind::User,
+            &user.id,
+            Some(&user.org_id),
+            ChangeKind::Created,
+        )
+        .value("groups", user.groups.join(" "))
+        .field("display_name", user.display_name.is_some())
+        .field("disabled", user.disabled)
+        .field("password_must_change", user.password_must_change)
+        .field("platform_operator", user.platform_operator);
+        self.commit_recorded(tx, [created.into()]).await?;
+        Ok(true)
     }
 
     /// A user by id.
@@ -235,9 +278,39 @@ impl Store {
         id: &str,
         changes: &UserChanges,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let Some(mut user) = self.user(id).await? else {
+        let mut tx = self.change().await?;
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(mut user) = row.as_ref().map(user_from_row).transpose()? else {
             return Ok(None);
         };
+        let mut updated = Change::new(
+            RecordKind::User,
+            id,
+            Some(&user.org_id),
+            ChangeKind::Updated,
+        )
+        .field("display_name", changes.display_name.is_some())
+        .field("groups", changes.groups.is_some())
+        .field("disabled", changes.disabled.is_some())
+        .field(
+            "password_must_change",
+            changes.password_must_change.is_some(),
+        )
+        .field("platform_operator", changes.platform_operator.is_some());
+        if let Some(groups) = &changes.groups {
+            updated = updated.value("groups", groups.join(" "));
+        }
+        for (name, value) in [
+            ("disabled", changes.disabled),
+            ("platform_operator", changes.platform_operator),
+        ] {
+            if let Some(value) = value {
+                updated = updated.value(name, value.to_string());
+            }
+        }
         if let Some(display_name) = &changes.display_name {
             user.display_name.clone_from(display_name);
         }
@@ -264,17 +337,23 @@ impl Store {
         .bind(user.password_must_change)
         .bind(user.platform_operator)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        self.commit_recorded(tx, [updated.into()]).await?;
         Ok(Some(user))
     }
 
     /// Deletes a user with their sessions and API keys; whether it existed.
     pub async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM users WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let mut tx = self.change().await?;
+        let org: Option<String> =
+            sqlx::query_scalar("DELETE FROM users WHERE id = ? RETURNING org_id")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(org) = org else { return Ok(false) };
+        let deleted = Change::new(RecordKind::User, id, Some(&org), ChangeKind::Deleted);
+        self.commit_recorded(tx, [deleted.into()]).await?;
+        Ok(true)
     }
 }

@@ -174,6 +174,44 @@ const MIGRATIONS: &[Migration] = &[
                   SELECT 'bnd_' || id, org_id, 'user:' || id, 'admin', 'organization', NULL, unixepoch(), 'migration'
                   FROM users WHERE platform_operator = 1;",
     },
+    Migration {
+        version: 7,
+        name: "the audit log: hash chains, checkpoints and signing keys",
+        // One chain per organization (and `platform`), so each tenant can
+        // export and verify theirs whole. The columns after `seq` copy
+        // fields of `record` for queries; `record` is what is hashed.
+        sql: "CREATE TABLE audit_events (
+                  chain TEXT NOT NULL,
+                  seq INTEGER NOT NULL,
+                  at INTEGER NOT NULL, -- Unix milliseconds
+                  org_id TEXT,
+                  actor TEXT NOT NULL,
+                  action TEXT NOT NULL,
+                  resource TEXT,
+                  outcome TEXT NOT NULL,
+                  record TEXT NOT NULL, -- the JSON hashed into the chain, byte for byte
+                  prev_hash BLOB NOT NULL,
+                  hash BLOB NOT NULL, -- SHA-256 over the domain, prev_hash and record
+                  PRIMARY KEY (chain, seq)
+              ) WITHOUT ROWID;
+              CREATE INDEX audit_events_at ON audit_events(chain, at);
+              CREATE TABLE audit_checkpoints (
+                  chain TEXT NOT NULL,
+                  seq INTEGER NOT NULL,
+                  hash BLOB NOT NULL,
+                  at INTEGER NOT NULL,
+                  key_id TEXT NOT NULL,
+                  signature BLOB NOT NULL, -- Ed25519 over chain, seq, hash and at
+                  PRIMARY KEY (chain, seq)
+              ) WITHOUT ROWID;
+              CREATE TABLE audit_keys (
+                  id TEXT PRIMARY KEY,
+                  public_key BLOB NOT NULL,
+                  private_key BLOB NOT NULL, -- sealed PKCS#8
+                  created_at INTEGER NOT NULL,
+                  retired_at INTEGER
+              );",
+    },
 ];
 
 /// Newest schema version this build knows.

@@ -2,6 +2,7 @@
 //! session secret.
 
 use super::{Store, StoreError};
+use crate::audit::{Change, ChangeKind, RecordKind};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -83,6 +84,7 @@ fn from_row(row: &SqliteRow) -> Result<SessionRecord, sqlx::Error> {
 impl Store {
     /// Records a new session.
     pub async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        let mut tx = self.change().await?;
         sqlx::query(&format!(
             "INSERT INTO sessions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
@@ -104,9 +106,18 @@ impl Store {
         .bind(session.revoked_at)
         .bind(&session.client_ip)
         .bind(&session.user_agent)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        let created = Change::new(
+            RecordKind::Session,
+            &session.id,
+            session.org_id.as_deref(),
+            ChangeKind::Created,
+        )
+        .value("subject", &session.principal.subject)
+        .value("issuer", &session.principal.issuer)
+        .value("amr", session.principal.amr.join(" "));
+        self.commit_recorded(tx, [created.into()]).await
     }
 
     /// A session by id.
@@ -139,13 +150,18 @@ impl Store {
 
     /// Revokes one session at `now`; whether a live one was revoked.
     pub async fn revoke_session(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        let mut tx = self.change().await?;
+        let done: Option<Option<String>> = sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING org_id",
+        )
                 .bind(now)
                 .bind(id)
-                .execute(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
-        Ok(done.rows_affected() == 1)
+        let Some(org) = done else { return Ok(false) };
+        let revoked = Change::new(RecordKind::Session, id, org.as_deref(), ChangeKind::Deleted);
+        self.commit_recorded(tx, [revoked.into()]).await?;
+        Ok(true)
     }
 
     /// Revokes, at `now`, every session of a user that is not revoked and
@@ -156,18 +172,23 @@ impl Store {
         keep: Option<&str>,
         now: i64,
     ) -> Result<Vec<String>, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar(
+        let mut tx = self.change().await?;
+        let ids: Vec<(String, Option<String>)> = sqlx::query_as(
             "UPDATE sessions SET revoked_at = ?
              WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? AND id IS NOT ?
-             RETURNING id",
+             RETURNING id, org_id",
         )
         .bind(now)
         .bind(user_id)
         .bind(now)
         .bind(keep)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(ids)
+        let events = ids.iter().map(|(id, org)| {
+            Change::new(RecordKind::Session, id, org.as_deref(), ChangeKind::Deleted).into()
+        });
+        self.commit_recorded(tx, events.collect::<Vec<_>>()).await?;
+        Ok(ids.into_iter().map(|(id, _)| id).collect())
     }
 
     /// Records activity on a session.

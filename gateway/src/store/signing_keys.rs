@@ -1,6 +1,7 @@
 //! The gateway's token-signing keys, sealed at rest.
 
 use super::{Store, StoreError};
+use crate::audit::{Change, ChangeKind, RecordKind};
 use secrecy::SecretBox;
 
 /// A stored signing key.
@@ -35,13 +36,15 @@ impl Store {
         created_at: i64,
     ) -> Result<(), StoreError> {
         let sealed = self.sealer.seal(&context(kid), pkcs8)?;
+        let mut tx = self.change().await?;
         sqlx::query("INSERT INTO signing_keys (kid, private_key, created_at) VALUES (?, ?, ?)")
             .bind(kid)
             .bind(sealed)
             .bind(created_at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        let created = Change::new(RecordKind::SigningKey, kid, None, ChangeKind::Created);
+        self.commit_recorded(tx, [created.into()]).await
     }
 
     /// Keys not retired, oldest first.
@@ -66,11 +69,13 @@ impl Store {
 
     /// Retires a key at `now`: it no longer verifies.
     pub async fn retire_signing_key(&self, kid: &str, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.change().await?;
         sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE kid = ?")
             .bind(now)
             .bind(kid)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        let retired = Change::new(RecordKind::SigningKey, kid, None, ChangeKind::Deleted);
+        self.commit_recorded(tx, [retired.into()]).await
     }
 }

@@ -1,0 +1,597 @@
+//! The audit log end to end: changes and their events commit together
+//! (also across `kill -9`), tampering with the raw database is reported at
+//! the right event, bundles verify offline, an unwritable log refuses
+//! changes and nothing else, and no secret reaches any audit output.
+
+use super::{ADMIN_EMAIL, ADMIN_PASSWORD, Fixture, access_token, call, code, login};
+use crate::paths;
+use http::Method;
+use portcullis_tests::Gateway;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Checkpoints often, so tests see signed heads without waiting.
+const AUDIT: &str = "[audit]\ncheckpoint_every_events = 5\ncheckpoint_interval_secs = 1\n";
+
+/// Runs SQL on the gateway's database with Python's sqlite3 (an
+/// independent client, as an attacker with file access would use).
+fn sql(db: &Path, script: &str) -> String {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys, json\n\
+             c = sqlite3.connect(sys.argv[1], timeout=10)\n\
+             script = sys.argv[2]\n\
+             if script.lstrip().upper().startswith('SELECT'):\n\
+             \x20   print(json.dumps([list(r) for r in c.execute(script)]))\n\
+             else:\n\
+             \x20   c.executescript(script); c.commit()\n",
+            &db.display().to_string(),
+            script,
+        ])
+        .output()
+        .expect("run python3 sqlite3");
+    assert!(
+        output.status.success(),
+        "sql failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Marks the forged-insertion case.
+const FORGE: &str = "forge";
+
+/// Inserts a forged event at `at` in `org_default`: a copy of the event
+/// before it, renumbered and hashed onto it exactly as the gateway would
+/// (the hash is public, so anyone can), the later events moved up.
+fn forge(db: &Path, at: i64) {
+    let output = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys, hashlib, json\n\
+             c = sqlite3.connect(sys.argv[1]); at = int(sys.argv[2])\n\
+             c.execute(\"UPDATE audit_events SET seq = seq + 100000 WHERE chain = 'org_default' AND seq >= ?\", (at,))\n\
+             c.execute(\"UPDATE audit_events SET seq = seq - 99999 WHERE chain = 'org_default' AND seq > 100000\")\n\
+             row = c.execute(\"SELECT at, org_id, actor, action, resource, outcome, record, hash FROM audit_events WHERE chain = 'org_default' AND seq = ?\", (at - 1,)).fetchone()\n\
+             record = json.loads(row[6]); record['seq'] = at\n\
+             text = json.dumps(record, separators=(',', ':'))\n\
+             digest = hashlib.sha256(b'portcullis-audit-chain-v1\\n' + row[7] + text.encode()).digest()\n\
+             c.execute('INSERT INTO audit_events VALUES (?,?,?,?,?,?,?,?,?,?,?)', ('org_default', at, row[0], row[1], row[2], row[3], row[4], row[5], text, row[7], digest))\n\
+             c.commit()\n",
+            &db.display().to_string(),
+            &at.to_string(),
+        ])
+        .output()
+        .expect("run python3");
+    assert!(
+        output.status.success(),
+        "forging failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn db(dir: &Path) -> PathBuf {
+    dir.join("data/portcullis.db")
+}
+
+/// `portcullis audit verify ARGS --json`: exit code and the results.
+fn verify(args: &[&str]) -> (i32, Value) {
+    let output = std::process::Command::new(paths::binary())
+        .args(["audit", "verify", "--json"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("PORTCULLIS_CONFIG")
+        .output()
+        .expect("run portcullis audit verify");
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let value = serde_json::from_str(&text).unwrap_or_else(|_| {
+        panic!(
+            "verify printed no JSON: {text} {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap_or(-1), value)
+}
+
+fn verify_store(dir: &Path) -> (i32, Value) {
+    let config = dir.join("portcullis.toml");
+    verify(&["--config", &config.display().to_string()])
+}
+
+/// The result for `chain` in a verification of every chain.
+fn result_for<'a>(results: &'a Value, chain: &str) -> &'a Value {
+    results
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["chain"] == chain)
+        .unwrap_or_else(|| panic!("no chain {chain} in {results}"))
+}
+
+/// Makes `n` administrative changes (environments) in the default
+/// organization.
+async fn changes(f: &Fixture, n: usize, prefix: &str) {
+    for i in 0..n {
+        let reply = f
+            .call(
+                Method::POST,
+                "/api/v1/environments",
+                &f.admin,
+                Some(json!({"name": format!("{prefix}-{i}")})),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text());
+    }
+}
+
+#[tokio::test]
+async fn tampering_with_the_stored_log_is_reported_at_the_right_event_and_kind() {
+    let mut f = Fixture::start_with(AUDIT).await;
+    changes(&f, 12, "env").await;
+    f.gateway.signal(libc::SIGTERM);
+    f.gateway.wait_exit().await;
+    let dir = f.gateway.dir();
+    let db = db(&dir);
+
+    let (status, results) = verify_store(&dir);
+    assert_eq!(status, 0, "an untouched log verifies: {results}");
+    let org = result_for(&results, "org_default");
+    assert_eq!(org["ok"], true);
+    assert_eq!(
+        org["signed_to"], org["last"],
+        "a clean stop signs the head: {org}"
+    );
+    let last = org["last"].as_i64().unwrap();
+    assert!(last >= 12, "{org}");
+
+    // Everything into the main file, so a copy of it is the whole store.
+    sql(&db, "PRAGMA wal_checkpoint(TRUNCATE);");
+    let pristine = std::fs::read(&db).unwrap();
+    let chain = "chain = 'org_default'";
+    let cases: Vec<(String, i64, &str)> = vec![
+        (
+            format!(
+                "UPDATE audit_events SET record = replace(record, 'env-3', 'env-X') WHERE {chain} AND record LIKE '%env-3%'"
+            ),
+            -1,
+            "modified",
+        ),
+        (
+            format!(
+                "UPDATE audit_events SET actor = 'user:someone_else' WHERE {chain} AND seq = 4"
+            ),
+            4,
+            "modified",
+        ),
+        (
+            format!("DELETE FROM audit_events WHERE {chain} AND seq = 6"),
+            6,
+            "deleted",
+        ),
+        (
+            format!(
+                "UPDATE audit_events SET seq = -1 WHERE {chain} AND seq = 7;
+                 UPDATE audit_events SET seq = 7 WHERE {chain} AND seq = 8;
+                 UPDATE audit_events SET seq = 8 WHERE {chain} AND seq = -1;"
+            ),
+            7,
+            "reordered",
+        ),
+        (
+            // A forged event, correctly hashed onto event 5, pushed in as
+            // event 6 with the rest moved up (see `forge`).
+            FORGE.to_string(),
+            6,
+            "inserted",
+        ),
+        (
+            format!(
+                "DELETE FROM audit_events WHERE {chain} AND seq > {}",
+                last - 3
+            ),
+            last - 2,
+            "truncated",
+        ),
+    ];
+    for (script, seq, kind) in cases {
+        std::fs::write(&db, &pristine).unwrap();
+        let _ = std::fs::remove_file(db.with_extension("db-wal"));
+        let _ = std::fs::remove_file(db.with_extension("db-shm"));
+        if script == FORGE {
+            forge(&db, 6);
+        } else {
+            sql(&db, &script);
+        }
+        let (status, results) = verify_store(&dir);
+        assert_eq!(status, 1, "{kind}: verify must fail: {results}");
+        let broken = result_for(&results, "org_default");
+        assert_eq!(broken["ok"], false, "{kind}: {broken}");
+        assert_eq!(broken["kind"], kind, "{script}: {broken}");
+        if seq > 0 {
+            assert_eq!(broken["seq"], seq, "{script}: {broken}");
+        }
+    }
+    // The edited record's place: the event naming env-3.
+    std::fs::write(&db, &pristine).unwrap();
+    let seq: Value = serde_json::from_str(&sql(
+        &db,
+        &format!("SELECT seq FROM audit_events WHERE {chain} AND record LIKE '%env-3%' AND action = 'record.changed'"),
+    ))
+    .unwrap();
+    let edited_at = seq[0][0].as_i64().unwrap();
+    sql(
+        &db,
+        &format!(
+            "UPDATE audit_events SET record = replace(record, 'env-3', 'env-X') WHERE {chain} AND seq = {edited_at}"
+        ),
+    );
+    let (_, results) = verify_store(&dir);
+    assert_eq!(result_for(&results, "org_default")["seq"], edited_at);
+}
+
+#[tokio::test]
+async fn bundles_export_and_verify_offline_chained_and_a_changed_event_fails() {
+    let f = Fixture::start_with(AUDIT).await;
+    changes(&f, 3, "first").await;
+    let f = &f;
+    let export = |after: i64| async move {
+        let path = format!("/api/v1/audit/export?after={after}");
+        f.call(Method::GET, &path, &f.admin, None).await
+    };
+    let first = export(0).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert!(first.text().starts_with('{'));
+    let header: Value = serde_json::from_str(first.text().lines().next().unwrap()).unwrap();
+    assert_eq!(header["chain"], "org_default");
+    let to = header["to"].as_i64().unwrap();
+    changes(f, 3, "second").await;
+    let second = export(to).await;
+    assert_eq!(second.status, 200, "{}", second.text());
+
+    let keys = f
+        .client
+        .get("/.well-known/portcullis-audit-key")
+        .await
+        .unwrap();
+    assert_eq!(keys.status, 200);
+    assert_eq!(keys.json()["algorithm"], "Ed25519");
+
+    // Offline: files and the public key only, no gateway involved.
+    let offline = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = offline.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let key = file("audit-key.json", &keys.text());
+    let one = file("one.jsonl", &first.text());
+    let two = file("two.jsonl", &second.text());
+    let (status, result) = verify(&["--bundle", &one, "--bundle", &two, "--key", &key]);
+    assert_eq!(status, 0, "{result}");
+    assert_eq!(result[0]["ok"], true);
+
+    // Out of order, the bundles do not chain.
+    let (status, result) = verify(&["--bundle", &two, "--bundle", &one, "--key", &key]);
+    assert_eq!(status, 1, "{result}");
+
+    // One event changed: the bundle fails offline, at that event.
+    let changed_text = second.text().replacen("second-1", "second-9", 1);
+    assert_ne!(changed_text, second.text());
+    let changed = file("changed.jsonl", &changed_text);
+    let (status, result) = verify(&["--bundle", &one, "--bundle", &changed, "--key", &key]);
+    assert_eq!(status, 1, "{result}");
+    assert_eq!(result[0]["kind"], "modified", "{result}");
+
+    // Another key (a rotation's new one alone) does not verify the old bundle.
+    let rotated = f
+        .call(Method::POST, "/api/v1/platform/audit/keys", &f.admin, None)
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text());
+    let new_id = rotated.json()["key_id"].as_str().unwrap().to_string();
+    let keys_after = f
+        .client
+        .get("/.well-known/portcullis-audit-key")
+        .await
+        .unwrap()
+        .json();
+    let listed: Vec<&str> = keys_after["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2, "the old key stays published: {keys_after}");
+    assert_eq!(listed[0], new_id);
+    let only_new = json!({"algorithm": "Ed25519", "keys": [keys_after["keys"][0]]});
+    let new_key = file("new-key.json", &only_new.to_string());
+    let (status, _) = verify(&["--bundle", &one, "--key", &new_key]);
+    assert_eq!(
+        status, 1,
+        "a checkpoint signed by a key not given does not verify"
+    );
+    // The full set verifies both old and new checkpoints.
+    changes(f, 2, "third").await;
+    let third = export(0).await;
+    let all = file("all.jsonl", &third.text());
+    let both = file("both.json", &keys_after.to_string());
+    let (status, result) = verify(&["--bundle", &all, "--key", &both]);
+    assert_eq!(status, 0, "{result}");
+
+    // A tenant's export is their own chain: nothing of another organization.
+    assert!(!third.text().contains("\"chain\":\"platform\""));
+}
+
+#[tokio::test]
+async fn with_the_audit_log_unwritable_changes_are_refused_and_reads_and_proxying_go_on() {
+    let f = Fixture::start_with(AUDIT).await;
+    let db = db(&f.gateway.dir());
+    sql(
+        &db,
+        "CREATE TRIGGER audit_down BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+    );
+    let refused = f
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            &f.admin,
+            Some(json!({"email": "lost@example.com", "groups": []})),
+        )
+        .await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(code(&refused), "audit_unavailable");
+    let users = f.call(Method::GET, "/api/v1/users", &f.admin, None).await;
+    assert_eq!(users.status, 200, "reads go on");
+    assert!(
+        !users.text().contains("lost@example.com"),
+        "the change was not made"
+    );
+    let proxied = f.call(Method::GET, "/v1/items/1", &f.admin, None).await;
+    assert_eq!(
+        proxied.status,
+        200,
+        "proxied traffic goes on: {}",
+        proxied.text()
+    );
+    let ready = f.client.get("/readyz").await.unwrap();
+    assert_eq!(ready.status, 200, "reads and proxying are still served");
+    assert_eq!(ready.json()["audit"], "degraded");
+    let metrics = f.client.get("/metrics").await.unwrap().text();
+    assert!(metrics.contains("portcullis_audit_degraded 1"), "{metrics}");
+
+    sql(&db, "DROP TRIGGER audit_down;");
+    let mut recovered = false;
+    for _ in 0..40 {
+        if f.client.get("/readyz").await.unwrap().json()["audit"] == "ok" {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the writer notices the log is writable again");
+    let accepted = f
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            &f.admin,
+            Some(json!({"email": "kept@example.com", "groups": []})),
+        )
+        .await;
+    assert_eq!(accepted.status, 201, "{}", accepted.text());
+    let (status, results) = verify_store(&f.gateway.dir());
+    assert_eq!(
+        status, 0,
+        "the chain has no hole where the refused change was: {results}"
+    );
+}
+
+#[tokio::test]
+async fn after_kill_9_during_a_burst_every_acknowledged_change_has_its_event_and_no_other() {
+    let mut f = Fixture::start_with(AUDIT).await;
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut clients = Vec::new();
+    for worker in 0..4 {
+        let client = f.gateway.client();
+        let token = f.admin.clone();
+        let acknowledged = acknowledged.clone();
+        clients.push(tokio::spawn(async move {
+            for i in 0.. {
+                let name = format!("burst-{worker}-{i}");
+                let reply = call(
+                    &client,
+                    Method::POST,
+                    "/api/v1/environments",
+                    Some(&token),
+                    Some(json!({ "name": name })),
+                )
+                .await;
+                if reply.status != 201 {
+                    break;
+                }
+                let id = reply.json()["id"].as_str().unwrap().to_string();
+                acknowledged.lock().unwrap().push(id);
+            }
+        }));
+    }
+    // Let the burst run, then kill the gateway mid-flight.
+    for _ in 0..100 {
+        if acknowledged.lock().unwrap().len() >= 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    f.gateway.signal(libc::SIGKILL);
+    for client in clients {
+        let _ = tokio::time::timeout(Duration::from_secs(30), client).await;
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() >= 10,
+        "the burst ran: {}",
+        acknowledged.len()
+    );
+
+    f.gateway = f.gateway.restart().await.expect("restart");
+    f.client = f.gateway.client();
+    let admin = access_token(&f.client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let listed = f
+        .call(Method::GET, "/api/v1/environments", &admin, None)
+        .await
+        .json();
+    let existing: std::collections::BTreeSet<String> = listed["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut audited = std::collections::BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/audit?action=record.changed&resource=orgs/org_default/environments&limit=1000&cursor={c}"),
+            None => "/api/v1/audit?action=record.changed&resource=orgs/org_default/environments&limit=1000".into(),
+        };
+        let page = f.call(Method::GET, &path, &admin, None).await.json();
+        for event in page["events"].as_array().unwrap() {
+            audited.insert(event["details"]["id"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    for id in &acknowledged {
+        assert!(existing.contains(id), "acknowledged {id} was kept");
+        assert!(audited.contains(id), "acknowledged {id} has its event");
+    }
+    assert_eq!(
+        audited, existing,
+        "an event for every change made and for none other"
+    );
+    let (status, results) = verify_store(&f.gateway.dir());
+    assert_eq!(status, 0, "the chain verifies after kill -9: {results}");
+}
+
+#[tokio::test]
+async fn no_audit_output_of_the_suites_scenarios_holds_a_secret() {
+    let sink_extra = "[[audit.sinks]]\nkind = \"file\"\npath = \"{dir}/audit.jsonl\"\n\n[[audit.sinks]]\nkind = \"file\"\nformat = \"ocsf\"\npath = \"{dir}/audit.ocsf.jsonl\"\n";
+    let f = Fixture::start_with(&format!("{AUDIT}{sink_extra}")).await;
+    let mut secrets: Vec<String> = vec![ADMIN_PASSWORD.into(), f.admin.clone()];
+
+    // A user with a password, a wrong password, TOTP, recovery codes.
+    let password = "violet harbor engine 77";
+    secrets.push(password.into());
+    let user_id = f
+        .create_user("carol@example.com", password, &["admins"])
+        .await;
+    let wrong = login(&f.client, "carol@example.com", "not her password at all").await;
+    assert_ne!(wrong.status, 200);
+    secrets.push("not her password at all".into());
+    let carol = access_token(&f.client, "carol@example.com", password).await;
+    secrets.push(carol.clone());
+    let totp = f.enroll_totp(&carol).await;
+    secrets.push(totp);
+    // A session cookie.
+    let signed_in = login(&f.client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    if let Some(cookie) = signed_in.headers.get("set-cookie") {
+        let cookie = cookie.to_str().unwrap();
+        let value = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+        secrets.push(value.to_string());
+    }
+    // An API key, used, and an administrator's password reset.
+    let key = f
+        .call(
+            Method::POST,
+            "/api/v1/api-keys",
+            &f.admin,
+            Some(json!({"name": "ci", "owner_id": user_id, "expires_in_seconds": 86400})),
+        )
+        .await;
+    assert_eq!(key.status, 201, "{}", key.text());
+    let key = key.json()["key"].as_str().unwrap().to_string();
+    secrets.push(key.clone());
+    let _ = f.call(Method::GET, "/api/v1/users", &key, None).await;
+    let reset = f
+        .call(
+            Method::POST,
+            &format!("/api/v1/users/{user_id}/password-reset"),
+            &f.admin,
+            None,
+        )
+        .await;
+    assert_eq!(reset.status, 200, "{}", reset.text());
+    secrets.push(
+        reset.json()["one_time_password"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+
+    // Everything written: the store, both sinks, the log's audit lines.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let dir = f.gateway.dir();
+    let stored = sql(&db(&dir), "SELECT record FROM audit_events");
+    let file = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap_or_default();
+    let ocsf = std::fs::read_to_string(dir.join("audit.ocsf.jsonl")).unwrap_or_default();
+    assert!(
+        stored.contains("auth.succeeded") && stored.contains("auth.failed"),
+        "{stored}"
+    );
+    assert!(
+        stored.contains("mfa.enrolled") && stored.contains("credential.changed"),
+        "{stored}"
+    );
+    assert!(
+        file.contains("record.changed"),
+        "the file sink has the records"
+    );
+    assert!(
+        ocsf.contains("\"class_uid\":3002") && ocsf.contains("\"class_uid\":6003"),
+        "{ocsf}"
+    );
+    let log: String = f
+        .gateway
+        .log()
+        .lines()
+        .filter(|l| l.contains("portcullis::audit"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!log.is_empty());
+    for secret in &secrets {
+        assert!(secret.len() >= 8, "{secret}");
+        for (name, text) in [
+            ("store", &stored),
+            ("file", &file),
+            ("ocsf", &ocsf),
+            ("log", &log),
+        ] {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a secret reached the audit {name}"
+            );
+        }
+    }
+}
+
+/// The audit log of a gateway restarted on its data directory continues
+/// the same chains (checked by verify over both runs).
+#[tokio::test]
+async fn a_restarted_gateway_continues_its_chains() {
+    let f = Fixture::start_with(AUDIT).await;
+    changes(&f, 2, "before").await;
+    let gateway: Gateway = f.gateway.restart().await.expect("restart");
+    let client = gateway.client();
+    let admin = access_token(&client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let reply = call(
+        &client,
+        Method::POST,
+        "/api/v1/environments",
+        Some(&admin),
+        Some(json!({"name": "after"})),
+    )
+    .await;
+    assert_eq!(reply.status, 201);
+    let (status, results) = verify_store(&gateway.dir());
+    assert_eq!(status, 0, "{results}");
+}
