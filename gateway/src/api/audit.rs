@@ -56,12 +56,13 @@ pub struct AuditQuery {
     #[serde(default)]
     #[schemars(length(min = 1, max = 512))]
     resource: Option<String>,
-    /// Only this outcome.
+    /// Only this outcome: `success`, `failure` or `denied`.
     #[serde(default)]
+    #[schemars(with = "Option<String>", extend("enum" = ["success", "failure", "denied"]))]
     outcome: Option<OutcomeFilter>,
     /// The `next_cursor` of the previous page.
     #[serde(default)]
-    #[schemars(length(min = 1, max = 24))]
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,17}$"))]
     cursor: Option<String>,
     /// Events per page (1–1000, default 100).
     #[serde(default)]
@@ -70,7 +71,7 @@ pub struct AuditQuery {
 }
 
 /// An outcome to filter on.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum OutcomeFilter {
     Success,
@@ -129,20 +130,26 @@ async fn page(
             "`limit` must be from 1 to {MAX_PAGE}"
         )));
     }
+    for (name, value, max) in [
+        ("actor", &query.actor, 256),
+        ("action", &query.action, 64),
+        ("resource", &query.resource, 512),
+    ] {
+        if let Some(value) = value
+            && (value.is_empty() || value.chars().count() > max)
+        {
+            return Err(ApiError::InvalidInput(format!(
+                "`{name}` must be 1 to {max} characters"
+            )));
+        }
+    }
     let before = match &query.cursor {
         None => None,
-        Some(cursor) => Some(
-            cursor
-                .parse::<i64>()
-                .ok()
-                .filter(|&seq| seq > 0)
-                .ok_or_else(|| {
-                    ApiError::InvalidInput(
-                        "`cursor` is not one this API returned; pass `next_cursor` as it came"
-                            .into(),
-                    )
-                })?,
-        ),
+        Some(cursor) => Some(parse_cursor(cursor).ok_or_else(|| {
+            ApiError::InvalidInput(
+                "`cursor` is not one this API returned; pass `next_cursor` as it came".into(),
+            )
+        })?),
     };
     let filter = AuditFilter {
         chain,
@@ -169,6 +176,16 @@ async fn page(
         events,
         next_cursor,
     }))
+}
+
+/// A cursor as this API writes them: a sequence number, digits only, no
+/// leading zero (the schema's pattern, enforced).
+fn parse_cursor(cursor: &str) -> Option<i64> {
+    let digits = cursor.as_bytes();
+    let well_formed = (1..=18).contains(&digits.len())
+        && digits[0] != b'0'
+        && digits.iter().all(u8::is_ascii_digit);
+    well_formed.then(|| cursor.parse().ok()).flatten()
 }
 
 /// Where an export starts.

@@ -70,24 +70,45 @@ impl Pending {
         }
     }
 
-    /// The JSON stored and hashed for this event at `seq` of its chain.
+    /// The JSON stored and hashed for this event at `seq` of its chain
+    /// (the fields of [`Record`], in its order).
     pub fn to_record(&self, seq: i64) -> String {
-        let record = Record {
+        /// [`Record`], borrowed from the pending event.
+        #[derive(Serialize)]
+        struct Borrowed<'a> {
+            v: u32,
+            chain: &'a str,
+            seq: i64,
+            at: i64,
+            org: Option<&'a str>,
+            actor: &'a str,
+            action: &'a str,
+            outcome: &'a str,
+            resource: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            client: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            user_agent: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            request_id: Option<&'a str>,
+            details: &'a serde_json::Value,
+        }
+        let record = Borrowed {
             v: SCHEMA_VERSION,
-            chain: self.chain.clone(),
+            chain: &self.chain,
             seq,
             at: self.at,
-            org: self.org.clone(),
-            actor: self.actor.clone(),
-            action: self.action.clone(),
-            outcome: self.outcome.to_string(),
-            resource: self.resource.clone(),
-            client: self.client.clone(),
-            user_agent: self.user_agent.clone(),
-            request_id: self.request_id.clone(),
-            details: self.details.clone(),
+            org: self.org.as_deref(),
+            actor: &self.actor,
+            action: &self.action,
+            outcome: self.outcome,
+            resource: self.resource.as_deref(),
+            client: self.client.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            request_id: self.request_id.as_deref(),
+            details: &self.details,
         };
-        // A struct of strings, integers and JSON values always serializes.
+        // Strings, integers and a JSON value always serialize.
         serde_json::to_string(&record).unwrap_or_default()
     }
 }

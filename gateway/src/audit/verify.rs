@@ -268,6 +268,23 @@ pub fn verify_chain(
             check_signature(keys, checkpoint)
                 .map_err(|detail| broken(checkpoint.seq, BreakKind::Checkpoint, detail))?;
             if checkpoint.hash != row.hash {
+                // The original of this event stored after it: this one
+                // was pushed in.
+                let shifted = claimed
+                    .get(index + 1)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|next| next.seq == row.seq);
+                if shifted {
+                    return Err(broken(
+                        row.seq,
+                        BreakKind::Inserted,
+                        format!(
+                            "event {} is stored at {}: something was inserted in its place",
+                            row.seq,
+                            row.seq + 1
+                        ),
+                    ));
+                }
                 return Err(broken(
                     row.seq,
                     BreakKind::Modified,

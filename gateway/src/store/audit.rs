@@ -9,10 +9,11 @@ use crate::audit::checkpoint::Checkpoint;
 use crate::audit::verify::{Columns, Row};
 use crate::audit::{Event, Pending, context};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row as _, Sqlite, SqliteConnection, Transaction};
+use sqlx::{QueryBuilder, Row as _, Sqlite, SqliteConnection, Transaction};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 /// The audit log's state shared by every handle of a store: whether the
@@ -23,6 +24,7 @@ pub struct AuditState {
     degraded: AtomicBool,
     unsigned: AtomicU64,
     committed: broadcast::Sender<Arc<str>>,
+    known: Known,
 }
 
 impl Default for AuditState {
@@ -31,6 +33,7 @@ impl Default for AuditState {
             degraded: AtomicBool::new(false),
             unsigned: AtomicU64::new(0),
             committed: broadcast::channel(16_384).0,
+            known: Known::default(),
         }
     }
 }
@@ -58,7 +61,9 @@ impl AuditState {
         StoreError::AuditUnavailable(error)
     }
 
-    fn committed(&self, records: Vec<String>) {
+    fn committed(&self, appended: Appended) {
+        self.known.remember(appended.heads);
+        let records = appended.records;
         if self.degraded.swap(false, Ordering::Relaxed) {
             tracing::info!("the audit log is writable again");
         }
@@ -79,7 +84,45 @@ impl AuditState {
     }
 }
 
-/// The heads of the chains a transaction appends to, read once each.
+/// How long a head this process committed is used without reading it
+/// back: far shorter than any retention, so a head it names can never
+/// have been pruned.
+const KNOWN_FOR: Duration = Duration::from_secs(30);
+
+/// The chain heads this process last committed. A write takes a recent
+/// one instead of reading it from the database (one round trip less per
+/// change); if another writer (a second gateway, `portcullis admin`)
+/// moved the chain meanwhile, the insert meets an existing sequence
+/// number, and the write reads the heads from the database and tries once
+/// more. Only committed heads are remembered.
+#[derive(Debug, Default)]
+struct Known(Mutex<HashMap<String, (i64, Digest, Instant)>>);
+
+impl Known {
+    fn get(&self, chain: &str) -> Option<(i64, Digest)> {
+        let known = self.0.lock().ok()?;
+        let (seq, hash, at) = known.get(chain)?;
+        (at.elapsed() < KNOWN_FOR).then_some((*seq, *hash))
+    }
+
+    fn remember(&self, heads: HashMap<String, (i64, Digest)>) {
+        if let Ok(mut known) = self.0.lock() {
+            let now = Instant::now();
+            for (chain, (seq, hash)) in heads {
+                known.insert(chain, (seq, hash, now));
+            }
+        }
+    }
+
+    fn forget(&self) {
+        if let Ok(mut known) = self.0.lock() {
+            known.clear();
+        }
+    }
+}
+
+/// The heads of the chains a transaction appends to, each read once:
+/// from what this process knows when `known` allows, else the database.
 #[derive(Default)]
 struct Heads(HashMap<String, (i64, Digest)>);
 
@@ -88,11 +131,15 @@ impl Heads {
         &mut self,
         conn: &mut SqliteConnection,
         chain: &str,
+        known: Option<&Known>,
     ) -> Result<(i64, Digest), sqlx::Error> {
         if let Some(head) = self.0.get(chain) {
             return Ok(*head);
         }
-        let head = stored_head(conn, chain).await?;
+        let head = match known.and_then(|k| k.get(chain)) {
+            Some(head) => head,
+            None => stored_head(conn, chain).await?,
+        };
         self.0.insert(chain.to_string(), head);
         Ok(head)
     }
@@ -124,35 +171,80 @@ async fn stored_head(
     }
 }
 
-/// Appends `pending` to its chain; the record's JSON.
+/// Rows per `INSERT` statement: each statement is a round trip to the
+/// database thread, so a batch is written in few of them (11 values a
+/// row stays far below SQLite's limit on bound parameters).
+const ROWS_PER_INSERT: usize = 1024;
+
+/// A batch appended but not yet committed: the records' JSON, in order,
+/// and the chain heads it leaves.
+struct Appended {
+    records: Vec<String>,
+    heads: HashMap<String, (i64, Digest)>,
+}
+
+/// Appends `batch` to its chains, starting from the heads this process
+/// knows; if one was stale, again from the heads in the database. Known
+/// heads are used only for a batch written by one statement, so a stale
+/// one fails that statement whole and leaves nothing to undo.
 async fn append(
     conn: &mut SqliteConnection,
-    heads: &mut Heads,
-    pending: &Pending,
-) -> Result<String, sqlx::Error> {
-    let (seq, prev) = heads.of(conn, &pending.chain).await?;
-    let seq = seq + 1;
-    let record = pending.to_record(seq);
-    let hash = link(&prev, &record);
-    sqlx::query(
-        "INSERT INTO audit_events (chain, seq, at, org_id, actor, action, resource, outcome, record, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&pending.chain)
-    .bind(seq)
-    .bind(pending.at)
-    .bind(&pending.org)
-    .bind(&pending.actor)
-    .bind(&pending.action)
-    .bind(&pending.resource)
-    .bind(pending.outcome)
-    .bind(&record)
-    .bind(prev.as_slice())
-    .bind(hash.as_slice())
-    .execute(&mut *conn)
-    .await?;
-    heads.0.insert(pending.chain.clone(), (seq, hash));
-    Ok(record)
+    known: &Known,
+    batch: &[Pending],
+) -> Result<Appended, sqlx::Error> {
+    if batch.len() > ROWS_PER_INSERT {
+        return append_from(conn, None, batch).await;
+    }
+    match append_from(conn, Some(known), batch).await {
+        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+            known.forget();
+            append_from(conn, None, batch).await
+        }
+        other => other,
+    }
+}
+
+async fn append_from(
+    conn: &mut SqliteConnection,
+    known: Option<&Known>,
+    batch: &[Pending],
+) -> Result<Appended, sqlx::Error> {
+    let mut heads = Heads::default();
+    let mut rows = Vec::with_capacity(batch.len());
+    for pending in batch {
+        let (seq, prev) = heads.of(conn, &pending.chain, known).await?;
+        let seq = seq + 1;
+        let record = pending.to_record(seq);
+        let hash = link(&prev, &record);
+        heads.0.insert(pending.chain.clone(), (seq, hash));
+        rows.push((pending, seq, record, prev, hash));
+    }
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO audit_events (chain, seq, at, org_id, actor, action, resource, outcome, record, prev_hash, hash) ",
+        );
+        insert.push_values(chunk, |mut row, (pending, seq, record, prev, hash)| {
+            row.push_bind(pending.chain.as_str())
+                .push_bind(*seq)
+                .push_bind(pending.at)
+                .push_bind(pending.org.as_deref())
+                .push_bind(pending.actor.as_str())
+                .push_bind(pending.action.as_str())
+                .push_bind(pending.resource.as_deref())
+                .push_bind(pending.outcome)
+                .push_bind(record.as_str())
+                .push_bind(prev.as_slice())
+                .push_bind(hash.as_slice());
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(Appended {
+        records: rows
+            .into_iter()
+            .map(|(_, _, record, _, _)| record)
+            .collect(),
+        heads: heads.0,
+    })
 }
 
 /// What an audit query selects (within one chain), newest first.
@@ -251,36 +343,30 @@ impl Store {
         changes: impl IntoIterator<Item = Event>,
     ) -> Result<(), StoreError> {
         let context = context::current();
-        let mut heads = Heads::default();
-        let mut records = Vec::new();
-        for event in changes {
-            let pending = Pending::new(&event, context.clone());
-            let record = append(&mut tx, &mut heads, &pending)
-                .await
-                .map_err(|e| self.audit.failed(e))?;
-            records.push(record);
-        }
+        let batch: Vec<Pending> = changes
+            .into_iter()
+            .map(|event| Pending::new(&event, context.clone()))
+            .collect();
+        let appended = append(&mut tx, &self.audit.known, &batch)
+            .await
+            .map_err(|e| self.audit.failed(e))?;
         tx.commit().await?;
-        self.audit.committed(records);
+        self.audit.committed(appended);
         Ok(())
     }
 
     /// Appends `batch` in one transaction (group commit).
     pub async fn append_audit(&self, batch: &[Pending]) -> Result<(), StoreError> {
-        let result: Result<Vec<String>, sqlx::Error> = async {
+        let result: Result<Appended, sqlx::Error> = async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            let mut heads = Heads::default();
-            let mut records = Vec::with_capacity(batch.len());
-            for pending in batch {
-                records.push(append(&mut tx, &mut heads, pending).await?);
-            }
+            let appended = append(&mut tx, &self.audit.known, batch).await?;
             tx.commit().await?;
-            Ok(records)
+            Ok(appended)
         }
         .await;
         match result {
-            Ok(records) => {
-                self.audit.committed(records);
+            Ok(appended) => {
+                self.audit.committed(appended);
                 Ok(())
             }
             Err(error) => Err(self.audit.failed(error)),
@@ -295,13 +381,16 @@ impl Store {
         );
         let result: Result<(), sqlx::Error> = async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            append(&mut tx, &mut Heads::default(), &probe).await?;
+            append_from(&mut tx, None, std::slice::from_ref(&probe)).await?;
             tx.rollback().await
         }
         .await;
         match result {
             Ok(()) => {
-                self.audit.committed(Vec::new());
+                self.audit.committed(Appended {
+                    records: Vec::new(),
+                    heads: HashMap::new(),
+                });
                 true
             }
             Err(error) => {

@@ -595,3 +595,108 @@ async fn a_restarted_gateway_continues_its_chains() {
     let (status, results) = verify_store(&gateway.dir());
     assert_eq!(status, 0, "{results}");
 }
+
+#[tokio::test]
+async fn each_organization_reads_and_exports_only_its_own_chain() {
+    let f = Fixture::start_with(AUDIT).await;
+    let created = f
+        .call(
+            Method::POST,
+            "/api/v1/orgs",
+            &f.admin,
+            Some(json!({"name": "tenant-b", "first_admin_email": "admin@b.example"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let org_b = created.json()["org"]["id"].as_str().unwrap().to_string();
+    let one_time = created.json()["first_admin"]["one_time_password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = access_token(&f.client, "admin@b.example", &one_time).await;
+    let changed = f
+        .call(
+            Method::POST,
+            "/api/v1/me/password",
+            &first,
+            Some(
+                json!({"current_password": one_time, "new_password": "granite willow 31 harbour"}),
+            ),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{}", changed.text());
+    let b_admin = access_token(&f.client, "admin@b.example", "granite willow 31 harbour").await;
+    let a_env = f
+        .call(
+            Method::POST,
+            "/api/v1/environments",
+            &f.admin,
+            Some(json!({"name": "a-only"})),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b_env = f
+        .call(
+            Method::POST,
+            "/api/v1/environments",
+            &b_admin,
+            Some(json!({"name": "b-only"})),
+        )
+        .await;
+    assert_eq!(b_env.status, 201, "{}", b_env.text());
+
+    let page = f
+        .call(Method::GET, "/api/v1/audit?limit=1000", &b_admin, None)
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let events = page.json()["events"].as_array().unwrap().clone();
+    assert!(!events.is_empty());
+    for event in &events {
+        assert_eq!(event["chain"], org_b.as_str(), "{event}");
+        assert_eq!(event["org"], org_b.as_str(), "{event}");
+    }
+    assert!(!page.text().contains(&a_env), "B reads nothing of A");
+    assert!(page.text().contains("b-only"));
+    let export = f
+        .call(Method::GET, "/api/v1/audit/export", &b_admin, None)
+        .await;
+    assert_eq!(export.status, 200, "{}", export.text());
+    assert!(!export.text().contains(&a_env));
+    for line in export.text().lines() {
+        let value: Value = serde_json::from_str(line).unwrap();
+        let chain = value["chain"]
+            .as_str()
+            .or_else(|| value["checkpoint"]["chain"].as_str())
+            .map(str::to_string)
+            .or_else(|| {
+                value["record"]
+                    .as_str()
+                    .and_then(|r| serde_json::from_str::<Value>(r).ok())
+                    .and_then(|r| r["chain"].as_str().map(str::to_string))
+            });
+        assert_eq!(chain.as_deref(), Some(org_b.as_str()), "{line}");
+    }
+    // The platform's chain is for platform operators only.
+    let refused = f
+        .call(Method::GET, "/api/v1/platform/audit", &b_admin, None)
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    let platform = f
+        .call(Method::GET, "/api/v1/platform/audit", &f.admin, None)
+        .await;
+    assert_eq!(platform.status, 200, "{}", platform.text());
+    assert!(
+        platform.text().contains("plugin.loaded"),
+        "{}",
+        platform.text()
+    );
+    // A's administrator reads A's chain, not B's.
+    let a_page = f
+        .call(Method::GET, "/api/v1/audit?limit=1000", &f.admin, None)
+        .await;
+    assert!(a_page.text().contains(&a_env));
+    assert!(!a_page.text().contains("b-only"));
+}

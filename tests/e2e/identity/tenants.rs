@@ -284,7 +284,9 @@ async fn nobody_in_another_organization_can_name_this_ones_resources() {
             // anything of A must be plain "not found". Forbidden outright:
             // operations spanning organizations, and naming another owner
             // for a key of one's own.
-            let spans = path == "/api/v1/orgs";
+            // (Operations across organizations: `/api/v1/orgs` and
+            // everything under `/api/v1/platform/`.)
+            let spans = path == "/api/v1/orgs" || path.starts_with("/api/v1/platform/");
             let own_key = path == "/api/v1/me/api-keys";
             if caller == "B's admin" && !spans && !own_key {
                 assert_eq!(
