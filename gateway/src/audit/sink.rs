@@ -173,3 +173,63 @@ pub fn ocsf(record: &Record) -> Value {
         "unmapped": { "details": record.details },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(action: &str, outcome: &str) -> Record {
+        Record {
+            v: 1,
+            chain: "org_a".into(),
+            seq: 7,
+            at: 1_000,
+            org: Some("org_a".into()),
+            actor: "user:usr_1".into(),
+            action: action.into(),
+            outcome: outcome.into(),
+            resource: Some("orgs/org_a/roles/rol_1".into()),
+            client: Some("192.0.2.1".into()),
+            user_agent: None,
+            request_id: Some("req-1".into()),
+            details: json!({"change": "deleted"}),
+        }
+    }
+
+    #[test]
+    fn a_file_sink_rotates_by_size_and_keeps_the_configured_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut sink = Sink::new(AuditSinkConfig {
+            kind: AuditSinkKind::File,
+            format: AuditSinkFormat::Json,
+            path: Some(path.clone()),
+            max_bytes: 4096,
+            keep: 2,
+        });
+        let line = serde_json::to_string(&record("record.changed", "success")).unwrap();
+        for _ in 0..100 {
+            sink.write(&line);
+        }
+        let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        assert!(size(&path) <= 4096 && size(&path) > 0);
+        assert!(size(&numbered(&path, 1)) > 0 && size(&numbered(&path, 2)) > 0);
+        assert!(!numbered(&path, 3).exists(), "only `keep` old files stay");
+        let kept = std::fs::read_to_string(&path).unwrap();
+        assert!(kept.lines().all(|l| l == line), "whole lines only");
+    }
+
+    #[test]
+    fn ocsf_names_the_class_activity_and_status() {
+        let signed_in = ocsf(&record("auth.failed", "failure"));
+        assert_eq!(signed_in["class_uid"], 3002);
+        assert_eq!(signed_in["status_id"], 2);
+        let deleted = ocsf(&record("record.changed", "success"));
+        assert_eq!(deleted["class_uid"], 6003);
+        assert_eq!(deleted["activity_id"], 4);
+        assert_eq!(deleted["type_uid"], 600_304);
+        assert_eq!(deleted["metadata"]["uid"], "org_a:7");
+        assert_eq!(deleted["src_endpoint"]["ip"], "192.0.2.1");
+        assert_eq!(deleted["resources"][0]["uid"], "orgs/org_a/roles/rol_1");
+    }
+}

@@ -301,3 +301,65 @@ async fn two_writers_on_one_store_keep_every_chain_whole() {
     assert_eq!(org_a.events, 60);
     assert!(results.iter().all(Result::is_ok), "{results:?}");
 }
+
+/// Retention removes whole segments up to a checkpoint; what remains
+/// verifies from that checkpoint, and exports still chain from it. A
+/// prune that a checkpoint does not close removes nothing.
+#[tokio::test]
+async fn pruned_segments_leave_a_chain_that_still_verifies_and_exports() {
+    use crate::store::{Sealer, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("pruned.db"), Sealer::ephemeral().unwrap())
+        .await
+        .unwrap();
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let (log, _writer) = super::AuditLog::start(store.clone(), Default::default(), stopped)
+        .await
+        .unwrap();
+    store
+        .append_audit(&(0..6).map(pending).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    log.checkpoint().await.unwrap();
+    store
+        .append_audit(&(6..10).map(pending).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    log.checkpoint().await.unwrap();
+    assert_eq!(
+        store.prune_audit("org_a", 4).await.unwrap(),
+        0,
+        "no checkpoint at 4"
+    );
+    assert_eq!(store.prune_audit("org_a", 6).await.unwrap(), 6);
+    let results = super::verify_store(&store).await.unwrap();
+    let org_a = results
+        .iter()
+        .find_map(|r| r.as_ref().ok().filter(|v| v.chain == "org_a"))
+        .unwrap_or_else(|| panic!("{results:?}"));
+    assert_eq!((org_a.events, org_a.last, org_a.signed_to), (4, 10, 10));
+    // New events continue the chain after the pruned part.
+    store.append_audit(&[pending(10)]).await.unwrap();
+    log.checkpoint().await.unwrap();
+    let bundle = log.export("org_a", 6).await.unwrap();
+    let keys = log.key_set().await.unwrap();
+    let verified = bundle.verify(&keys).unwrap();
+    assert_eq!((verified.events, verified.last), (5, 11));
+    // Deleting what no checkpoint closes is reported.
+    let raw = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("pruned.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM audit_events WHERE chain = 'org_a' AND seq = 7")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let results = super::verify_store(&store).await.unwrap();
+    assert!(results.iter().any(|r| {
+        r.as_ref()
+            .err()
+            .is_some_and(|b| b.seq == 7 && b.kind == BreakKind::Deleted)
+    }));
+}

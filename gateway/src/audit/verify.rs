@@ -343,20 +343,29 @@ pub fn anchor_of(rows: &[Row], checkpoints: &[Checkpoint], chain: &str) -> Resul
     if first.seq <= 1 {
         return Ok(Anchor::GENESIS);
     }
-    checkpoints
+    // The newest checkpoint before the first stored event: it must close
+    // exactly what is gone, else what follows it is missing too.
+    let closing = checkpoints
         .iter()
-        .find(|c| c.seq == first.seq - 1)
-        .map(|c| Anchor {
+        .filter(|c| c.seq < first.seq)
+        .max_by_key(|c| c.seq);
+    match closing {
+        Some(c) if c.seq == first.seq - 1 => Ok(Anchor {
             seq: c.seq,
             hash: c.hash,
-        })
-        .ok_or_else(|| Break {
-            chain: chain.to_string(),
-            seq: 1,
-            kind: BreakKind::Deleted,
-            detail: format!(
-                "the chain starts at event {} and no checkpoint closes what came before",
-                first.seq
-            ),
-        })
+        }),
+        other => {
+            let missing = other.map_or(1, |c| c.seq + 1);
+            Err(Break {
+                chain: chain.to_string(),
+                seq: missing,
+                kind: BreakKind::Deleted,
+                detail: format!(
+                    "events {missing} to {} are missing (the stored chain starts at {})",
+                    first.seq - 1,
+                    first.seq
+                ),
+            })
+        }
+    }
 }

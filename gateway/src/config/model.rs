@@ -421,6 +421,11 @@ impl Config {
         for plugin in self.plugins.values_mut() {
             resolve(&mut plugin.path);
         }
+        for sink in &mut self.audit.sinks {
+            if let Some(path) = sink.path.as_mut() {
+                resolve(path);
+            }
+        }
     }
 }
 

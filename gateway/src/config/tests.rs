@@ -136,3 +136,32 @@ fn identity_settings_are_checked() {
         .to_string();
     assert!(err.contains("identity.session_cookie"), "{err}");
 }
+
+#[test]
+fn audit_settings_are_checked_and_sink_paths_resolved() {
+    let err = parse("[audit]\ncheckpoint_every_events = 0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("key `audit.checkpoint_every_events`: expected a number of events"),
+        "{err}"
+    );
+    let err = parse("[[audit.sinks]]\nkind = \"file\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("key `audit.sinks[0].path`"), "{err}");
+    let err = parse("[[audit.sinks]]\nkind = \"syslog\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("audit.sinks") && err.contains("syslog"),
+        "{err}"
+    );
+    let config =
+        parse("[[audit.sinks]]\nkind = \"file\"\npath = \"audit.jsonl\"\nformat = \"ocsf\"\n")
+            .unwrap();
+    assert_eq!(
+        config.audit.sinks[0].path.as_deref(),
+        Some(Path::new("/etc/audit.jsonl"))
+    );
+}

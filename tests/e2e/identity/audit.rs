@@ -534,6 +534,11 @@ async fn no_audit_output_of_the_suites_scenarios_holds_a_secret() {
     let stored = sql(&db(&dir), "SELECT record FROM audit_events");
     let file = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap_or_default();
     let ocsf = std::fs::read_to_string(dir.join("audit.ocsf.jsonl")).unwrap_or_default();
+    let export = f
+        .call(Method::GET, "/api/v1/audit/export", &f.admin, None)
+        .await;
+    assert_eq!(export.status, 200, "{}", export.text());
+    let export = export.text();
     assert!(
         stored.contains("auth.succeeded") && stored.contains("auth.failed"),
         "{stored}"
@@ -564,6 +569,7 @@ async fn no_audit_output_of_the_suites_scenarios_holds_a_secret() {
             ("store", &stored),
             ("file", &file),
             ("ocsf", &ocsf),
+            ("export", &export),
             ("log", &log),
         ] {
             assert!(
