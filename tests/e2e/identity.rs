@@ -213,6 +213,38 @@ impl Fixture {
         call(&self.client, method, path, Some(token), body).await
     }
 
+    /// Creates organization `name` (as the platform operator) with its
+    /// first administrator `email`, who replaces the one-time password
+    /// with `password`; the organization's id and that administrator's
+    /// access token.
+    async fn second_org(&self, name: &str, email: &str, password: &str) -> (String, String) {
+        let created = self
+            .call(
+                Method::POST,
+                "/api/v1/orgs",
+                &self.admin,
+                Some(json!({"name": name, "first_admin_email": email})),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        let org = created.json()["org"]["id"].as_str().unwrap().to_string();
+        let one_time = created.json()["first_admin"]["one_time_password"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let first = access_token(&self.client, email, &one_time).await;
+        let changed = self
+            .call(
+                Method::POST,
+                "/api/v1/me/password",
+                &first,
+                Some(json!({"current_password": one_time, "new_password": password})),
+            )
+            .await;
+        assert_eq!(changed.status, 204, "{}", changed.text());
+        (org, access_token(&self.client, email, password).await)
+    }
+
     /// Enrolls TOTP for the holder of `token` with pyotp's current code;
     /// returns the secret.
     async fn enroll_totp(&self, token: &str) -> String {

@@ -99,15 +99,7 @@ impl AuditLog {
         let signer = match store.active_audit_key().await? {
             Some((_, document)) => SigningKey::from_pkcs8(&document)?,
             None => {
-                let (key, document) = SigningKey::generate()?;
-                store
-                    .rotate_audit_key(
-                        key.id(),
-                        &key.public_key(),
-                        &document,
-                        crate::identity::now(),
-                    )
-                    .await?;
+                let key = new_signing_key(&store).await?;
                 tracing::info!(key_id = key.id(), "made the audit signing key");
                 key
             }
@@ -164,15 +156,7 @@ impl AuditLog {
     pub async fn rotate_key(&self) -> Result<String, AuditError> {
         self.checkpoint().await?;
         let previous = self.signer.load().id().to_string();
-        let (key, document) = SigningKey::generate()?;
-        self.store
-            .rotate_audit_key(
-                key.id(),
-                &key.public_key(),
-                &document,
-                crate::identity::now(),
-            )
-            .await?;
+        let key = new_signing_key(&self.store).await?;
         let id = key.id().to_string();
         self.signer.store(Arc::new(key));
         self.events.emit(Event::AuditKeyRotated {
@@ -219,6 +203,21 @@ impl AuditLog {
         }
         Ok(())
     }
+}
+
+/// A new signing key, stored (sealed) as the one in use; the previous one
+/// is retired but stays published.
+async fn new_signing_key(store: &Store) -> Result<SigningKey, AuditError> {
+    let (key, document) = SigningKey::generate()?;
+    store
+        .rotate_audit_key(
+            key.id(),
+            &key.public_key(),
+            &document,
+            crate::identity::now(),
+        )
+        .await?;
+    Ok(key)
 }
 
 /// The published keys of `store`, newest first.

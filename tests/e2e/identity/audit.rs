@@ -605,33 +605,9 @@ async fn a_restarted_gateway_continues_its_chains() {
 #[tokio::test]
 async fn each_organization_reads_and_exports_only_its_own_chain() {
     let f = Fixture::start_with(AUDIT).await;
-    let created = f
-        .call(
-            Method::POST,
-            "/api/v1/orgs",
-            &f.admin,
-            Some(json!({"name": "tenant-b", "first_admin_email": "admin@b.example"})),
-        )
+    let (org_b, b_admin) = f
+        .second_org("tenant-b", "admin@b.example", "granite willow 31 harbour")
         .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let org_b = created.json()["org"]["id"].as_str().unwrap().to_string();
-    let one_time = created.json()["first_admin"]["one_time_password"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let first = access_token(&f.client, "admin@b.example", &one_time).await;
-    let changed = f
-        .call(
-            Method::POST,
-            "/api/v1/me/password",
-            &first,
-            Some(
-                json!({"current_password": one_time, "new_password": "granite willow 31 harbour"}),
-            ),
-        )
-        .await;
-    assert_eq!(changed.status, 204, "{}", changed.text());
-    let b_admin = access_token(&f.client, "admin@b.example", "granite willow 31 harbour").await;
     let a_env = f
         .call(
             Method::POST,

@@ -222,31 +222,7 @@ async fn nobody_in_another_organization_can_name_this_ones_resources() {
 
     // Organization B with its first administrator, made by the platform
     // operator (the bootstrap administrator).
-    let created = f
-        .call(
-            Method::POST,
-            "/api/v1/orgs",
-            &f.admin,
-            Some(json!({"name": "tenant-b", "first_admin_email": B_ADMIN})),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let org_b = created.json()["org"]["id"].as_str().unwrap().to_string();
-    let one_time = created.json()["first_admin"]["one_time_password"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let first = access_token(&f.client, B_ADMIN, &one_time).await;
-    let changed = f
-        .call(
-            Method::POST,
-            "/api/v1/me/password",
-            &first,
-            Some(json!({"current_password": one_time, "new_password": B_ADMIN_PASSWORD})),
-        )
-        .await;
-    assert_eq!(changed.status, 204, "{}", changed.text());
-    let b_admin = access_token(&f.client, B_ADMIN, B_ADMIN_PASSWORD).await;
+    let (org_b, b_admin) = f.second_org("tenant-b", B_ADMIN, B_ADMIN_PASSWORD).await;
     let made = f
         .call(
             Method::POST,
