@@ -9,7 +9,9 @@
 //!   settings) committed with its event, against the same `UPDATE` in the
 //!   same kind of transaction on the same file without one (the baseline,
 //!   measured in the same run) — median and p99 of each and what the event
-//!   adds.
+//!   adds;
+//! - `audit/statement_floor`: one `SELECT 1` through the same pool, what
+//!   every statement pays before SQLite does any work.
 #![expect(
     clippy::expect_used,
     reason = "a benchmark whose setup fails must stop loudly"
