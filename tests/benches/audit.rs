@@ -132,7 +132,7 @@ async fn change_latency(store: &Store, path: &std::path::Path) {
         sqlx::query("SELECT 1").execute(&raw).await.expect("select");
     }
     println!(
-        "probe: SELECT 1 roundtrip {:.1} µs",
+        "audit/statement_floor: one `SELECT 1` round trip {:.1} µs",
         micros(started.elapsed()) / 2000.0
     );
     let mut with_event = Vec::with_capacity(CHANGES);
