@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 WASM := wasm32-wasip2
 CARGO ?= cargo
 
-.PHONY: fuzz run test test-groups bench build doc plugins plugins-release fixtures fixtures-release wasm-target test-deps lint fmt fmt-check clippy unit e2e clean
+.PHONY: fuzz run test test-groups bench bench-deps bench-proxy build doc plugins plugins-release fixtures fixtures-release wasm-target test-deps lint fmt fmt-check clippy unit e2e clean
 
 ## Setup -------------------------------------------------------------------
 
@@ -111,6 +111,24 @@ test-groups:
 # Plugins are benchmarked as they ship: release builds.
 bench: plugins-release fixtures-release
 	PORTCULLIS_WASM_PROFILE=release $(CARGO) bench -p portcullis-tests
+	@$(MAKE) --no-print-directory bench-proxy
+
+# What the side-by-side proxy benchmark runs: nginx (the baseline proxy
+# and the upstream), wrk and hey (load, the latter paced), from Debian.
+bench-deps:
+	@missing=""; \
+	for tool in nginx wrk hey openssl; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+# Portcullis (TLS, API key, authz-rbac over 10,000 bindings) against nginx
+# proxying bare, and the upstream served directly: CPU per request, req/s,
+# p50/p99 at 32 and 128 connections and paced; BENCH_ROUNDS, BENCH_SECONDS.
+bench-proxy: bench-deps plugins-release
+	$(CARGO) build --release -p portcullis
+	python3 tests/bench/proxy_vs_nginx.py $(CARGO_TARGET_DIR)/release/portcullis $(CARGO_TARGET_DIR)/$(WASM)/release
 
 ## Fuzzing -----------------------------------------------------------------
 
