@@ -16,6 +16,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod context;
 mod event;
+pub mod flood;
 mod log;
 pub mod record;
 pub mod sink;

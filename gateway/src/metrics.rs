@@ -89,6 +89,7 @@ pub struct Metrics {
     audit_degraded: Gauge,
     audit_unsigned: Gauge,
     audit_dropped: Gauge,
+    audit_suppressed: Gauge,
 }
 
 impl Metrics {
@@ -107,6 +108,12 @@ impl Metrics {
         let audit_degraded = Gauge::default();
         let audit_unsigned = Gauge::default();
         let audit_dropped = Gauge::default();
+        let audit_suppressed = Gauge::default();
+        registry.register(
+            "audit_events_suppressed",
+            "Refusals repeated from one source past the flood limit, counted in the next recorded one",
+            audit_suppressed.clone(),
+        );
         registry.register(
             "audit_degraded",
             "1 while the audit log cannot be written (administrative changes are refused)",
@@ -163,6 +170,7 @@ impl Metrics {
             audit_degraded,
             audit_unsigned,
             audit_dropped,
+            audit_suppressed,
         })
     }
 
@@ -249,7 +257,9 @@ impl Metrics {
     }
 
     /// Sets the audit log's gauges (read when metrics are scraped).
-    pub fn set_audit(&self, degraded: bool, unsigned: u64, dropped: u64) {
+    pub fn set_audit(&self, degraded: bool, unsigned: u64, dropped: u64, suppressed: u64) {
+        self.audit_suppressed
+            .set(i64::try_from(suppressed).unwrap_or(i64::MAX));
         self.audit_degraded.set(i64::from(degraded));
         self.audit_unsigned
             .set(i64::try_from(unsigned).unwrap_or(i64::MAX));

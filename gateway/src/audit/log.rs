@@ -8,7 +8,8 @@
 use super::bundle::{self, Bundle, Header};
 use super::checkpoint::{KeySet, PublicKey, SigningKey};
 use super::context;
-use super::event::Event;
+use super::event::{Event, Outcome};
+use super::flood::{Admit, FloodGuard};
 use super::record::{Pending, now_millis};
 use super::verify::{self, Break, Verified};
 use crate::config::AuditConfig;
@@ -29,16 +30,43 @@ const TICK: Duration = Duration::from_millis(500);
 /// clone. Recording never blocks a request: an event is queued, and if
 /// the queue is full it is dropped and counted
 /// (`portcullis_audit_events_dropped_total`).
+/// Repeated refusals from one source are limited (see `flood`).
 #[derive(Debug, Clone)]
 pub struct Events {
     queue: mpsc::Sender<Pending>,
     dropped: Arc<AtomicU64>,
+    suppressed: Arc<AtomicU64>,
+    flood: Arc<FloodGuard>,
 }
 
 impl Events {
+    fn new(queue: mpsc::Sender<Pending>) -> Self {
+        Self {
+            queue,
+            dropped: Arc::default(),
+            suppressed: Arc::default(),
+            flood: Arc::default(),
+        }
+    }
+
     /// Records `event`, with the current request's actor and client.
     pub fn emit(&self, event: Event) {
-        let pending = Pending::new(&event, context::current());
+        let mut pending = Pending::new(&event, context::current());
+        if pending.outcome != Outcome::Success.as_str() {
+            let source = pending.client.as_deref().unwrap_or(&pending.actor);
+            match self.flood.admit(&pending.action, source) {
+                Admit::Suppress => {
+                    self.suppressed.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Admit::Record { suppressed: 0 } => {}
+                Admit::Record { suppressed } => {
+                    if let Some(details) = pending.details.as_object_mut() {
+                        details.insert("suppressed_before".into(), suppressed.into());
+                    }
+                }
+            }
+        }
         if self.queue.try_send(pending).is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::error!(
@@ -53,14 +81,16 @@ impl Events {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// Refusals left out by the flood limit (each counted in the next
+    /// recorded one from the same source).
+    pub fn suppressed(&self) -> u64 {
+        self.suppressed.load(Ordering::Relaxed)
+    }
+
     /// A handle whose events go nowhere but the drop counter (tools and
     /// tests that build services without a log).
     pub fn discard() -> Self {
-        let (queue, _) = mpsc::channel(1);
-        Self {
-            queue,
-            dropped: Arc::default(),
-        }
+        Self::new(mpsc::channel(1).0)
     }
 }
 
@@ -108,10 +138,7 @@ impl AuditLog {
         let log = Arc::new(Self {
             store,
             signer: ArcSwap::from_pointee(signer),
-            events: Events {
-                queue,
-                dropped: Arc::default(),
-            },
+            events: Events::new(queue),
             config,
         });
         let writer = tokio::spawn(write(log.clone(), receiver, shutdown));

@@ -203,6 +203,7 @@ async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
         state.store.audit().is_degraded(),
         state.store.audit().unsigned(),
         state.audit.events().dropped(),
+        state.audit.events().suppressed(),
     );
     (
         [(

@@ -682,3 +682,72 @@ async fn each_organization_reads_and_exports_only_its_own_chain() {
     assert!(a_page.text().contains(&a_env));
     assert!(!a_page.text().contains("b-only"));
 }
+
+#[tokio::test]
+async fn a_flood_of_refused_credentials_is_recorded_up_to_a_rate_and_counted() {
+    let f = Fixture::start_with(AUDIT).await;
+    let sprayed = 400;
+    for i in 0..sprayed {
+        let reply = f
+            .call(Method::GET, "/api/v1/me", &format!("not-a-token-{i}"), None)
+            .await;
+        assert_eq!(reply.status, 401);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let last = f
+        .call(Method::GET, "/api/v1/me", "not-a-token-last", None)
+        .await;
+    assert_eq!(last.status, 401);
+    let mut page = Value::Null;
+    for _ in 0..50 {
+        page = f
+            .call(
+                Method::GET,
+                "/api/v1/platform/audit?action=auth.failed&limit=1000",
+                &f.admin,
+                None,
+            )
+            .await
+            .json();
+        let newest = &page["events"][0]["details"]["suppressed_before"];
+        if newest.as_u64().is_some_and(|n| n > 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let events = page["events"].as_array().unwrap();
+    assert!(
+        events.len() < sprayed,
+        "a flood is not recorded one for one: {} events",
+        events.len()
+    );
+    assert!(
+        events.len() >= 100,
+        "up to the burst is recorded: {}",
+        events.len()
+    );
+    let suppressed = events[0]["details"]["suppressed_before"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        suppressed > 0,
+        "the next refusal counts the left-out ones: {}",
+        events[0]
+    );
+    // Recorded ones during the flood carry their own counts, as the
+    // bucket refilled.
+    let counted: u64 = events
+        .iter()
+        .map(|e| e["details"]["suppressed_before"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(
+        events.len() as u64 - 1 + counted,
+        sprayed as u64,
+        "every refusal is either recorded or counted"
+    );
+    let metrics = f.client.get("/metrics").await.unwrap().text();
+    assert!(
+        metrics.contains("portcullis_audit_events_suppressed "),
+        "{metrics}"
+    );
+}
