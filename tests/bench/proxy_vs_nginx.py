@@ -104,6 +104,19 @@ def rss_mib(pid, field="VmRSS"):
     return 0.0
 
 
+def stop_process(process, stop_signal, grace):
+    """Stops `process` (if any) with `stop_signal`, killing it after
+    `grace` seconds; returns None, the stopped process's new value."""
+    if process:
+        process.send_signal(stop_signal)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return None
+
+
 class Nginx:
     def __init__(self, work, name, body):
         self.dir = os.path.join(work, name)
@@ -132,13 +145,8 @@ class Nginx:
         return self.process.pid
 
     def stop(self):
-        if self.process:
-            self.process.send_signal(signal.SIGQUIT)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-            self.process = None
+        # SIGQUIT: nginx's graceful stop.
+        self.process = stop_process(self.process, signal.SIGQUIT, 10)
 
 
 class Portcullis:
@@ -194,13 +202,7 @@ class Portcullis:
         return self.process.pid
 
     def stop(self):
-        if self.process:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-            self.process = None
+        self.process = stop_process(self.process, signal.SIGTERM, 30)
 
     def request(self, method, path, body=None, token=None):
         context = ssl.create_default_context()
