@@ -176,7 +176,14 @@ fn key_line(key: &ApiKeyRecord) -> String {
 /// Runs an admin subcommand. Its changes are recorded in the audit log
 /// with the actor `cli:admin`, and are signed before it exits.
 pub async fn run(args: AdminArgs) -> anyhow::Result<ExitCode> {
-    let config = args.source.load()?;
+    let mut config = args.source.load()?;
+    // Standard output is this command's answer (`--json` is read by
+    // scripts): a stdout audit sink would mix records into it. The
+    // records are in the store either way.
+    config
+        .audit
+        .sinks
+        .retain(|sink| sink.kind != crate::config::AuditSinkKind::Stdout);
     let core = Core::open(&config)
         .await
         .context("cannot open the gateway's data")?;

@@ -751,3 +751,41 @@ async fn a_flood_of_refused_credentials_is_recorded_up_to_a_rate_and_counted() {
         "{metrics}"
     );
 }
+
+/// `portcullis admin --json` answers on standard output: a stdout audit
+/// sink in the configuration must not mix records into it, and what it
+/// changes is still recorded (in the store, as `cli:admin`).
+#[tokio::test]
+async fn the_admin_cli_answers_clean_json_with_a_stdout_sink_and_its_changes_are_audited() {
+    let f = Fixture::start_with(&format!("{AUDIT}[[audit.sinks]]\nkind = \"stdout\"\n")).await;
+    let config = f.gateway.dir().join("portcullis.toml");
+    let output = std::process::Command::new(paths::binary())
+        .args(["admin", "--config", &config.display().to_string(), "--json"])
+        .args(["users", "create", "--email", "cli-made@example.com"])
+        .env("RUST_LOG", "warn")
+        .env_remove("PORTCULLIS_CONFIG")
+        .output()
+        .expect("run portcullis admin");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let answer: Value = serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("stdout is not one JSON answer ({e}): {text}"));
+    let user_id = answer["user"]["id"].as_str().unwrap().to_string();
+    let page = f
+        .call(
+            Method::GET,
+            &format!("/api/v1/audit?actor=cli:admin&resource=orgs/org_default/users/{user_id}"),
+            &f.admin,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        page["events"][0]["details"]["change"], "created",
+        "the CLI's change is recorded as cli:admin: {page}"
+    );
+}
