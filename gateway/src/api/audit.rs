@@ -5,7 +5,7 @@
 
 use super::extract::{FullAccess, Scoped};
 use crate::audit::checkpoint::KeySet;
-use crate::audit::{self, AuditError};
+use crate::audit::{self, Outcome};
 use crate::http::ApiError;
 use crate::http::router::GatewayState;
 use crate::store::AuditFilter;
@@ -59,7 +59,7 @@ pub struct AuditQuery {
     /// Only this outcome: `success`, `failure` or `denied`.
     #[serde(default)]
     #[schemars(with = "Option<String>", extend("enum" = ["success", "failure", "denied"]))]
-    outcome: Option<OutcomeFilter>,
+    outcome: Option<Outcome>,
     /// The `next_cursor` of the previous page.
     #[serde(default)]
     #[schemars(regex(pattern = r"^[1-9][0-9]{0,17}$"))]
@@ -68,25 +68,6 @@ pub struct AuditQuery {
     #[serde(default)]
     #[schemars(range(min = 1, max = 1000))]
     limit: Option<i64>,
-}
-
-/// An outcome to filter on.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum OutcomeFilter {
-    Success,
-    Failure,
-    Denied,
-}
-
-impl OutcomeFilter {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Failure => "failure",
-            Self::Denied => "denied",
-        }
-    }
 }
 
 /// One page of events, newest first.
@@ -256,14 +237,7 @@ async fn bundle(
     }
     // What is recorded until now is signed before it is exported.
     state.audit.checkpoint().await?;
-    let bundle = match state.audit.export(chain, after).await {
-        Ok(bundle) => bundle,
-        Err(AuditError::NothingSigned(_)) => {
-            return Err(ApiError::ResourceNotFound("audit event after this point"));
-        }
-        Err(AuditError::Store(error)) => return Err(error.into()),
-        Err(AuditError::Key(_)) => return Err(ApiError::Internal),
-    };
+    let bundle = state.audit.export(chain, after).await?;
     let name = format!(
         "attachment; filename=\"audit-{chain}-{}-{}.jsonl\"",
         bundle.header.after + 1,
@@ -285,11 +259,7 @@ pub async fn rotate_key(
     State(state): State<Arc<GatewayState>>,
     FullAccess(_): FullAccess,
 ) -> Result<Json<RotatedKey>, ApiError> {
-    let key_id = match state.audit.rotate_key().await {
-        Ok(id) => id,
-        Err(AuditError::Store(error)) => return Err(error.into()),
-        Err(_) => return Err(ApiError::Internal),
-    };
+    let key_id = state.audit.rotate_key().await?;
     Ok(Json(RotatedKey { key_id }))
 }
 

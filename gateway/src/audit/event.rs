@@ -11,8 +11,9 @@ use serde::Serialize;
 /// The version of the record format; bumped when a field changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Whether what the event describes succeeded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Whether what the event describes succeeded (also what queries filter
+/// on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// It was done.

@@ -319,6 +319,22 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+/// Nothing signed to export is "not found"; a store failure is what the
+/// store says (`audit_unavailable` when the log cannot be written).
+impl From<crate::audit::AuditError> for ApiError {
+    fn from(error: crate::audit::AuditError) -> Self {
+        use crate::audit::AuditError as E;
+        match error {
+            E::NothingSigned(_) => Self::ResourceNotFound("audit event after this point"),
+            E::Store(error) => error.into(),
+            E::Key(error) => {
+                tracing::error!(%error, "the audit signing key failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
 impl From<crate::authz::AuthzError> for ApiError {
     fn from(error: crate::authz::AuthzError) -> Self {
         use crate::authz::AuthzError as E;
