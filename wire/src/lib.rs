@@ -158,6 +158,7 @@ const MAX_DIGITS: usize = 6;
 const MORE: u8 = 0x40;
 
 impl Writer<'_> {
+    #[inline(always)]
     fn number(&mut self, n: usize) {
         if n < usize::from(MORE) {
             // One digit; `n` is below 0x40, so ASCII.
@@ -173,10 +174,12 @@ impl Writer<'_> {
         }
         self.0.push(char::from((n & 0x3F) as u8));
     }
+    #[inline(always)]
     fn str(&mut self, s: &str) {
         self.number(s.len());
         self.0.push_str(s);
     }
+    #[inline(always)]
     fn opt(&mut self, s: Option<&str>) {
         match s {
             None => self.0.push('-'),
@@ -186,12 +189,14 @@ impl Writer<'_> {
             }
         }
     }
+    #[inline(always)]
     fn strings(&mut self, items: &Strings<'_>) {
         self.number(items.len());
         for item in items.iter() {
             self.str(item);
         }
     }
+    #[inline(always)]
     fn pairs(&mut self, items: &Pairs<'_>) {
         self.number(items.len());
         for (name, value) in items.iter() {
@@ -211,12 +216,13 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline(always)]
     pub(crate) fn new(text: &'a str) -> Self {
         Self { text, at: 0 }
     }
 
     /// The next byte, not consumed.
-    #[inline]
+    #[inline(always)]
     fn peek(&self) -> Result<u8, DecodeError> {
         self.text
             .as_bytes()
@@ -225,7 +231,7 @@ impl<'a> Reader<'a> {
             .ok_or(DecodeError::Truncated)
     }
 
-    #[inline]
+    #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'a str, DecodeError> {
         let end = self.at.checked_add(n).ok_or(DecodeError::Truncated)?;
         // Refuses a length past the end or one that cuts a character.
@@ -234,7 +240,7 @@ impl<'a> Reader<'a> {
         Ok(field)
     }
 
-    #[inline]
+    #[inline(always)]
     fn flag(&mut self) -> Result<char, DecodeError> {
         let b = self.peek()?;
         if b.is_ascii() {
@@ -251,7 +257,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A `num`: 1 to [`MAX_DIGITS`] base-64 digits (see the layout).
-    #[inline]
+    #[inline(always)]
     fn number(&mut self) -> Result<usize, DecodeError> {
         let first = self.peek()?;
         if first < MORE {
@@ -275,12 +281,13 @@ impl<'a> Reader<'a> {
         Err(DecodeError::BadNumber)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn str(&mut self) -> Result<&'a str, DecodeError> {
         let n = self.number()?;
         self.take(n)
     }
 
+    #[inline(always)]
     fn opt(&mut self) -> Result<Option<&'a str>, DecodeError> {
         match self.flag()? {
             '-' => Ok(None),
@@ -291,6 +298,7 @@ impl<'a> Reader<'a> {
 
     /// A list of `count` items of `strings_each` strings: checks each item
     /// and returns the count and the text the items span.
+    #[inline(always)]
     fn items(&mut self, strings_each: usize) -> Result<(usize, &'a str), DecodeError> {
         let count = self.number()?;
         let start = self.at;
@@ -307,6 +315,7 @@ impl<'a> Reader<'a> {
     }
 
     /// How many bytes are left.
+    #[inline(always)]
     fn remaining(&self) -> usize {
         self.text.len() - self.at
     }

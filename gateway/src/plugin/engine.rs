@@ -12,6 +12,10 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// How often the epoch advances; deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
+/// Set (to anything) to write a `perf` map of compiled guest code, so a
+/// profile of the gateway names the plugin functions it spends time in.
+pub const PERF_MAP_VARIABLE: &str = "PORTCULLIS_WASM_PERF_MAP";
+
 /// Largest linear memory any instance may reserve; per-plugin caps are lower.
 const MAX_INSTANCE_MEMORY: usize = 4 << 30;
 
@@ -32,6 +36,10 @@ fn engine_config(pooling: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    if std::env::var_os(PERF_MAP_VARIABLE).is_some() {
+        // Names guest functions in `perf` profiles (/tmp/perf-PID.map).
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if pooling {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(1000);

@@ -82,7 +82,9 @@ pub(crate) struct InstancePool<W: WorldBindings> {
     context: Arc<PluginContext>,
     egress: EgressPolicy,
     limits: CallLimits,
-    idle: Mutex<Vec<Warm<W>>>,
+    /// Boxed, so leasing and returning one moves a pointer, not the store
+    /// and every export handle.
+    idle: Mutex<Vec<Box<Warm<W>>>>,
     generation: AtomicU64,
     concurrency: Semaphore,
     instances: usize,
@@ -123,7 +125,7 @@ impl<W: WorldBindings> InstancePool<W> {
     }
 
     /// Builds, instantiates and initialises a fresh instance.
-    pub(crate) async fn fresh(&self) -> Result<Warm<W>, PluginCallError> {
+    pub(crate) async fn fresh(&self) -> Result<Box<Warm<W>>, PluginCallError> {
         let memory_bytes =
             usize::try_from(self.limits.memory_limit_mib << 20).unwrap_or(usize::MAX);
         let state = HostState::new(self.context.clone(), self.egress.clone(), memory_bytes);
@@ -142,12 +144,12 @@ impl<W: WorldBindings> InstancePool<W> {
             Ok::<_, wasmtime::Error>((bindings, init))
         };
         match tokio::time::timeout(self.limits.deadline, started).await {
-            Ok(Ok((bindings, Ok(())))) => Ok(Warm {
+            Ok(Ok((bindings, Ok(())))) => Ok(Box::new(Warm {
                 store,
                 bindings,
                 policy_version: None,
                 generation: self.generation.load(Ordering::Acquire),
-            }),
+            })),
             Ok(Ok((_, Err(guest)))) => Err(failed(format!("init refused: {guest}"))),
             Ok(Err(error)) => Err(failed(format!("{error:#}"))),
             Err(_) => Err(failed(format!(
@@ -223,7 +225,7 @@ impl<W: WorldBindings> InstancePool<W> {
     /// Replaces every idle instance with `prepared` (e.g. instances that
     /// loaded a new policy snapshot) in one step; instances busy now are
     /// dropped when they come back instead of rejoining the pool.
-    pub(crate) fn replace_idle(&self, prepared: Vec<Warm<W>>) {
+    pub(crate) fn replace_idle(&self, prepared: Vec<Box<Warm<W>>>) {
         if let Ok(mut idle) = self.idle.lock() {
             let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
             *idle = prepared
@@ -266,6 +268,10 @@ impl<W: WorldBindings> InstancePool<W> {
     ) -> Result<wasmtime::Result<R>, tokio::time::error::Elapsed> {
         let span = tracing::debug_span!("plugin_call", plugin = %self.context.name, function);
         if !self.limits.wall_clock {
+            // A span no subscriber wants is not entered on every poll.
+            if span.is_disabled() {
+                return Ok(call.await);
+            }
             return Ok(call.instrument(span).await);
         }
         // A little slack so the epoch deadline, which names the cause
@@ -285,7 +291,7 @@ impl<W: WorldBindings> InstancePool<W> {
 /// An instance checked out of its pool for one call.
 pub(crate) struct Lease<'p, W: WorldBindings> {
     pool: &'p InstancePool<W>,
-    warm: Warm<W>,
+    warm: Box<Warm<W>>,
     started: Instant,
     keep: bool,
     _permit: SemaphorePermit<'p>,
@@ -303,7 +309,7 @@ impl<W: WorldBindings> Lease<'_, W> {
     pub(crate) fn detach<R>(
         mut self,
         outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
-    ) -> Result<(Warm<W>, R), PluginCallError> {
+    ) -> Result<(Box<Warm<W>>, R), PluginCallError> {
         match outcome {
             Ok(Ok(value)) => {
                 self.pool.ok_metrics.ok(self.started.elapsed());

@@ -102,20 +102,42 @@ pub enum Scope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Grants {
     all: bool,
-    bits: u128,
+    /// One bit per action, in 64-bit words: a `u128` shift is a library
+    /// call in a Wasm guest, a `u64` one a single instruction.
+    words: [u64; GRANT_WORDS],
 }
+
+/// How many 64-bit words of action bits a grant set holds.
+const GRANT_WORDS: usize = 2;
+
+/// How many distinct permissions a snapshot may name.
+const MAX_ACTIONS: u32 = 64 * GRANT_WORDS as u32;
 
 impl Grants {
     /// Adds what `other` grants.
     fn add(&mut self, other: Grants) {
         self.all |= other.all;
-        self.bits |= other.bits;
+        for (word, more) in self.words.iter_mut().zip(other.words) {
+            *word |= more;
+        }
     }
 
     /// Whether the set holds the action of bit `bit` (`None`: an action no
     /// role names, which only `*` covers).
     pub fn holds(&self, bit: Option<u32>) -> bool {
-        self.all || bit.is_some_and(|b| self.bits & (1u128 << b) != 0)
+        self.all
+            || bit.is_some_and(|b| {
+                self.words
+                    .get(b as usize / 64)
+                    .is_some_and(|word| word >> (b % 64) & 1 == 1)
+            })
+    }
+
+    /// Adds the action of bit `bit` (below [`MAX_ACTIONS`]).
+    fn insert(&mut self, bit: u32) {
+        if let Some(word) = self.words.get_mut(bit as usize / 64) {
+            *word |= 1 << (bit % 64);
+        }
     }
 }
 
@@ -263,10 +285,12 @@ impl Policy {
                 .actions
                 .entry(permission.as_str().into())
                 .or_insert(next);
-            if bit >= 128 {
-                return Err("the snapshot names more than 128 distinct permissions".into());
+            if bit >= MAX_ACTIONS {
+                return Err(format!(
+                    "the snapshot names more than {MAX_ACTIONS} distinct permissions"
+                ));
             }
-            grants.bits |= 1u128 << bit;
+            grants.insert(bit);
         }
         Ok(grants)
     }
