@@ -187,6 +187,8 @@ fn rbac(c: &mut Criterion, runtime: &tokio::runtime::Runtime, registry: &PluginR
         b.to_async(runtime)
             .iter(|| async { allow.check(&request).await.expect("check") })
     });
+    let floor = Rounds::measure(runtime, || allow.check(&request));
+    let mut medians = Vec::new();
     for n in [10usize, 100_000] {
         let snapshot = rbac_snapshot(n);
         let bytes = snapshot.json.len();
@@ -206,6 +208,7 @@ fn rbac(c: &mut Criterion, runtime: &tokio::runtime::Runtime, registry: &PluginR
             b.to_async(runtime)
                 .iter(|| async { rbac.check(&request).await.expect("check") })
         });
+        medians.push((n, Rounds::measure(runtime, || rbac.check(&request))));
         // An admin API request's check: the whole receipt crosses back.
         let with_receipt = CheckRequest {
             wants_receipt: true,
@@ -219,6 +222,66 @@ fn rbac(c: &mut Criterion, runtime: &tokio::runtime::Runtime, registry: &PluginR
         });
     }
     group.finish();
+    println!("rbac check, {ROUNDS} rounds of {CHECKS_PER_ROUND} checks, per check:");
+    println!("  do-nothing authorizer (the call path's floor): {floor}");
+    for (n, rounds) in &medians {
+        println!("  authz-rbac, {n} bindings: {rounds}");
+    }
+    if let [(_, small), (_, large)] = medians.as_slice() {
+        println!(
+            "  median at 100,000 bindings / median at 10: {:.2}",
+            large.median / small.median
+        );
+    }
+}
+
+/// Rounds of the median figure, interleaved with nothing else.
+const ROUNDS: usize = 31;
+/// Checks timed together in one round.
+const CHECKS_PER_ROUND: u32 = 20_000;
+
+/// Per-check times of [`ROUNDS`] rounds: the median, and the spread.
+struct Rounds {
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+impl Rounds {
+    /// Times `ROUNDS` rounds of `CHECKS_PER_ROUND` calls of `check`.
+    fn measure<F, E>(runtime: &tokio::runtime::Runtime, check: impl Fn() -> F) -> Self
+    where
+        F: std::future::Future<Output = Result<portcullis::plugin::Decision, E>>,
+        E: std::fmt::Debug,
+    {
+        let mut times: Vec<f64> = (0..ROUNDS)
+            .map(|_| {
+                runtime.block_on(async {
+                    let started = Instant::now();
+                    for _ in 0..CHECKS_PER_ROUND {
+                        std::hint::black_box(check().await.expect("check"));
+                    }
+                    started.elapsed().as_secs_f64() * 1e6 / f64::from(CHECKS_PER_ROUND)
+                })
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        Self {
+            median: times[ROUNDS / 2],
+            low: times[ROUNDS / 10],
+            high: times[ROUNDS - 1 - ROUNDS / 10],
+        }
+    }
+}
+
+impl std::fmt::Display for Rounds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "median {:.2} µs (10th-90th percentile of rounds {:.2}-{:.2} µs)",
+            self.median, self.low, self.high
+        )
+    }
 }
 
 criterion_group!(benches, bench);

@@ -206,37 +206,44 @@ impl Writer<'_> {
     }
 }
 
-/// Reads fields off an encoded string, from a byte position that is
-/// always on a character boundary (it only steps over ASCII framing bytes
-/// and over whole strings cut with `str::get`).
+/// Reads fields off an encoded string. What is left always starts on a
+/// character boundary: the reader only steps over ASCII framing bytes and
+/// over whole strings cut with `str::split_at_checked`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Reader<'a> {
-    text: &'a str,
-    at: usize,
+    rest: &'a str,
 }
 
 impl<'a> Reader<'a> {
     #[inline(always)]
     pub(crate) fn new(text: &'a str) -> Self {
-        Self { text, at: 0 }
+        Self { rest: text }
     }
 
     /// The next byte, not consumed.
     #[inline(always)]
     fn peek(&self) -> Result<u8, DecodeError> {
-        self.text
+        self.rest
             .as_bytes()
-            .get(self.at)
+            .first()
             .copied()
             .ok_or(DecodeError::Truncated)
     }
 
+    /// Steps over the next byte, which [`Self::peek`] found to be ASCII.
+    #[inline(always)]
+    fn skip_ascii(&mut self) {
+        self.rest = self.rest.get(1..).unwrap_or_default();
+    }
+
     #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'a str, DecodeError> {
-        let end = self.at.checked_add(n).ok_or(DecodeError::Truncated)?;
         // Refuses a length past the end or one that cuts a character.
-        let field = self.text.get(self.at..end).ok_or(DecodeError::Truncated)?;
-        self.at = end;
+        let (field, rest) = self
+            .rest
+            .split_at_checked(n)
+            .ok_or(DecodeError::Truncated)?;
+        self.rest = rest;
         Ok(field)
     }
 
@@ -244,15 +251,14 @@ impl<'a> Reader<'a> {
     fn flag(&mut self) -> Result<char, DecodeError> {
         let b = self.peek()?;
         if b.is_ascii() {
-            self.at += 1;
+            self.skip_ascii();
             return Ok(char::from(b));
         }
-        let c = self
-            .text
-            .get(self.at..)
-            .and_then(|rest| rest.chars().next());
         Err(DecodeError::BadFlag(
-            c.unwrap_or(char::REPLACEMENT_CHARACTER),
+            self.rest
+                .chars()
+                .next()
+                .unwrap_or(char::REPLACEMENT_CHARACTER),
         ))
     }
 
@@ -262,7 +268,7 @@ impl<'a> Reader<'a> {
         let first = self.peek()?;
         if first < MORE {
             // Nearly every length: one digit.
-            self.at += 1;
+            self.skip_ascii();
             return Ok(usize::from(first));
         }
         let mut n = 0u64;
@@ -271,7 +277,7 @@ impl<'a> Reader<'a> {
             if !b.is_ascii() {
                 return Err(DecodeError::BadNumber);
             }
-            self.at += 1;
+            self.skip_ascii();
             if b < MORE {
                 // Past what this machine can address: no buffer holds it.
                 return usize::try_from(n << 6 | u64::from(b)).map_err(|_| DecodeError::Truncated);
@@ -301,15 +307,14 @@ impl<'a> Reader<'a> {
     #[inline(always)]
     fn items(&mut self, strings_each: usize) -> Result<(usize, &'a str), DecodeError> {
         let count = self.number()?;
-        let start = self.at;
+        let start = self.rest;
         for _ in 0..count.saturating_mul(strings_each) {
             // Each string takes at least one byte, so a forged count ends
             // at the end of the buffer, not in a long loop.
             self.str()?;
         }
-        let spanned = self
-            .text
-            .get(start..self.at)
+        let spanned = start
+            .get(..start.len() - self.rest.len())
             .ok_or(DecodeError::Truncated)?;
         Ok((count, spanned))
     }
@@ -317,7 +322,7 @@ impl<'a> Reader<'a> {
     /// How many bytes are left.
     #[inline(always)]
     fn remaining(&self) -> usize {
-        self.text.len() - self.at
+        self.rest.len()
     }
 }
 

@@ -188,6 +188,11 @@ impl<W: WorldBindings> LoadedPlugin<W> {
         self.policy.load_full()
     }
 
+    /// The current snapshot's version, read without taking the snapshot.
+    pub(crate) fn current_policy_version(&self) -> Option<u64> {
+        self.policy.load().as_ref().map(|policy| policy.version)
+    }
+
     pub(crate) fn set_policy(&self, snapshot: Arc<PolicySnapshot>) {
         self.policy.store(Some(snapshot));
     }

@@ -266,9 +266,13 @@ impl<W: WorldBindings> InstancePool<W> {
         function: &'static str,
         call: impl Future<Output = wasmtime::Result<R>>,
     ) -> Result<wasmtime::Result<R>, tokio::time::error::Elapsed> {
-        let span = tracing::debug_span!("plugin_call", plugin = %self.context.name, function);
+        // A span nobody listens to is neither built nor entered per poll.
+        let span = if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug_span!("plugin_call", plugin = %self.context.name, function)
+        } else {
+            tracing::Span::none()
+        };
         if !self.limits.wall_clock {
-            // A span no subscriber wants is not entered on every poll.
             if span.is_disabled() {
                 return Ok(call.await);
             }

@@ -181,9 +181,13 @@ impl AuthorizerPlugin {
         let pool = self.pool();
         let mut lease = pool.lease(isolation).await?;
         // Read after leasing: an instance prepared by a rollout already
-        // holds the snapshot that rollout made current.
-        let policy = self.current_policy();
+        // holds the snapshot that rollout made current. The snapshot itself
+        // is only taken (a reference count) when this instance lacks it.
         let warm = lease.warm();
+        let policy = match self.current_policy_version() {
+            Some(version) if warm.policy_version != Some(version) => self.current_policy(),
+            _ => None,
+        };
         let outcome = pool
             .guard("check", async {
                 let authorize = warm.bindings.portcullis_plugin_authorize();
@@ -252,7 +256,7 @@ impl AuthorizerPlugin {
 
     /// The version of the snapshot installed, if any.
     pub fn policy_version(&self) -> Option<u64> {
-        self.current_policy().map(|p| p.version)
+        self.current_policy_version()
     }
 
     /// Whether a snapshot is rolling out now.
