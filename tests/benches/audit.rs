@@ -19,7 +19,8 @@
 
 use portcullis::audit::{AuditLog, Event};
 use portcullis::config::AuditConfig;
-use portcullis::store::{OrgChanges, OrgRecord, Sealer, Store};
+use portcullis::store::{OrgChanges, Sealer, Store};
+use portcullis_tests::bench::BENCH_ORG;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::time::{Duration, Instant};
 
@@ -37,16 +38,7 @@ fn main() {
         let store = Store::open_sqlite(&path, Sealer::ephemeral().expect("sealer"))
             .await
             .expect("store");
-        store
-            .insert_org(&OrgRecord {
-                id: "org_bench".into(),
-                name: "bench".into(),
-                mfa_required: false,
-                api_key_max_lifetime_days: 90,
-                created_at: 0,
-            })
-            .await
-            .expect("org");
+        portcullis_tests::bench::insert_org(&store, 0).await;
         let (_stop, stopped) = tokio::sync::watch::channel(false);
         let config = AuditConfig {
             queue_capacity: EVENTS * 2,
@@ -63,7 +55,7 @@ fn main() {
 async fn committed(store: &Store) -> usize {
     store
         .query_audit(&portcullis::store::AuditFilter {
-            chain: "org_bench".into(),
+            chain: BENCH_ORG.into(),
             limit: 1,
             ..Default::default()
         })
@@ -87,7 +79,7 @@ async fn group_commit(store: &Store, log: &AuditLog) {
                 "throttled"
             }
             .into(),
-            org: Some("org_bench".into()),
+            org: Some(BENCH_ORG.into()),
         });
     }
     let emitted = started.elapsed();
@@ -143,7 +135,7 @@ async fn change_latency(store: &Store, path: &std::path::Path) {
         let started = Instant::now();
         store
             .update_org(
-                "org_bench",
+                BENCH_ORG,
                 &OrgChanges {
                     api_key_max_lifetime_days: Some(days),
                     ..OrgChanges::default()
@@ -163,13 +155,13 @@ async fn change_latency(store: &Store, path: &std::path::Path) {
         .bind(None::<String>)
         .bind(None::<bool>)
         .bind(days)
-        .bind("org_bench")
+        .bind(BENCH_ORG)
         .execute(&mut *tx)
         .await
         .expect("update");
         // `update_org` reads the record back; so does the baseline.
         sqlx::query("SELECT id, name, mfa_required, api_key_max_lifetime_days, created_at FROM orgs WHERE id = ?")
-            .bind("org_bench")
+            .bind(BENCH_ORG)
             .fetch_one(&mut *tx)
             .await
             .expect("read back");

@@ -25,7 +25,8 @@ use portcullis::identity::api_key::{KeyedHasher, parse};
 use portcullis::identity::{Identity, NewApiKey, NewUser, Presented, now};
 use portcullis::metrics::Metrics;
 use portcullis::plugin::{Credential, PluginEngine, PluginRegistry, RequestInfo};
-use portcullis::store::{OrgRecord, SessionPrincipal, SessionRecord, Store};
+use portcullis::store::{SessionPrincipal, SessionRecord, Store};
+use portcullis_tests::bench::BENCH_ORG;
 use portcullis_tests::paths;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use std::collections::BTreeMap;
@@ -135,19 +136,10 @@ async fn identity_service() -> (Identity, String) {
     )
     .await
     .expect("identity");
-    store
-        .insert_org(&OrgRecord {
-            id: "org_bench".into(),
-            name: "bench".into(),
-            mfa_required: false,
-            api_key_max_lifetime_days: 90,
-            created_at: now(),
-        })
-        .await
-        .expect("org");
+    portcullis_tests::bench::insert_org(&store, now()).await;
     let (user, _) = identity
         .create_user(
-            "org_bench",
+            BENCH_ORG,
             NewUser {
                 email: "bench@example.com".into(),
                 display_name: None,
@@ -180,7 +172,7 @@ fn resolve(c: &mut Criterion) {
     let (identity, user_id) = runtime.block_on(identity_service());
     let (_, key) = runtime
         .block_on(identity.create_api_key(
-            "org_bench",
+            BENCH_ORG,
             &user_id,
             NewApiKey {
                 name: "bench".into(),
@@ -214,7 +206,7 @@ fn resolve(c: &mut Criterion) {
         id: "S".repeat(22),
         secret_hash: [0; 32],
         user_id: Some(user_id.clone()),
-        org_id: Some("org_bench".into()),
+        org_id: Some(BENCH_ORG.into()),
         principal: SessionPrincipal {
             subject: user_id.clone(),
             issuer: "local".into(),

@@ -7,6 +7,7 @@
     reason = "test support code: a broken harness should fail the test loudly"
 )]
 
+pub mod bench;
 pub mod client;
 pub mod gateway;
 pub mod paths;
