@@ -8,6 +8,7 @@
 
 mod bindings;
 mod component;
+mod direct;
 mod egress;
 pub use egress::{EgressRule, EgressRuleError};
 mod engine;

@@ -65,11 +65,43 @@ async fn a_plugin_that_loops_forever_is_stopped_at_its_deadline() {
 }
 
 #[tokio::test]
+async fn a_plugin_called_directly_fails_closed_on_every_fault() {
+    // The fixture's source without the cases that can wait on the host:
+    // the gateway links it for direct calls, with no fiber to switch to,
+    // and the faults still end as they do on a fiber.
+    let (upstream, gateway) = gateway_with("fixture_direct_fault_authorizer").await;
+    assert_logged(&gateway, r#"calls="direct""#).await;
+    expect_stopped_at_deadline(&gateway, "loop").await;
+    expect_fail_closed(&gateway, "alloc", "exceeded its memory limit of 32 MiB").await;
+    // A panic writes its message to stderr (a blocking write, answered at
+    // once) and traps.
+    expect_fail_closed(&gateway, "trap", "plugin `authz` trapped").await;
+    let reply = fault(&gateway, "print").await;
+    assert_eq!(reply.status, 200, "writing to stdio: {}", reply.text());
+    let reply = fault(&gateway, "two-faced").await;
+    assert_eq!(reply.status, 403, "{}", reply.text());
+    let seen = upstream.seen();
+    assert!(seen.iter().any(|s| s.path.starts_with("/fault/print")));
+    for refused in [
+        "/fault/loop",
+        "/fault/alloc",
+        "/fault/trap",
+        "/fault/two-faced",
+    ] {
+        assert!(
+            !seen.iter().any(|s| s.path.starts_with(refused)),
+            "{refused} never reached the upstream"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_plugin_waiting_on_the_host_is_stopped_at_its_deadline() {
     // The fixture imports HTTP, so its calls run under the wall-clock
     // deadline as well as the epoch one; here no guest code runs while it
     // waits for an answer that does not come, so only the former can act.
     let (_upstream, gateway) = gateway_with("fixture_fault_authorizer").await;
+    assert_logged(&gateway, r#"calls="on-fiber""#).await;
     expect_stopped_at_deadline(&gateway, "stall").await;
 }
 

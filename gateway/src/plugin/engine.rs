@@ -2,11 +2,13 @@
 
 use super::PluginLoadError;
 use super::bindings::authorizer::Authorizer;
+use super::component::ComponentInfo;
+use super::direct::direct_linker;
 use super::state::HostState;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances; deadlines are counted in these ticks.
@@ -23,7 +25,21 @@ const MAX_INSTANCE_MEMORY: usize = 4 << 30;
 #[derive(Clone)]
 pub struct PluginEngine {
     engine: Engine,
+    /// Every host interface; calls run on a fiber so imports can wait.
     linker: Arc<Linker<HostState>>,
+    /// The interfaces that answer at once, synchronous only (see
+    /// [`super::direct`]).
+    direct_linker: Arc<Linker<HostState>>,
+}
+
+/// A component linked against the host, ready to instantiate.
+#[doc(hidden)]
+pub struct Linked {
+    /// The pre-instantiated component.
+    pub(crate) pre: InstancePre<HostState>,
+    /// Whether it was linked for direct calls: every import is synchronous,
+    /// so its exports can be called without a fiber.
+    pub(crate) direct: bool,
 }
 
 impl std::fmt::Debug for PluginEngine {
@@ -83,10 +99,13 @@ impl PluginEngine {
             &mut linker,
             |state| state,
         ))?;
+        let direct_linker =
+            direct_linker(&engine).map_err(|e| PluginLoadError::Engine(e.to_string()))?;
         start_epoch_clock(engine.weak());
         Ok(Self {
             engine,
             linker: Arc::new(linker),
+            direct_linker: Arc::new(direct_linker),
         })
     }
 
@@ -95,8 +114,20 @@ impl PluginEngine {
         &self.engine
     }
 
-    pub(super) fn linker(&self) -> &Linker<HostState> {
-        &self.linker
+    /// Links `component`: for direct calls when nothing it imports can
+    /// wait on the host (the direct linker offers every interface that
+    /// answers at once), otherwise for calls on a fiber.
+    pub(super) fn link(
+        &self,
+        component: &Component,
+        info: &ComponentInfo,
+    ) -> wasmtime::Result<Linked> {
+        if !info.may_wait_on_host() {
+            let pre = self.direct_linker.instantiate_pre(component)?;
+            return Ok(Linked { pre, direct: true });
+        }
+        let pre = self.linker.instantiate_pre(component)?;
+        Ok(Linked { pre, direct: false })
     }
 
     /// Compiles the component in `bytes`.

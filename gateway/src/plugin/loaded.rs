@@ -139,11 +139,11 @@ impl<W: WorldBindings> LoadedPlugin<W> {
             plugin: name.to_string(),
             message,
         };
-        let instance_pre = engine
-            .linker()
-            .instantiate_pre(&prepared.component)
+        let linked = engine
+            .link(&prepared.component, &prepared.info)
             .map_err(|e| start_error(format!("cannot link: {e:#}")))?;
-        let pre = W::pre(instance_pre).map_err(|e| start_error(format!("{e:#}")))?;
+        let calls = if linked.direct { "direct" } else { "on-fiber" };
+        let pre = W::pre(linked).map_err(|e| start_error(format!("{e:#}")))?;
         let config_json =
             serde_json::to_string(&config.config).map_err(|e| start_error(e.to_string()))?;
         let context = Arc::new(PluginContext {
@@ -168,7 +168,7 @@ impl<W: WorldBindings> LoadedPlugin<W> {
         pool.prewarm()
             .await
             .map_err(|e| start_error(e.to_string()))?;
-        tracing::info!(plugin = name, world = %W::WORLD, version = ?prepared.info.version, "plugin loaded");
+        tracing::info!(plugin = name, world = %W::WORLD, version = ?prepared.info.version, calls, "plugin loaded");
         Ok(Self {
             name: name.to_string(),
             info: prepared.info,

@@ -9,7 +9,7 @@
 
 use super::PluginCallError;
 use super::egress::EgressPolicy;
-use super::engine::EPOCH_TICK;
+use super::engine::{EPOCH_TICK, Linked};
 use super::state::{HostState, PluginContext};
 use crate::metrics::{Metrics, PluginCallHandles};
 use std::future::Future;
@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::Instrument;
-use wasmtime::component::InstancePre;
 use wasmtime::{Engine, Store, Trap};
 
 /// What the pool needs to know about a world's generated bindings.
@@ -29,7 +28,7 @@ pub trait WorldBindings: Sized + Send + Sync + 'static {
     /// The pre-instantiated form (`AuthorizerPre` ...).
     type Pre: Send + Sync;
     /// Wraps a linked component.
-    fn pre(pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre>;
+    fn pre(linked: Linked) -> wasmtime::Result<Self::Pre>;
     /// Instantiates.
     fn instantiate(
         pre: &Self::Pre,
@@ -266,12 +265,7 @@ impl<W: WorldBindings> InstancePool<W> {
         function: &'static str,
         call: impl Future<Output = wasmtime::Result<R>>,
     ) -> Result<wasmtime::Result<R>, tokio::time::error::Elapsed> {
-        // A span nobody listens to is neither built nor entered per poll.
-        let span = if tracing::enabled!(tracing::Level::DEBUG) {
-            tracing::debug_span!("plugin_call", plugin = %self.context.name, function)
-        } else {
-            tracing::Span::none()
-        };
+        let span = self.span(function);
         if !self.limits.wall_clock {
             if span.is_disabled() {
                 return Ok(call.await);
@@ -283,6 +277,30 @@ impl<W: WorldBindings> InstancePool<W> {
         tokio::time::timeout(self.limits.deadline + Duration::from_millis(50), call)
             .instrument(span)
             .await
+    }
+
+    /// Runs `call` (the export `function`, called directly on an instance
+    /// linked for it) in the same span as [`Self::guard`]. It needs no
+    /// wall-clock timeout: such a plugin cannot wait on the host, so the
+    /// epoch deadline bounds it.
+    pub(crate) fn guard_direct<R>(
+        &self,
+        function: &'static str,
+        call: impl FnOnce() -> wasmtime::Result<R>,
+    ) -> Result<wasmtime::Result<R>, tokio::time::error::Elapsed> {
+        let span = self.span(function);
+        let _entered = span.enter();
+        Ok(call())
+    }
+
+    /// The span of one call. One nobody listens to is not built, and
+    /// entering it costs nothing.
+    fn span(&self, function: &'static str) -> tracing::Span {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug_span!("plugin_call", plugin = %self.context.name, function)
+        } else {
+            tracing::Span::none()
+        }
     }
 
     fn record(&self, error: &PluginCallError, started: Instant) {

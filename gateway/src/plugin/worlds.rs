@@ -2,7 +2,10 @@
 //! the call under the plugin's limits and settles the lease.
 
 use super::PluginCallError;
-use super::bindings::{auth_provider, authorizer, key_provider, secrets_backend, types};
+use super::bindings::{
+    auth_provider, authorizer, authorizer_direct, key_provider, secrets_backend, types,
+};
+use super::engine::Linked;
 use super::loaded::PolicySnapshot;
 use super::pool::{Isolation, WorldBindings};
 use super::state::HostState;
@@ -63,8 +66,8 @@ macro_rules! world_bindings {
             const WORLD: super::World = super::World::$world;
             type Pre = $pre;
 
-            fn pre(pre: InstancePre<HostState>) -> wasmtime::Result<Self::Pre> {
-                <$pre>::new(pre)
+            fn pre(linked: Linked) -> wasmtime::Result<Self::Pre> {
+                <$pre>::new(linked.pre)
             }
 
             async fn instantiate(
@@ -88,12 +91,59 @@ macro_rules! world_bindings {
     };
 }
 
-world_bindings!(
-    authorizer::Authorizer,
-    authorizer::AuthorizerPre<HostState>,
-    Authorizer,
-    portcullis_plugin_authorize
-);
+/// An authorizer instance's exports: called on a fiber, and also directly
+/// when the instance was linked for direct calls (see `plugin::direct`).
+#[doc(hidden)]
+pub struct AuthorizerExports {
+    on_fiber: authorizer::Authorizer,
+    direct: Option<authorizer_direct::Authorizer>,
+}
+
+/// A linked authorizer component with its export indices.
+#[doc(hidden)]
+pub struct AuthorizerLinked {
+    pre: InstancePre<HostState>,
+    on_fiber: authorizer::AuthorizerIndices,
+    direct: Option<authorizer_direct::AuthorizerIndices>,
+}
+
+impl WorldBindings for AuthorizerExports {
+    const WORLD: super::World = super::World::Authorizer;
+    type Pre = AuthorizerLinked;
+
+    fn pre(linked: Linked) -> wasmtime::Result<Self::Pre> {
+        let direct = match linked.direct {
+            true => Some(authorizer_direct::AuthorizerIndices::new(&linked.pre)?),
+            false => None,
+        };
+        Ok(AuthorizerLinked {
+            on_fiber: authorizer::AuthorizerIndices::new(&linked.pre)?,
+            direct,
+            pre: linked.pre,
+        })
+    }
+
+    async fn instantiate(pre: &Self::Pre, store: &mut Store<HostState>) -> wasmtime::Result<Self> {
+        let instance = pre.pre.instantiate_async(&mut *store).await?;
+        let direct = match &pre.direct {
+            Some(indices) => Some(indices.load(&mut *store, &instance)?),
+            None => None,
+        };
+        Ok(Self {
+            on_fiber: pre.on_fiber.load(&mut *store, &instance)?,
+            direct,
+        })
+    }
+
+    async fn init(&self, store: &mut Store<HostState>) -> wasmtime::Result<Result<(), String>> {
+        Ok(self
+            .on_fiber
+            .portcullis_plugin_authorize()
+            .call_init(store)
+            .await?
+            .map_err(|e| guest_text(&e)))
+    }
+}
 world_bindings!(
     auth_provider::AuthProvider,
     auth_provider::AuthProviderPre<HostState>,
@@ -114,7 +164,7 @@ world_bindings!(
 );
 
 /// An `authorizer` plugin.
-pub type AuthorizerPlugin = super::LoadedPlugin<authorizer::Authorizer>;
+pub type AuthorizerPlugin = super::LoadedPlugin<AuthorizerExports>;
 /// An `auth-provider` plugin.
 pub type AuthProviderPlugin = super::LoadedPlugin<auth_provider::AuthProvider>;
 /// A `secrets-backend` plugin.
@@ -188,9 +238,25 @@ impl AuthorizerPlugin {
             Some(version) if warm.policy_version != Some(version) => self.current_policy(),
             _ => None,
         };
+        // The hot path: the instance holds the current snapshot and can be
+        // called without a fiber.
+        if policy.is_none()
+            && let Some(direct) = &warm.bindings.direct
+        {
+            let authorize = direct.portcullis_plugin_authorize();
+            let store = &mut warm.store;
+            let outcome = if request.wants_receipt {
+                pool.guard_direct("explain", || authorize.call_explain(store, &encoded))
+            } else {
+                pool.guard_direct("check", || {
+                    authorize.call_check(store, &encoded).map(Decision::from)
+                })
+            };
+            return lease.settle(outcome);
+        }
         let outcome = pool
             .guard("check", async {
-                let authorize = warm.bindings.portcullis_plugin_authorize();
+                let authorize = warm.bindings.on_fiber.portcullis_plugin_authorize();
                 if let Some(policy) = &policy
                     && warm.policy_version != Some(policy.version)
                 {
@@ -237,6 +303,7 @@ impl AuthorizerPlugin {
                 .guard(
                     "load-policy",
                     warm.bindings
+                        .on_fiber
                         .portcullis_plugin_authorize()
                         .call_load_policy(&mut warm.store, &snapshot.json),
                 )

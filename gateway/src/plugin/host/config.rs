@@ -4,11 +4,11 @@ use crate::plugin::bindings::config::Host;
 use crate::plugin::state::HostState;
 
 impl Host for HostState {
-    async fn get_json(&mut self) -> wasmtime::Result<String> {
+    fn get_json(&mut self) -> wasmtime::Result<String> {
         Ok(self.context.config_json.clone())
     }
 
-    async fn instance_name(&mut self) -> wasmtime::Result<String> {
+    fn instance_name(&mut self) -> wasmtime::Result<String> {
         Ok(self.context.name.clone())
     }
 }

@@ -81,7 +81,7 @@ pub fn hmac(alg: HashAlgorithm, key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 impl Host for HostState {
-    async fn verify_signature(
+    fn verify_signature(
         &mut self,
         algorithm: SignatureAlgorithm,
         key: PublicKey,
@@ -91,15 +91,11 @@ impl Host for HostState {
         Ok(verify_signature(algorithm, &key, &message, &signature))
     }
 
-    async fn digest(
-        &mut self,
-        algorithm: HashAlgorithm,
-        data: Vec<u8>,
-    ) -> wasmtime::Result<Vec<u8>> {
+    fn digest(&mut self, algorithm: HashAlgorithm, data: Vec<u8>) -> wasmtime::Result<Vec<u8>> {
         Ok(digest(algorithm, &data))
     }
 
-    async fn hmac(
+    fn hmac(
         &mut self,
         algorithm: HashAlgorithm,
         key: Vec<u8>,
@@ -108,7 +104,7 @@ impl Host for HostState {
         Ok(hmac(algorithm, &key, &data))
     }
 
-    async fn constant_time_equals(&mut self, a: Vec<u8>, b: Vec<u8>) -> wasmtime::Result<bool> {
+    fn constant_time_equals(&mut self, a: Vec<u8>, b: Vec<u8>) -> wasmtime::Result<bool> {
         Ok(a.ct_eq(&b).into())
     }
 }

@@ -21,7 +21,7 @@ fn sanitize(message: &str) -> String {
 }
 
 impl Host for HostState {
-    async fn write(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+    fn write(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         let plugin = self.context.name.as_str();
         let message = sanitize(&message);
         match level {
