@@ -6,6 +6,7 @@
 
 mod connection;
 mod listener;
+mod threads;
 
 use crate::audit::AuditLog;
 use crate::authz::{Authz, Scope, Subject};
@@ -52,6 +53,9 @@ pub enum ServerError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A serving thread or its event loop could not be started.
+    #[error("cannot start the serving threads: {0}")]
+    Threads(std::io::Error),
     /// The policy could not be loaded.
     #[error("cannot load the authorization policy: {0}")]
     Authz(#[from] crate::authz::AuthzError),
@@ -336,6 +340,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
         identity: core.identity.clone(),
         authz: core.authz.clone(),
         audit: core.audit.clone(),
+        background: tokio::runtime::Handle::current(),
     });
     let router = build_router(state.clone());
 
@@ -344,7 +349,15 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
             .await
             .map_err(|source| ServerError::Bind { addr, source })
     };
-    let https = bind(config.server.listen).await?;
+    // Bound here, then handed to the serving threads, which register it
+    // with their own event loops.
+    let https = bind(config.server.listen)
+        .await?
+        .into_std()
+        .map_err(|source| ServerError::Bind {
+            addr: config.server.listen,
+            source,
+        })?;
     let https_addr = https.local_addr().map_err(|source| ServerError::Bind {
         addr: config.server.listen,
         source,
@@ -363,13 +376,18 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    tasks.spawn(listener::serve_https(
-        https,
-        tls_config,
+    let serving_threads = threads::count(&config.server);
+    let serving = threads::Serving {
+        tls: tls_config,
         router,
-        config.server.clone(),
-        shutdown_rx.clone(),
-    ));
+        server: config.server.clone(),
+        shutdown: shutdown_rx.clone(),
+    };
+    for ended in threads::start(serving_threads, https, https_addr, serving)? {
+        tasks.spawn(async move {
+            let _ = ended.await;
+        });
+    }
     if let Some(http) = http {
         tasks.spawn(listener::serve_redirect(
             http,
@@ -389,7 +407,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
         shutdown.subscribe(),
     ));
     let audit_writer = core.audit_writer;
-    tracing::info!(%https_addr, ?http_addr, config = %config.origin(), "portcullis is serving");
+    tracing::info!(%https_addr, ?http_addr, serving_threads, config = %config.origin(), "portcullis is serving");
     Ok(RunningGateway {
         https_addr,
         http_addr,

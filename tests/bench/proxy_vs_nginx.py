@@ -17,7 +17,10 @@ round during which other processes used more than a tenth of the machine
 is repeated. Output: a table per load with the ratios to nginx, and the
 gateway's resident memory idle and under load.
 
-Environment: BENCH_ROUNDS (5), BENCH_SECONDS (10), BENCH_BINDINGS (10000).
+Environment: BENCH_ROUNDS (5), BENCH_SECONDS (10), BENCH_BINDINGS (10000);
+BENCH_PROFILE=1 also records, after the rounds and outside the figures, a
+`perf` profile of Portcullis under the wrk -c32 load and prints its top
+entries (perf from Debian's linux-perf).
 """
 
 import json
@@ -38,6 +41,8 @@ import http.client
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 BINDINGS = int(os.environ.get("BENCH_BINDINGS", "10000"))
+PROFILE = os.environ.get("BENCH_PROFILE") == "1"
+PROFILE_TOP = 30
 WARMUP_SECONDS = 2
 # A round during which other processes used more of the machine than this
 # is repeated (at most twice).
@@ -338,6 +343,29 @@ def run_load(tool, url, connections, token, pids):
     return result, output
 
 
+def profile(gateway, api_key, work):
+    """A perf profile of the gateway under wrk -c32: its top entries, as text."""
+    if not shutil.which("perf"):
+        sys.exit("BENCH_PROFILE=1 needs `perf` (Debian: linux-perf)")
+    data = os.path.join(work, "perf.data")
+    pid = gateway.start()
+    url = f"https://127.0.0.1:{gateway.port}/bench/1"
+    header = ["-H", f"Authorization: Bearer {api_key}"]
+    subprocess.run(["wrk", "-t1", "-c32", f"-d{WARMUP_SECONDS}s", *header, url], capture_output=True)
+    load = subprocess.Popen(["wrk", "-t1", "-c32", f"-d{SECONDS + 2}s", *header, url],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["perf", "record", "-F", "999", "-g", "-p", str(pid), "-o", data,
+                    "--", "sleep", str(SECONDS)], capture_output=True, check=True)
+    load.wait()
+    gateway.stop()
+    report = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "dso,symbol",
+                             "-g", "none", "--stdio"], capture_output=True, text=True).stdout
+    entries = [line[:140] for line in report.splitlines() if line.strip() and not line.startswith("#")]
+    return "\n".join([
+        f"### perf: Portcullis under wrk -t1 -c32, top {PROFILE_TOP} entries (self time)", "",
+        "```", *entries[:PROFILE_TOP], "```"])
+
+
 def median(values):
     return statistics.median(values) if values else float("nan")
 
@@ -413,6 +441,7 @@ def main():
                     print(f"  round {round_number + 1} {name}: other processes used "
                           f"{foreign:.0%} of the machine; repeating", flush=True)
             print(f"  round {round_number + 1}/{ROUNDS} done", flush=True)
+        profiled = profile(gateway, api_key, work) if PROFILE else None
     finally:
         gateway.stop()
         proxy.stop()
@@ -434,6 +463,8 @@ def main():
         print()
     print(f"Portcullis resident memory (every bundled plugin loaded and pooled): "
           f"idle {median(memory['idle']):.0f} MiB, peak under load {median(memory['load']):.0f} MiB")
+    if profiled:
+        print(f"\n{profiled}")
 
 
 if __name__ == "__main__":

@@ -82,3 +82,48 @@ async fn slow_clients_are_cut_off_after_the_header_timeout() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_connection_cap_holds_across_serving_threads() {
+    // Three threads share the listening socket and the cap of two.
+    let upstream = Upstream::start().await;
+    let text = config(
+        &upstream,
+        &paths::component("fixture_allow_all").display().to_string(),
+        "",
+    )
+    .replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nmax_connections = 2\nthreads = 3",
+    );
+    let gateway = start(&text).await;
+    assert!(
+        gateway.log().contains("serving_threads=3"),
+        "{}",
+        gateway.log()
+    );
+    let client = gateway.client();
+    let mut first = client.session().await.unwrap();
+    let mut second = client.session().await.unwrap();
+    assert_eq!(first.get("/healthz").await.unwrap(), 200);
+    assert_eq!(second.get("/healthz").await.unwrap(), 200);
+    // A third connection waits in the accept queue while two are open...
+    let third = tokio::spawn(async move {
+        let mut session = client.session().await?;
+        session.get("/healthz").await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !third.is_finished(),
+        "a third connection was served past the cap of two"
+    );
+    // ...and is served as soon as one of them closes.
+    drop(first);
+    let served = tokio::time::timeout(Duration::from_secs(5), third)
+        .await
+        .expect("the waiting connection is served once another closes")
+        .unwrap()
+        .unwrap();
+    assert_eq!(served, 200);
+    assert_eq!(second.get("/healthz").await.unwrap(), 200);
+}

@@ -70,6 +70,10 @@ pub struct ServerConfig {
     pub shutdown_grace_ms: u64,
     /// Most concurrent connections; further ones wait in the accept queue.
     pub max_connections: usize,
+    /// Threads serving HTTPS connections, each with its own event loop
+    /// (a connection stays on the thread that accepted it); 0, the
+    /// default, means one per CPU core.
+    pub threads: usize,
     /// A connection with no request in flight this long is closed (HTTP/1
     /// keep-alive and HTTP/2 alike), so idle clients cannot hold permits.
     pub idle_timeout_ms: u64,
@@ -108,6 +112,7 @@ impl Default for ServerConfig {
             request_timeout_ms: 30_000,
             shutdown_grace_ms: 10_000,
             max_connections: 10_000,
+            threads: 0,
             idle_timeout_ms: 60_000,
             http2_max_concurrent_streams: 100,
             body_read_timeout_ms: 10_000,

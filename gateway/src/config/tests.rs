@@ -20,6 +20,16 @@ fn wrong_type_names_file_and_key() {
 }
 
 #[test]
+fn serving_threads_are_bounded() {
+    let err = parse("[server]\nthreads = 1000\n").unwrap_err().to_string();
+    assert!(
+        err.contains("key `server.threads`: expected from 0 (one per CPU core) to 256 threads"),
+        "{err}"
+    );
+    assert_eq!(parse("[server]\nthreads = 4\n").unwrap().server.threads, 4);
+}
+
+#[test]
 fn unknown_key_is_refused() {
     let err = parse("[server]\nlisten_on = \"1.2.3.4:1\"\n")
         .unwrap_err()

@@ -2,6 +2,9 @@
 
 use super::Config;
 
+/// Most `server.threads` accepted.
+const MAX_SERVING_THREADS: usize = 256;
+
 /// `(key, expected)` of the first problem found.
 pub(super) type Problem = (String, String);
 
@@ -37,6 +40,12 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
         if value == 0 {
             return Err(problem(key, "a positive number of milliseconds"));
         }
+    }
+    if server.threads > MAX_SERVING_THREADS {
+        return Err(problem(
+            "server.threads",
+            format!("from 0 (one per CPU core) to {MAX_SERVING_THREADS} threads"),
+        ));
     }
     if !(1..=10_000).contains(&server.http2_max_concurrent_streams) {
         return Err(problem(

@@ -164,7 +164,9 @@ async fn ask(
         // answered from the previous snapshot. A request never waits for a
         // rollout, so callers cannot queue behind one.
         let plugin = authorizer.clone();
-        tokio::spawn(async move { install(&plugin, snapshot).await });
+        state
+            .background
+            .spawn(async move { install(&plugin, snapshot).await });
     }
     authorizer
         .check(request)

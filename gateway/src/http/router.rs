@@ -47,6 +47,10 @@ pub struct GatewayState {
     pub authz: Arc<crate::authz::Authz>,
     /// The audit log.
     pub audit: Arc<crate::audit::AuditLog>,
+    /// The runtime for work a request starts but does not wait for (a
+    /// policy rollout), so it does not hold up the connections of the
+    /// serving thread the request arrived on.
+    pub background: tokio::runtime::Handle,
 }
 
 /// What the gateway decides about every request before routing it.

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::Instrument;
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 /// What the pool needs to know about a world's generated bindings.
 /// Implemented for the four worlds only; not meant for use outside the crate.
@@ -70,7 +70,10 @@ pub(crate) struct CallLimits {
     /// plugin whose imports can wait on the host, where the epoch deadline
     /// (which interrupts running guest code) cannot reach (see
     /// [`super::ComponentInfo::may_wait_on_host`]). Saves a timer per call
-    /// on the hot path of the others.
+    /// on the hot path of the others. Such a plugin is called on a fiber,
+    /// and its running code yields to its thread's other tasks at every
+    /// epoch tick; the others are called directly and run to the end or to
+    /// their deadline.
     pub(crate) wall_clock: bool,
 }
 
@@ -116,6 +119,17 @@ impl<W: WorldBindings> InstancePool<W> {
         }
     }
 
+    /// Starts the deadline of the next call on `store`: a plugin called
+    /// directly traps at it; one called on a fiber yields to the other tasks
+    /// of its thread at every tick until then (see [`yield_until_deadline`]).
+    fn arm_deadline(&self, store: &mut Store<HostState>) {
+        store.data_mut().call_deadline = Instant::now() + self.limits.deadline;
+        store.set_epoch_deadline(match self.limits.wall_clock {
+            true => 1,
+            false => self.deadline_ticks(),
+        });
+    }
+
     fn deadline_ticks(&self) -> u64 {
         let tick = EPOCH_TICK.as_micros().max(1);
         u64::try_from(self.limits.deadline.as_micros().div_ceil(tick))
@@ -130,8 +144,12 @@ impl<W: WorldBindings> InstancePool<W> {
         let state = HostState::new(self.context.clone(), self.egress.clone(), memory_bytes);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(self.deadline_ticks());
+        if self.limits.wall_clock {
+            store.epoch_deadline_callback(yield_until_deadline);
+        } else {
+            store.epoch_deadline_trap();
+        }
+        self.arm_deadline(&mut store);
         let plugin = self.context.name.clone();
         let failed = |message: String| PluginCallError::Instantiate {
             plugin: plugin.clone(),
@@ -206,7 +224,7 @@ impl<W: WorldBindings> InstancePool<W> {
                 }
             },
         };
-        warm.store.set_epoch_deadline(self.deadline_ticks());
+        self.arm_deadline(&mut warm.store);
         Ok(Lease {
             pool: self,
             warm,
@@ -406,6 +424,21 @@ impl<W: WorldBindings> Lease<'_, W> {
         pool.record(&error, started);
         Err(error)
     }
+}
+
+/// The epoch callback of an instance called on a fiber: at every tick it
+/// lets the other tasks of the serving thread run, so a long call holds up
+/// only its own request; past the call's deadline it interrupts the guest.
+fn yield_until_deadline(
+    store: wasmtime::StoreContextMut<'_, HostState>,
+) -> wasmtime::Result<UpdateDeadline> {
+    if Instant::now() >= store.data().call_deadline {
+        return Ok(UpdateDeadline::Interrupt);
+    }
+    Ok(UpdateDeadline::YieldCustom(
+        1,
+        Box::pin(tokio::task::yield_now()),
+    ))
 }
 
 fn millis(duration: Duration) -> u64 {

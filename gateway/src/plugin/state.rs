@@ -5,6 +5,7 @@ use super::egress::EgressPolicy;
 use super::limits::MemoryLimiter;
 use crate::store::KvNamespace;
 use std::sync::Arc;
+use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -28,6 +29,8 @@ pub struct HostState {
     pub(super) egress: EgressPolicy,
     pub(crate) limiter: MemoryLimiter,
     pub(super) context: Arc<PluginContext>,
+    /// When the call running now must end (see `pool::yield_until_deadline`).
+    pub(super) call_deadline: Instant,
 }
 
 impl HostState {
@@ -50,6 +53,7 @@ impl HostState {
             egress,
             limiter: MemoryLimiter::new(memory_bytes),
             context,
+            call_deadline: Instant::now(),
         }
     }
 }

@@ -64,17 +64,18 @@ async fn drain(graceful: GracefulShutdown, grace: Duration) {
     }
 }
 
-/// Serves HTTPS until `shutdown` turns true.
+/// Serves HTTPS until `shutdown` turns true; each connection holds one of
+/// `connections`' permits (the gateway-wide cap) while open.
 pub(super) async fn serve_https(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     router: Router,
     server: ServerConfig,
+    connections: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let builder = Arc::new(http_builder(&server));
-    let connections = Arc::new(Semaphore::new(server.max_connections));
     let handshake_timeout = Duration::from_millis(server.tls_handshake_timeout_ms);
     let idle_timeout = Duration::from_millis(server.idle_timeout_ms);
     loop {

@@ -20,16 +20,28 @@ use std::time::Duration;
 type ProxyBody =
     http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
-/// A pooled HTTP/1.1 client for upstreams.
-#[derive(Clone, Debug)]
+/// An HTTP/1.1 client for upstreams, keeping idle connections for reuse
+/// in one pool per thread: a connection is driven by the event loop of the
+/// thread that opened it, so a pool shared by the serving threads would
+/// hand most requests, and their responses, from one thread to another.
+#[derive(Clone, Debug, Default)]
 pub struct UpstreamClient {
-    client: Client<HttpConnector, ProxyBody>,
+    _pooled_per_thread: (),
 }
 
-impl Default for UpstreamClient {
-    fn default() -> Self {
-        Self::new()
-    }
+thread_local! {
+    static POOL: Client<HttpConnector, ProxyBody> = pool();
+}
+
+/// A client keeping idle connections per upstream for reuse.
+fn pool() -> Client<HttpConnector, ProxyBody> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(1024)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(connector)
 }
 
 fn identity_header(name: &str) -> HeaderName {
@@ -72,16 +84,9 @@ fn set_identity(
 }
 
 impl UpstreamClient {
-    /// A client keeping idle connections per upstream for reuse.
+    /// The client; its pools are made on each thread's first request.
     pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(1024)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
-        Self { client }
+        Self::default()
     }
 
     /// Forwards `request` on `route` as `principal`.
@@ -143,7 +148,9 @@ impl UpstreamClient {
         let body: ProxyBody = Limited::new(body, max_body_bytes).boxed_unsync();
         let upstream = Request::from_parts(parts, body);
         let response =
-            match tokio::time::timeout(route.timeout, self.client.request(upstream)).await {
+            match tokio::time::timeout(route.timeout, POOL.with(Client::clone).request(upstream))
+                .await
+            {
                 Err(_) => return Err(ApiError::UpstreamTimeout),
                 Ok(Err(error)) => {
                     let too_large = std::error::Error::source(&error)
