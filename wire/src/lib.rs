@@ -209,55 +209,55 @@ impl Writer<'_> {
 /// Reads fields off an encoded string. What is left always starts on a
 /// character boundary: the reader only steps over ASCII framing bytes and
 /// over whole strings cut with `str::split_at_checked`.
+/// Reads a request from the front. `pos` only ever advances over an ASCII
+/// byte or a whole field, so it is always on a character boundary.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Reader<'a> {
-    rest: &'a str,
+    text: &'a str,
+    pos: usize,
 }
 
 impl<'a> Reader<'a> {
     #[inline(always)]
     pub(crate) fn new(text: &'a str) -> Self {
-        Self { rest: text }
+        Self { text, pos: 0 }
     }
 
     /// The next byte, not consumed.
     #[inline(always)]
     fn peek(&self) -> Result<u8, DecodeError> {
-        self.rest
+        self.text
             .as_bytes()
-            .first()
+            .get(self.pos)
             .copied()
             .ok_or(DecodeError::Truncated)
     }
 
-    /// Steps over the next byte, which [`Self::peek`] found to be ASCII.
-    #[inline(always)]
-    fn skip_ascii(&mut self) {
-        self.rest = self.rest.get(1..).unwrap_or_default();
-    }
-
+    /// The next `n` bytes as a field.
     #[inline(always)]
     fn take(&mut self, n: usize) -> Result<&'a str, DecodeError> {
+        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
         // Refuses a length past the end or one that cuts a character.
-        let (field, rest) = self
-            .rest
-            .split_at_checked(n)
+        let field = self
+            .text
+            .get(self.pos..end)
             .ok_or(DecodeError::Truncated)?;
-        self.rest = rest;
+        self.pos = end;
         Ok(field)
     }
 
+    /// A one-byte flag: `'-'` or `'+'` (or the format version).
     #[inline(always)]
     fn flag(&mut self) -> Result<char, DecodeError> {
         let b = self.peek()?;
         if b.is_ascii() {
-            self.skip_ascii();
+            self.pos += 1;
             return Ok(char::from(b));
         }
         Err(DecodeError::BadFlag(
-            self.rest
-                .chars()
-                .next()
+            self.text
+                .get(self.pos..)
+                .and_then(|rest| rest.chars().next())
                 .unwrap_or(char::REPLACEMENT_CHARACTER),
         ))
     }
@@ -268,7 +268,7 @@ impl<'a> Reader<'a> {
         let first = self.peek()?;
         if first < MORE {
             // Nearly every length: one digit.
-            self.skip_ascii();
+            self.pos += 1;
             return Ok(usize::from(first));
         }
         let mut n = 0u64;
@@ -277,7 +277,7 @@ impl<'a> Reader<'a> {
             if !b.is_ascii() {
                 return Err(DecodeError::BadNumber);
             }
-            self.skip_ascii();
+            self.pos += 1;
             if b < MORE {
                 // Past what this machine can address: no buffer holds it.
                 return usize::try_from(n << 6 | u64::from(b)).map_err(|_| DecodeError::Truncated);
@@ -287,12 +287,14 @@ impl<'a> Reader<'a> {
         Err(DecodeError::BadNumber)
     }
 
+    /// A `str`: its length, then its bytes.
     #[inline(always)]
     pub(crate) fn str(&mut self) -> Result<&'a str, DecodeError> {
         let n = self.number()?;
         self.take(n)
     }
 
+    /// An `opt`: `-`, or `+` and a `str`.
     #[inline(always)]
     fn opt(&mut self) -> Result<Option<&'a str>, DecodeError> {
         match self.flag()? {
@@ -307,14 +309,15 @@ impl<'a> Reader<'a> {
     #[inline(always)]
     fn items(&mut self, strings_each: usize) -> Result<(usize, &'a str), DecodeError> {
         let count = self.number()?;
-        let start = self.rest;
+        let start = self.pos;
+        // Each string takes at least one byte, so a forged count ends
+        // at the end of the buffer, not in a long loop.
         for _ in 0..count.saturating_mul(strings_each) {
-            // Each string takes at least one byte, so a forged count ends
-            // at the end of the buffer, not in a long loop.
             self.str()?;
         }
-        let spanned = start
-            .get(..start.len() - self.rest.len())
+        let spanned = self
+            .text
+            .get(start..self.pos)
             .ok_or(DecodeError::Truncated)?;
         Ok((count, spanned))
     }
@@ -322,7 +325,7 @@ impl<'a> Reader<'a> {
     /// How many bytes are left.
     #[inline(always)]
     fn remaining(&self) -> usize {
-        self.rest.len()
+        self.text.len() - self.pos
     }
 }
 

@@ -123,11 +123,12 @@ impl<W: WorldBindings> InstancePool<W> {
     /// directly traps at it; one called on a fiber yields to the other tasks
     /// of its thread at every tick until then (see [`yield_until_deadline`]).
     fn arm_deadline(&self, store: &mut Store<HostState>) {
-        store.data_mut().call_deadline = Instant::now() + self.limits.deadline;
-        store.set_epoch_deadline(match self.limits.wall_clock {
-            true => 1,
-            false => self.deadline_ticks(),
-        });
+        if self.limits.wall_clock {
+            store.data_mut().call_deadline = Instant::now() + self.limits.deadline;
+            store.set_epoch_deadline(1);
+        } else {
+            store.set_epoch_deadline(self.deadline_ticks());
+        }
     }
 
     fn deadline_ticks(&self) -> u64 {
