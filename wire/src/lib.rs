@@ -238,10 +238,7 @@ impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a str, DecodeError> {
         let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
         // Refuses a length past the end or one that cuts a character.
-        let field = self
-            .text
-            .get(self.pos..end)
-            .ok_or(DecodeError::Truncated)?;
+        let field = self.text.get(self.pos..end).ok_or(DecodeError::Truncated)?;
         self.pos = end;
         Ok(field)
     }
