@@ -13,6 +13,7 @@ pub mod config;
 pub mod data_dir;
 pub mod http;
 pub mod identity;
+pub mod memory;
 pub mod metrics;
 pub mod plugin;
 pub mod server;

@@ -407,6 +407,8 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
         shutdown.subscribe(),
     ));
     let audit_writer = core.audit_writer;
+    // What compiling plugins and loading the policy needed, and no longer does.
+    crate::memory::release_free_memory();
     tracing::info!(%https_addr, ?http_addr, serving_threads, config = %config.origin(), "portcullis is serving");
     Ok(RunningGateway {
         https_addr,
@@ -523,6 +525,9 @@ impl RunningGateway {
         events.emit(crate::audit::Event::ConfigReloaded {
             routes: config.routes.len(),
         });
+        if !plugins.swapped.is_empty() {
+            crate::memory::release_free_memory();
+        }
         tracing::info!(swapped = ?plugins.swapped, failed = ?plugins.failed, certificate_reloaded, "reloaded");
         if let Ok(mut current) = self.config.lock() {
             *current = config;
