@@ -148,7 +148,7 @@ impl UpstreamClient {
         let body: ProxyBody = Limited::new(body, max_body_bytes).boxed_unsync();
         let upstream = Request::from_parts(parts, body);
         let response =
-            match tokio::time::timeout(route.timeout, POOL.with(Client::clone).request(upstream))
+            match tokio::time::timeout(route.timeout, POOL.with(|client| client.request(upstream)))
                 .await
             {
                 Err(_) => return Err(ApiError::UpstreamTimeout),
