@@ -18,7 +18,9 @@ wasm-target:
 	@rustup target list --installed | grep -qx '$(WASM)' || rustup target add $(WASM)
 
 # Tools the end-to-end tests call: openssl (TLS 1.1 probe, fingerprints),
-# curl, and — in a private folder — pyotp (an independent TOTP
+# curl, node with the `oidc-provider` package (pinned by
+# tests/peers/oidc/package-lock.json; the OpenID provider SSO tests sign in
+# with), and — in a private folder — pyotp (an independent TOTP
 # implementation) and schemathesis (tests the API against its OpenAPI
 # document).
 export PORTCULLIS_TEST_PYTHONPATH := $(CARGO_TARGET_DIR)/pylib
@@ -30,6 +32,8 @@ test-deps:
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@command -v node >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	@test -d tests/peers/oidc/node_modules/oidc-provider || npm ci --prefix tests/peers/oidc --no-audit --no-fund --loglevel=error
 	@PYTHONPATH=$(PORTCULLIS_TEST_PYTHONPATH) python3 -c 'import pyotp, schemathesis' 2>/dev/null || \
 	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --upgrade \
 	    --target $(PORTCULLIS_TEST_PYTHONPATH) 'pyotp==2.9.0' 'schemathesis==4.32.5'

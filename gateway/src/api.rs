@@ -11,10 +11,12 @@ mod auth;
 mod authz;
 mod environments;
 mod extract;
+mod identity_providers;
 mod me;
 pub mod openapi;
 mod orgs;
 mod roles;
+mod sso;
 mod users;
 mod views;
 
@@ -161,6 +163,11 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint!(GET "/api/v1/openapi.json", "getOpenApi", "meta", Public, Any, None, (200, body::<openapi::OpenApiDocument>()), openapi::serve, "This document"),
     endpoint!(POST "/auth/login", "login", "auth", Public, Any, body::<auth::LoginRequest>(), (200, body::<auth::LoginStepView>()), auth::login, "Start signing in (e.g. email and password)"),
     endpoint!(POST "/auth/login/continue", "continueLogin", "auth", Public, Any, body::<auth::LoginContinuation>(), (200, body::<auth::LoginStepView>()), auth::continue_login, "Answer the next login step (e.g. a TOTP or recovery code)"),
+    endpoint!(GET "/auth/sso/{provider_id}", "startSso", "sso", Public, Any, None, query = query::<sso::StartQuery>(), (302, None), sso::start, "Start signing in with an organization's identity provider (redirects to it)"),
+    endpoint!(GET "/auth/sso/{provider_id}/callback", "ssoCallback", "sso", Public, Any, None, (302, None), sso::callback, "Where the identity provider sends the browser back (OIDC redirect URI)"),
+    endpoint!(POST "/auth/sso/{provider_id}/callback", "ssoCallbackForm", "sso", Public, Any, None, (302, None), sso::callback_form, "Where the identity provider posts its answer (SAML assertion consumer service, OIDC form_post)"),
+    endpoint!(GET "/auth/sso/{provider_id}/metadata", "getSsoMetadata", "sso", Public, Any, None, (200, body::<sso::MetadataView>()), sso::metadata, "What the identity provider's administrator registers for this gateway"),
+    endpoint!(POST "/auth/sso/discover", "discoverSso", "sso", Public, Any, body::<sso::DiscoverRequest>(), (200, body::<sso::DiscoverView>()), sso::discover, "Which identity provider an email signs in with (home-realm discovery)"),
     endpoint!(POST "/auth/logout", "logout", "auth", Auth, SignedIn, None, (204, None), auth::logout, "End the current session"),
     endpoint!(POST "/auth/token", "refreshToken", "auth", Auth, SignedIn, None, (200, body::<auth::AccessTokenView>()), auth::token, "A fresh access token for the current session"),
     endpoint!(GET "/api/v1/me", "getMe", "me", Auth, Any, None, (200, body::<auth::MeView>()), auth::me, "Who the caller is, how they signed in, what is pending"),
@@ -179,6 +186,13 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint!(POST "/api/v1/orgs", "createOrg", "orgs", Platform, Any, body::<orgs::NewOrg>(), (201, body::<views::CreatedOrg>()), orgs::create, "Create an organization, optionally with its first administrator (platform operators)"),
     endpoint!(GET "/api/v1/orgs/{org_id}", "getOrg", "orgs", perm("settings:read", "orgs/{org_id}"), Any, None, (200, body::<views::OrgView>()), orgs::get, "One organization"),
     endpoint!(PATCH "/api/v1/orgs/{org_id}", "updateOrg", "orgs", perm("settings:manage", "orgs/{org_id}"), Any, body::<orgs::OrgPatch>(), (200, body::<views::OrgView>()), orgs::update, "Change an organization's settings (MFA requirement, API key lifetime)"),
+    endpoint!(GET "/api/v1/identity-providers", "listIdentityProviders", "sso", perm("settings:read", "orgs/{org}/identity_providers"), Any, None, (200, body::<identity_providers::ProviderList>()), identity_providers::list, "Your organization's single sign-on identity providers"),
+    endpoint!(POST "/api/v1/identity-providers", "createIdentityProvider", "sso", perm("settings:manage", "orgs/{org}/identity_providers"), Any, body::<identity_providers::NewProvider>(), (201, body::<identity_providers::ProviderView>()), identity_providers::create, "Add an identity provider (an instance of an auth-provider plugin, checked by it)"),
+    endpoint!(GET "/api/v1/identity-providers/{idp_id}", "getIdentityProvider", "sso", perm("settings:read", "orgs/{org}/identity_providers/{idp_id}"), Any, None, (200, body::<identity_providers::ProviderView>()), identity_providers::get, "One identity provider (secret settings are never shown)"),
+    endpoint!(PATCH "/api/v1/identity-providers/{idp_id}", "updateIdentityProvider", "sso", perm("settings:manage", "orgs/{org}/identity_providers/{idp_id}"), Any, body::<identity_providers::ProviderPatch>(), (200, body::<identity_providers::ProviderView>()), identity_providers::update, "Change an identity provider; effective from the next sign-in"),
+    endpoint!(DELETE "/api/v1/identity-providers/{idp_id}", "deleteIdentityProvider", "sso", perm("settings:manage", "orgs/{org}/identity_providers/{idp_id}"), Any, None, (204, None), identity_providers::delete, "Delete an identity provider and the identities linked through it (users stay)"),
+    endpoint!(GET "/api/v1/orgs/{org_id}/domains", "getVerifiedDomains", "orgs", perm("settings:read", "orgs/{org_id}"), Any, None, (200, body::<orgs::VerifiedDomains>()), orgs::domains, "The email domains an organization has verified"),
+    endpoint!(PUT "/api/v1/orgs/{org_id}/domains", "setVerifiedDomains", "orgs", perm("settings:manage", "orgs/{org_id}"), Any, body::<orgs::VerifiedDomains>(), (200, body::<orgs::VerifiedDomains>()), orgs::set_domains, "Replace the email domains an organization has verified (single sign-on discovery and account linking)"),
     endpoint!(GET "/api/v1/users", "listUsers", "users", perm("users:read", "orgs/{org}/users"), Any, None, (200, body::<views::UserList>()), users::list, "Users of your organization"),
     endpoint!(POST "/api/v1/users", "createUser", "users", perm("users:manage", "orgs/{org}/users"), Any, body::<users::NewUserBody>(), (201, body::<views::CreatedUser>()), users::create, "Create a user; without a password, invite with a one-time password"),
     endpoint!(GET "/api/v1/users/{user_id}", "getUser", "users", perm("users:read", "orgs/{org}/users/{user_id}"), Any, None, (200, body::<views::UserView>()), users::get, "One user"),
@@ -248,11 +262,28 @@ fn template_matches(template: &str, path: &str) -> bool {
     }
 }
 
-/// The methods [`ENDPOINTS`] serve on `path`.
+/// How many literal (not `{parameter}`) segments `template` has: where
+/// several templates match a path, the router takes the most literal one
+/// (`/auth/sso/discover` before `/auth/sso/{provider_id}`).
+fn literal_segments(template: &str) -> usize {
+    template.split('/').filter(|s| !s.starts_with('{')).count()
+}
+
+/// The methods [`ENDPOINTS`] serve on `path`: those of the most literal
+/// templates that match it, as the router picks them.
 pub fn allowed_methods(path: &str) -> Vec<Method> {
-    ENDPOINTS
+    let matching: Vec<&Endpoint> = ENDPOINTS
         .iter()
         .filter(|e| template_matches(e.path, path))
+        .collect();
+    let most_literal = matching
+        .iter()
+        .map(|e| literal_segments(e.path))
+        .max()
+        .unwrap_or(0);
+    matching
+        .into_iter()
+        .filter(|e| literal_segments(e.path) == most_literal)
         .map(|e| e.method.clone())
         .collect()
 }
@@ -276,6 +307,8 @@ mod tests {
             [Method::GET, Method::PATCH, Method::DELETE]
         );
         assert!(allowed_methods("/api/v1/users/").is_empty());
+        assert_eq!(allowed_methods("/auth/sso/discover"), [Method::POST]);
+        assert_eq!(allowed_methods("/auth/sso/idp_1"), [Method::GET]);
         assert!(allowed_methods("/api/v1/nothing").is_empty());
     }
 }

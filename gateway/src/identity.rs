@@ -17,6 +17,7 @@ pub mod login;
 mod mfa;
 pub mod sessions;
 pub mod signer;
+pub mod sso;
 
 pub use api_key_admin::NewApiKey;
 pub use bootstrap::{ADMIN_GROUP, BootstrapAdmin};

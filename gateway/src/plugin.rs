@@ -27,7 +27,7 @@ pub use loaded::PolicySnapshot;
 pub use pool::Isolation;
 #[doc(hidden)]
 pub use pool::WorldBindings;
-pub use registry::{PluginRegistry, ReloadReport};
+pub use registry::{PluginRegistry, ReloadReport, sso_instance_name};
 pub use state::PluginContext;
 pub use worlds::{
     Attribute, AuthProviderPlugin, AuthorizerPlugin, CheckRequest, Credential, Decision,

@@ -14,6 +14,7 @@ mod migrations;
 mod sealing;
 mod sessions;
 mod signing_keys;
+mod sso;
 
 pub use api_keys::ApiKeyRecord;
 pub use audit::{AuditFilter, AuditKeyRecord, AuditState};
@@ -27,6 +28,7 @@ pub use login_flows::LoginFlowRecord;
 pub use sealing::{SealError, Sealer, derive_key};
 pub use sessions::{SessionPrincipal, SessionRecord};
 pub use signing_keys::SigningKeyRecord;
+pub use sso::{IdentityProviderRecord, ProviderSettings, SsoIdentityRecord};
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,

@@ -12,6 +12,7 @@ mod login;
 mod openapi;
 mod rbac;
 mod sessions;
+mod sso_oidc;
 mod takeover;
 mod tenants;
 mod throttling;
@@ -48,6 +49,22 @@ rules = [
 
 "#,
         authz = paths::component("authz_static").display(),
+    )
+}
+
+/// The `oidc` template plugin's block (`authn-oidc` with no settings:
+/// identity providers of organizations are instances of it), allowed to
+/// reach `allow_hosts`.
+fn oidc_template(allow_hosts: &[&str]) -> String {
+    format!(
+        r#"[plugins.oidc]
+path = "{path}"
+allow_hosts = {hosts:?}
+deadline_ms = 10000
+
+"#,
+        path = paths::component("authn_oidc").display(),
+        hosts = allow_hosts,
     )
 }
 

@@ -10,6 +10,7 @@
 pub mod bench;
 pub mod client;
 pub mod gateway;
+pub mod oidc;
 pub mod paths;
 pub mod upstream;
 

@@ -19,8 +19,10 @@ use std::sync::Arc;
 
 /// The request facts a login step needs, taken from the request head.
 pub struct LoginContext {
-    info: crate::plugin::RequestInfo,
-    user_agent: String,
+    /// The request as plugins see it.
+    pub(super) info: crate::plugin::RequestInfo,
+    /// Its `User-Agent`, for the session record.
+    pub(super) user_agent: String,
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for LoginContext {
@@ -63,7 +65,12 @@ pub struct LoginContinuation {
     fields: BTreeMap<String, String>,
 }
 
-fn session_cookie(state: &GatewayState, value: &str, max_age: i64) -> Option<HeaderValue> {
+/// The `Set-Cookie` value of a session cookie.
+pub(super) fn session_cookie(
+    state: &GatewayState,
+    value: &str,
+    max_age: i64,
+) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
         "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax",
         state.identity.config().session_cookie

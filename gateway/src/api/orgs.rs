@@ -13,7 +13,7 @@ use axum::extract::State;
 use http::StatusCode;
 use schemars::JsonSchema;
 use secrecy::ExposeSecret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// `GET /api/v1/orgs` (platform operators).
@@ -149,4 +149,53 @@ pub async fn update(
     Ok(Json(
         state.identity.update_org(&org, &changes).await?.into(),
     ))
+}
+
+/// The email domains an organization has verified: its users' addresses
+/// there may sign in through its identity providers (home-realm
+/// discovery), and an existing account there may be linked to a single
+/// sign-on identity.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "VerifiedDomains")]
+pub struct VerifiedDomains {
+    /// Domain names, e.g. `example.com`; a domain is verified by one
+    /// organization at most.
+    #[schemars(length(max = 100))]
+    #[schemars(inner(
+        length(max = 253),
+        regex(
+            pattern = r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$"
+        )
+    ))]
+    verified_domains: Vec<String>,
+}
+
+/// `GET /api/v1/orgs/{org_id}/domains`.
+pub async fn domains(
+    State(state): State<Arc<GatewayState>>,
+    Scoped { org, .. }: Scoped,
+) -> Result<Json<VerifiedDomains>, ApiError> {
+    Ok(Json(VerifiedDomains {
+        verified_domains: state.identity.verified_domains(&org).await?,
+    }))
+}
+
+/// `PUT /api/v1/orgs/{org_id}/domains`: replaces the list.
+pub async fn set_domains(
+    State(state): State<Arc<GatewayState>>,
+    Scoped { org, .. }: Scoped,
+    JsonBody(body): JsonBody<VerifiedDomains>,
+) -> Result<Json<VerifiedDomains>, ApiError> {
+    if body.verified_domains.len() > 100 {
+        return Err(ApiError::InvalidInput(
+            "`verified_domains`: at most 100 domains".into(),
+        ));
+    }
+    Ok(Json(VerifiedDomains {
+        verified_domains: state
+            .identity
+            .set_verified_domains(&org, &body.verified_domains)
+            .await?,
+    }))
 }

@@ -202,6 +202,8 @@ pub enum RecordKind {
     Connection,
     /// A token signing key.
     SigningKey,
+    /// A single sign-on identity provider of an organization.
+    IdentityProvider,
 }
 
 impl RecordKind {
@@ -217,6 +219,7 @@ impl RecordKind {
             Self::Environment => "environments",
             Self::Connection => "connections",
             Self::SigningKey => "signing-keys",
+            Self::IdentityProvider => "identity-providers",
         }
     }
 }

@@ -63,6 +63,13 @@ pub enum ApiError {
         /// The permission asked for.
         action: String,
     },
+    /// A single sign-on was refused by an account rule; the code is stable.
+    SsoRefused {
+        /// Stable code.
+        code: &'static str,
+        /// What happened and what would help.
+        message: String,
+    },
     /// An authentication plugin failed; the request was refused.
     AuthenticationUnavailable,
     /// The authorizer failed; the request was refused.
@@ -112,6 +119,7 @@ impl ApiError {
             | Self::AccountDisabled
             | Self::ActionsPending(_)
             | Self::NotPermitted(_)
+            | Self::SsoRefused { .. }
             | Self::StepUpRequired(_) => StatusCode::FORBIDDEN,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -164,6 +172,7 @@ impl ApiError {
             Self::AuditUnavailable => "audit_unavailable",
             Self::Forbidden { .. } => "forbidden",
             Self::MfaRequired { .. } => "mfa_required",
+            Self::SsoRefused { code, .. } => code,
             Self::AuthenticationUnavailable => "authentication_unavailable",
             Self::AuthorizationUnavailable => "authorization_unavailable",
             Self::NotFound => "not_found",
@@ -196,7 +205,8 @@ impl ApiError {
             | Self::StepUpRequired(why)
             | Self::Conflict(why)
             | Self::InvalidInput(why)
-            | Self::NotConfigured(why) => why.clone(),
+            | Self::NotConfigured(why)
+            | Self::SsoRefused { message: why, .. } => why.clone(),
             Self::ResourceNotFound(what) => format!("no such {what}"),
             Self::StoreUnavailable => "the store is unavailable; try again".into(),
             Self::AuditUnavailable => {
@@ -300,6 +310,7 @@ impl From<crate::identity::IdentityError> for ApiError {
             E::InvalidInput(why) => Self::InvalidInput(why),
             E::Forbidden(why) => Self::NotPermitted(why),
             E::NotConfigured(why) => Self::NotConfigured(why),
+            E::SsoRefused { code, message } => Self::SsoRefused { code, message },
             E::ProviderUnavailable => Self::AuthenticationUnavailable,
             E::Store(error) => error.into(),
             E::Internal => Self::Internal,
@@ -311,6 +322,9 @@ impl From<crate::identity::IdentityError> for ApiError {
 /// `audit_unavailable`. Any other store failure is `store_unavailable`.
 impl From<crate::store::StoreError> for ApiError {
     fn from(error: crate::store::StoreError) -> Self {
+        if let crate::store::StoreError::Conflict(what) = &error {
+            return Self::Conflict(format!("{what} already exists"));
+        }
         tracing::error!(%error, "store failed");
         match error {
             crate::store::StoreError::AuditUnavailable(_) => Self::AuditUnavailable,

@@ -243,13 +243,18 @@ impl Identity {
         id: &str,
         changes: &UserChanges,
     ) -> Result<UserRecord, IdentityError> {
-        self.user_in(org_id, id).await?;
-        if let Some(groups) = &changes.groups {
+        let current = self.user_in(org_id, id).await?;
+        let mut changes = changes.clone();
+        if let Some(groups) = &mut changes.groups {
             check_groups(groups)?;
+            // Groups an identity provider asserted (`{provider}/{group}`)
+            // are its to change, at the user's next sign-in.
+            groups.extend(current.groups.iter().filter(|g| g.contains('/')).cloned());
         }
         if let Some(Some(name)) = &changes.display_name {
             check_name("display_name", name)?;
         }
+        let changes = &changes;
         let user = self
             .store
             .update_user(id, changes)

@@ -42,6 +42,16 @@ pub enum IdentityError {
     /// A feature that is not configured (e.g. no local accounts provider).
     #[error("{0}")]
     NotConfigured(String),
+    /// A single sign-on was refused by one of the gateway's account rules
+    /// (not the provider's checks); `code` is stable, `message` says what
+    /// would help.
+    #[error("{message}")]
+    SsoRefused {
+        /// Stable code, e.g. `email_not_verified`.
+        code: &'static str,
+        /// What happened and what would help.
+        message: String,
+    },
     /// An identity provider failed; details are in the log.
     #[error("the identity provider is unavailable")]
     ProviderUnavailable,
@@ -70,6 +80,7 @@ impl IdentityError {
             Self::InvalidInput(_) => "invalid_input",
             Self::Forbidden(_) => "forbidden",
             Self::NotConfigured(_) => "not_configured",
+            Self::SsoRefused { code, .. } => code,
             Self::ProviderUnavailable => "provider_unavailable",
             Self::Store(_) => "store_unavailable",
             Self::Internal => "internal_error",

@@ -236,23 +236,31 @@ impl Identity {
                     self.flows.finish(flow_id).await?;
                 }
                 let session = self
-                    .establish_session(provider, principal, &request.client_ip, user_agent)
+                    .establish_session(provider, principal, None, &request.client_ip, user_agent)
                     .await?;
                 Ok(LoginOutcome::Authenticated(Box::new(session)))
             }
         }
     }
 
-    /// Creates a session for `principal`, vouched for by `provider`.
-    async fn establish_session(
+    /// Creates a session for `principal`, vouched for by `provider`: for
+    /// the local accounts provider, as the directory user it names; for a
+    /// single sign-on provider, as `sso_user`, the user its identity is
+    /// linked to (whose id becomes the session's subject).
+    pub(super) async fn establish_session(
         &self,
         provider: &str,
-        principal: Principal,
+        mut principal: Principal,
+        sso_user: Option<Arc<UserRecord>>,
         client_ip: &str,
         user_agent: &str,
     ) -> Result<NewSession, IdentityError> {
         let local = self.config.local_provider.as_deref() == Some(provider);
-        let user: Option<Arc<UserRecord>> = if local {
+        let sso = sso_user.is_some();
+        let user: Option<Arc<UserRecord>> = if let Some(user) = sso_user {
+            principal.subject = user.id.clone();
+            Some(user)
+        } else if local {
             // Fresh from the store: sign-in must see the latest state.
             let user = self
                 .store
@@ -270,11 +278,16 @@ impl Identity {
         };
         let mut pending = Vec::new();
         if let Some(user) = &user {
-            if user.password_must_change {
+            if user.password_must_change && !sso {
                 pending.push(pending::CHANGE_PASSWORD.to_string());
             }
+            // A second factor of a single sign-on login is the identity
+            // provider's to ask for; it is not enrolled here.
             let org = self.cached_org(&user.org_id).await?;
-            if org.is_some_and(|o| o.mfa_required) && !principal.amr.iter().any(|m| m == "mfa") {
+            if !sso
+                && org.is_some_and(|o| o.mfa_required)
+                && !principal.amr.iter().any(|m| m == "mfa")
+            {
                 pending.push(pending::ENROLL_MFA.to_string());
             }
         }

@@ -96,6 +96,11 @@ pub struct LoadedPlugin<W: WorldBindings> {
     name: String,
     info: ComponentInfo,
     fingerprint: String,
+    /// The compiled component, to start further instances of it with
+    /// other settings (identity providers configured at run time).
+    component: Component,
+    /// The operator's limits and allow-list, which those instances keep.
+    limits_of: PluginConfig,
     pool: InstancePool<W>,
     /// The policy snapshot the instances should hold (authorizers only).
     policy: ArcSwapOption<PolicySnapshot>,
@@ -135,6 +140,52 @@ impl<W: WorldBindings> LoadedPlugin<W> {
         store: &Store,
         metrics: Arc<Metrics>,
     ) -> Result<Self, PluginLoadError> {
+        let config_json =
+            serde_json::to_string(&config.config).map_err(|e| PluginLoadError::Start {
+                plugin: name.to_string(),
+                message: e.to_string(),
+            })?;
+        Self::start_with(engine, prepared, name, config, config_json, store, metrics).await
+    }
+
+    /// Starts another instance of this plugin's component, named `name`
+    /// (its store namespace), with `config_json` as its configuration and
+    /// the operator's limits and allow-list of this one.
+    pub(crate) async fn derive(
+        &self,
+        engine: &PluginEngine,
+        name: &str,
+        config_json: String,
+        store: &Store,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, PluginLoadError> {
+        let prepared = Prepared {
+            component: self.component.clone(),
+            info: self.info.clone(),
+            world: W::WORLD,
+            fingerprint: self.fingerprint.clone(),
+        };
+        Self::start_with(
+            engine,
+            prepared,
+            name,
+            &self.limits_of,
+            config_json,
+            store,
+            metrics,
+        )
+        .await
+    }
+
+    async fn start_with(
+        engine: &PluginEngine,
+        prepared: Prepared,
+        name: &str,
+        config: &PluginConfig,
+        config_json: String,
+        store: &Store,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, PluginLoadError> {
         let start_error = |message: String| PluginLoadError::Start {
             plugin: name.to_string(),
             message,
@@ -144,8 +195,6 @@ impl<W: WorldBindings> LoadedPlugin<W> {
             .map_err(|e| start_error(format!("cannot link: {e:#}")))?;
         let calls = if linked.direct { "direct" } else { "on-fiber" };
         let pre = W::pre(linked).map_err(|e| start_error(format!("{e:#}")))?;
-        let config_json =
-            serde_json::to_string(&config.config).map_err(|e| start_error(e.to_string()))?;
         let context = Arc::new(PluginContext {
             name: name.to_string(),
             config_json,
@@ -173,6 +222,8 @@ impl<W: WorldBindings> LoadedPlugin<W> {
             name: name.to_string(),
             info: prepared.info,
             fingerprint: prepared.fingerprint,
+            component: prepared.component,
+            limits_of: config.clone(),
             pool,
             policy: ArcSwapOption::empty(),
             refused_policy: AtomicU64::new(0),

@@ -69,6 +69,23 @@ pub struct PluginRegistry {
     authorizer: Option<String>,
     shadow_authorizer: Option<String>,
     providers: Vec<String>,
+    /// Running instances of identity providers configured at run time,
+    /// by provider id.
+    sso: std::sync::Mutex<std::collections::HashMap<String, SsoInstance>>,
+}
+
+/// A running identity provider and what it was started from, so a change
+/// to either (its record, or the plugin it instantiates) starts a new one.
+#[derive(Clone)]
+struct SsoInstance {
+    revision: i64,
+    template_fingerprint: String,
+    plugin: Arc<AuthProviderPlugin>,
+}
+
+/// The store namespace and log name of identity provider `id`'s plugin.
+pub fn sso_instance_name(id: &str) -> String {
+    format!("sso:{id}")
 }
 
 impl std::fmt::Debug for PluginRegistry {
@@ -170,7 +187,66 @@ impl PluginRegistry {
             authorizer: auth.authorizer.clone(),
             shadow_authorizer: auth.shadow_authorizer.clone(),
             providers: auth.providers.clone(),
+            sso: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// The running plugin of identity provider `record` (configured at run
+    /// time): an instance of the auth-provider plugin it names, with its
+    /// settings. Started on first use and again after the record or that
+    /// plugin changes; starting it runs the plugin's `init`, so settings
+    /// the plugin refuses are an error here.
+    pub async fn sso_provider(
+        &self,
+        record: &crate::store::IdentityProviderRecord,
+    ) -> Result<Arc<AuthProviderPlugin>, PluginLoadError> {
+        let template =
+            self.auth_provider(&record.plugin)
+                .ok_or_else(|| PluginLoadError::Incompatible {
+                    plugin: record.plugin.clone(),
+                    reason: "no auth-provider plugin of this name is configured".into(),
+                })?;
+        if let Some(running) = self.running_sso(&record.id)
+            && running.revision == record.revision
+            && running.template_fingerprint == template.fingerprint()
+        {
+            return Ok(running.plugin);
+        }
+        let config = serde_json::Value::Object(record.settings.plugin_config()).to_string();
+        let plugin = Arc::new(
+            template
+                .derive(
+                    &self.engine,
+                    &sso_instance_name(&record.id),
+                    config,
+                    &self.store,
+                    self.metrics.clone(),
+                )
+                .await?,
+        );
+        if let Ok(mut running) = self.sso.lock() {
+            running.insert(
+                record.id.clone(),
+                SsoInstance {
+                    revision: record.revision,
+                    template_fingerprint: template.fingerprint().to_string(),
+                    plugin: plugin.clone(),
+                },
+            );
+        }
+        Ok(plugin)
+    }
+
+    fn running_sso(&self, id: &str) -> Option<SsoInstance> {
+        self.sso.lock().ok()?.get(id).cloned()
+    }
+
+    /// Stops identity provider `id`'s plugin (it was deleted); calls in
+    /// flight finish on it.
+    pub fn forget_sso_provider(&self, id: &str) {
+        if let Ok(mut running) = self.sso.lock() {
+            running.remove(id);
+        }
     }
 
     /// The configured authorizer, if any.

@@ -212,6 +212,37 @@ const MIGRATIONS: &[Migration] = &[
                   retired_at INTEGER
               );",
     },
+    Migration {
+        version: 8,
+        name: "single sign-on: identity providers, linked identities, verified domains",
+        sql: "CREATE TABLE identity_providers (
+                  id TEXT PRIMARY KEY,
+                  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+                  name TEXT NOT NULL,
+                  plugin TEXT NOT NULL, -- the configured auth-provider plugin it instantiates
+                  settings BLOB NOT NULL, -- sealed JSON: the plugin config and its secrets
+                  revision INTEGER NOT NULL DEFAULT 1, -- bumped on every change
+                  created_at INTEGER NOT NULL,
+                  updated_at INTEGER NOT NULL,
+                  UNIQUE (org_id, name)
+              );
+              CREATE INDEX identity_providers_org ON identity_providers(org_id);
+              CREATE TABLE sso_identities (
+                  provider_id TEXT NOT NULL REFERENCES identity_providers(id) ON DELETE CASCADE,
+                  subject TEXT NOT NULL, -- the provider's stable id of the person
+                  issuer TEXT NOT NULL,
+                  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                  created_at INTEGER NOT NULL,
+                  PRIMARY KEY (provider_id, subject)
+              ) WITHOUT ROWID;
+              CREATE INDEX sso_identities_user ON sso_identities(user_id);
+              CREATE TABLE org_domains (
+                  domain TEXT NOT NULL UNIQUE COLLATE NOCASE, -- one organization per domain
+                  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+                  created_at INTEGER NOT NULL
+              );
+              CREATE INDEX org_domains_org ON org_domains(org_id);",
+    },
 ];
 
 /// Newest schema version this build knows.

@@ -27,6 +27,7 @@ struct TenantA {
     connection: String,
     role: String,
     binding: String,
+    identity_provider: String,
 }
 
 /// Creates one of A's policy resources as A's administrator; its id.
@@ -63,6 +64,7 @@ fn value_for(name: &str, schema: &Value, a: &TenantA) -> Value {
         Some("boolean") => Value::Bool(true),
         Some("integer") => json!(3600),
         Some("array") => json!(["admins"]),
+        Some("object") => json!({}),
         _ => Value::String(format!("set-by-b-{name}")),
     }
 }
@@ -128,7 +130,8 @@ fn naming_operations(document: &Value, a: &TenantA) -> Vec<(Method, String, Opti
                 .replace("{env_id}", &a.environment)
                 .replace("{conn_id}", &a.connection)
                 .replace("{role_id}", &a.role)
-                .replace("{binding_id}", &a.binding);
+                .replace("{binding_id}", &a.binding)
+                .replace("{idp_id}", &a.identity_provider);
             assert!(
                 !path.contains('{'),
                 "a path parameter this test does not fill: {path}"
@@ -177,7 +180,13 @@ async fn as_caller(
 
 #[tokio::test]
 async fn nobody_in_another_organization_can_name_this_ones_resources() {
-    let f = Fixture::start().await;
+    // With the OIDC template, so A can have an identity provider.
+    let block = format!(
+        "{}{}",
+        super::static_authorizer(),
+        super::oidc_template(&[])
+    );
+    let f = Fixture::start_authorized("", &block, "").await;
 
     // Organization A (the default one): a user with a session and a key.
     let user = f.create_user(ALICE, ALICE_PASSWORD, &["ops"]).await;
@@ -207,7 +216,14 @@ async fn nobody_in_another_organization_can_name_this_ones_resources() {
         json!({"subject": format!("user:{user}"), "role": role, "scope": {"kind": "connection", "id": connection}}),
     )
     .await;
+    let identity_provider = created_id(
+        &f,
+        "/api/v1/identity-providers",
+        json!({"name": "a-sso", "plugin": "oidc", "config": {"issuer": "https://idp.a.test", "client_id": "a"}, "secrets": {"client_secret": "a-secret"}}),
+    )
+    .await;
     let a = TenantA {
+        identity_provider,
         environment,
         connection,
         role,

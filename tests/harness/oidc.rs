@@ -1,0 +1,318 @@
+//! The OpenID provider tests sign in with: the `oidc-provider` npm package
+//! (OpenID Certified; `tests/peers/oidc`, version pinned by its
+//! package-lock), run by node on loopback, and a small cookie-keeping HTTP
+//! client that plays the browser at it.
+//!
+//! One provider serves the whole test binary ([`OidcProvider::shared`]),
+//! with one client per test, so tests that make the provider forge tokens
+//! for their client do not disturb each other. It exits when the test
+//! binary does (its standard input closes). A test that counts the
+//! provider's JWKS fetches starts its own ([`OidcProvider::start`]).
+
+use crate::paths;
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// Clients registered at the shared provider: `client-0` … `client-15`.
+pub const CLIENTS: usize = 16;
+/// The prefix of every redirect URI the provider accepts.
+pub const REDIRECT_PREFIX: &str = "https://localhost/auth/sso/";
+
+/// A running provider.
+pub struct OidcProvider {
+    /// Its issuer (`http://127.0.0.1:PORT`).
+    pub issuer: String,
+    child: Mutex<Child>,
+    _stdin: ChildStdin,
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        if let Ok(mut child) = self.child.lock() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The secret of client `client-{n}`.
+pub fn client_secret(n: usize) -> String {
+    format!("secret-of-client-{n}-0123456789abcdef")
+}
+
+static SHARED: OnceLock<OidcProvider> = OnceLock::new();
+static NEXT_CLIENT: Mutex<usize> = Mutex::new(0);
+
+impl OidcProvider {
+    /// Starts a provider with [`CLIENTS`] clients.
+    pub fn start() -> Self {
+        let dir = paths::repo().join("tests/peers/oidc");
+        assert!(
+            dir.join("node_modules/oidc-provider").exists(),
+            "the OIDC provider is not installed: run `make test-deps` (npm ci in tests/peers/oidc)"
+        );
+        let clients: Vec<serde_json::Value> = (0..CLIENTS)
+            .map(|n| serde_json::json!({"client_id": format!("client-{n}"), "client_secret": client_secret(n)}))
+            .collect();
+        let config = serde_json::json!({
+            "clients": clients,
+            "redirect_prefix": REDIRECT_PREFIX,
+            "accounts": {
+                "alice": {"email": "alice@acme.test", "email_verified": true, "name": "Alice", "groups": ["engineers", "admins"]},
+                "eve": {"email": "eve@acme.test", "email_verified": false, "name": "Eve", "groups": ["engineers"]},
+            },
+        });
+        let log = tempfile::Builder::new()
+            .prefix("oidc-provider-")
+            .suffix(".log")
+            .tempfile()
+            .expect("provider log")
+            .keep()
+            .expect("keep the provider log")
+            .0;
+        let mut child = Command::new("node")
+            .arg(dir.join("provider.mjs"))
+            .arg(config.to_string())
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start node (is nodejs installed? `make test-deps` installs it)");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut issuer = None;
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let line = line.expect("provider output");
+            if let Some(rest) = line.strip_prefix("listening ") {
+                issuer = Some(rest.trim().to_string());
+                break;
+            }
+        }
+        // The provider keeps printing notices; reading them keeps it from
+        // failing on a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self {
+            issuer: issuer.expect("the OIDC provider did not start"),
+            child: Mutex::new(child),
+            _stdin: stdin,
+        }
+    }
+
+    /// The provider every test of this binary shares.
+    pub fn shared() -> &'static Self {
+        SHARED.get_or_init(Self::start)
+    }
+
+    /// A client of the shared provider no other test uses: its number.
+    pub fn take_client() -> usize {
+        let mut next = NEXT_CLIENT.lock().expect("client counter");
+        let n = *next;
+        assert!(n < CLIENTS, "more OIDC tests than registered clients");
+        *next += 1;
+        n
+    }
+
+    /// The `host:port` of the provider, for an egress allow-list.
+    pub fn authority(&self) -> &str {
+        self.issuer.trim_start_matches("http://")
+    }
+
+    /// Makes the token endpoint forge the ID tokens of `client` (see
+    /// `provider.mjs`); `None` stops it.
+    pub async fn set_mode(&self, client: &str, mode: Option<&str>) {
+        let body = serde_json::json!({"client_id": client, "mode": mode});
+        let reply = Browser::default()
+            .post_json(&format!("{}/__test/mode", self.issuer), &body)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    }
+
+    /// Sets the claims of account `login`.
+    pub async fn set_account(&self, login: &str, claims: serde_json::Value) {
+        let mut body = claims;
+        body["login"] = login.into();
+        let reply = Browser::default()
+            .post_json(&format!("{}/__test/account", self.issuer), &body)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    }
+
+    /// How many times the JWKS was fetched.
+    pub async fn jwks_fetches(&self) -> u64 {
+        let reply = Browser::default()
+            .get(&format!("{}/__test/stats", self.issuer))
+            .await;
+        reply.json()["jwks_fetches"].as_u64().expect("count")
+    }
+
+    /// Signs `login` in at the provider, starting from the authorization
+    /// URL the gateway redirected to; returns the URL the provider sends
+    /// the browser back to (the gateway's callback, with code and state).
+    pub async fn sign_in(&self, authorization_url: &str, login: &str) -> String {
+        let mut browser = Browser::default();
+        let mut url = authorization_url.to_string();
+        for _ in 0..12 {
+            if !url.starts_with(&self.issuer) {
+                return url;
+            }
+            let reply = browser.get(&url).await;
+            if reply.status.is_redirection() {
+                url = self.absolute(&reply.location());
+                continue;
+            }
+            assert_eq!(reply.status, StatusCode::OK, "{url}: {}", reply.text());
+            // An interaction page: log in, or consent.
+            let page = reply.text();
+            let prompt = if page.contains("name=\"login\"") {
+                format!("prompt=login&login={login}&password=any")
+            } else {
+                "prompt=consent".to_string()
+            };
+            let answer = browser.post_form(&url, &prompt).await;
+            assert!(
+                answer.status.is_redirection(),
+                "{url}: {} {}",
+                answer.status,
+                answer.text()
+            );
+            url = self.absolute(&answer.location());
+        }
+        panic!("the provider never sent the browser back");
+    }
+
+    fn absolute(&self, location: &str) -> String {
+        if location.starts_with('/') {
+            format!("{}{location}", self.issuer)
+        } else {
+            location.to_string()
+        }
+    }
+}
+
+/// A plain-HTTP answer.
+pub struct PlainReply {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: http::HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl PlainReply {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+
+    /// The `Location` header.
+    pub fn location(&self) -> String {
+        self.headers
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .expect("a Location header")
+            .to_string()
+    }
+}
+
+/// A browser for plain-HTTP loopback servers: keeps cookies (by name,
+/// whatever their path), follows nothing by itself.
+#[derive(Default)]
+pub struct Browser {
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    /// `GET url`.
+    pub async fn get(&mut self, url: &str) -> PlainReply {
+        self.send(Method::GET, url, None, Bytes::new()).await
+    }
+
+    /// `POST url` with a form body.
+    pub async fn post_form(&mut self, url: &str, form: &str) -> PlainReply {
+        let body = Bytes::copy_from_slice(form.as_bytes());
+        self.send(
+            Method::POST,
+            url,
+            Some("application/x-www-form-urlencoded"),
+            body,
+        )
+        .await
+    }
+
+    /// `POST url` with a JSON body.
+    pub async fn post_json(&mut self, url: &str, body: &serde_json::Value) -> PlainReply {
+        let body = Bytes::from(body.to_string());
+        self.send(Method::POST, url, Some("application/json"), body)
+            .await
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        url: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> PlainReply {
+        let rest = url.strip_prefix("http://").expect("a plain http URL");
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let path = if path.is_empty() { "/" } else { path };
+        let stream = TcpStream::connect(authority).await.expect("connect");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(connection);
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", authority);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        if !self.cookies.is_empty() {
+            let cookies: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect();
+            request = request.header("cookie", cookies.join("; "));
+        }
+        let request = request.body(Full::new(body)).expect("request");
+        let response = tokio::time::timeout(Duration::from_secs(20), sender.send_request(request))
+            .await
+            .unwrap_or_else(|_| panic!("{url}: no answer in time"))
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        let (parts, body) = response.into_parts();
+        for value in parts.headers.get_all(http::header::SET_COOKIE) {
+            let Some(pair) = value.to_str().ok().and_then(|v| v.split(';').next()) else {
+                continue;
+            };
+            if let Some((name, value)) = pair.split_once('=') {
+                self.cookies.retain(|(n, _)| n != name);
+                if !value.is_empty() {
+                    self.cookies.push((name.to_string(), value.to_string()));
+                }
+            }
+        }
+        let body = body.collect().await.expect("body").to_bytes();
+        PlainReply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}

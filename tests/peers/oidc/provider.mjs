@@ -1,0 +1,171 @@
+// The OpenID provider end-to-end tests sign in with: the `oidc-provider`
+// package (OpenID Certified), on loopback, with one confidential client.
+//
+//   node provider.mjs CONFIG_JSON
+//
+// CONFIG_JSON: { "clients": [{ "client_id", "client_secret" }], "redirect_prefix",
+//               "accounts": { "<login>": { "email", "email_verified", "name", "groups" } } }
+//
+// A client may be sent back to any redirect URI under `redirect_prefix`
+// (the gateway's callback paths carry the identity provider's id, which a
+// test only learns once it has created it).
+//
+// It listens on a free loopback port and prints `listening <issuer>` once
+// it serves. Logins go through the
+// package's development interactions (any password).
+//
+// For the tests of what the gateway must refuse, `POST /__test/mode` with
+// `{"client_id", "mode"}` makes the token endpoint answer that client's code
+// exchanges with
+// a forged ID token: re-signed by the provider's own key with one claim
+// wrong (`expired`, `issuer`, `nonce`, `audience`, `future`), or signed
+// wrongly (`alg-none`, `hs256-public-key`, `unknown-kid`, `tampered`).
+// `GET /__test/stats` counts JWKS fetches; `POST /__test/account` with
+// `{"login", …claims}` changes an account. The provider exits when its
+// standard input closes (the test process ended).
+import { createHmac, createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import Provider from 'oidc-provider';
+
+const config = JSON.parse(process.argv[2]);
+const server = createServer();
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const issuer = `http://127.0.0.1:${server.address().port}`;
+
+function rsaKey(kid) {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = privateKey.export({ format: 'jwk' });
+  return { kid, privateKey, publicKey, jwk: { ...jwk, kid, alg: 'RS256', use: 'sig' } };
+}
+
+const signing = rsaKey(`k-${randomBytes(6).toString('hex')}`);
+const accounts = config.accounts ?? {};
+
+const provider = new Provider(issuer, {
+  clients: config.clients.map((client) => ({
+    client_id: client.client_id,
+    client_secret: client.client_secret,
+    redirect_uris: [`${config.redirect_prefix}registered`],
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_basic',
+  })),
+  jwks: { keys: [signing.jwk] },
+  pkce: { required: () => true },
+  features: { devInteractions: { enabled: true } },
+  conformIdTokenClaims: false,
+  scopes: ['openid', 'email', 'profile', 'groups'],
+  claims: {
+    openid: ['sub'],
+    email: ['email', 'email_verified'],
+    profile: ['name'],
+    groups: ['groups'],
+  },
+  cookies: { keys: [randomBytes(16).toString('hex')] },
+  async findAccount(_ctx, id) {
+    const account = accounts[id] ?? {};
+    return {
+      accountId: id,
+      async claims() {
+        return {
+          sub: id,
+          email: account.email ?? `${id}@example.com`,
+          email_verified: account.email_verified ?? true,
+          name: account.name ?? id,
+          groups: account.groups ?? [],
+        };
+      },
+    };
+  },
+});
+provider.proxy = false;
+const redirectUriAllowed = provider.Client.prototype.redirectUriAllowed;
+provider.Client.prototype.redirectUriAllowed = function allowed(value) {
+  return redirectUriAllowed.call(this, value) || value.startsWith(config.redirect_prefix);
+};
+
+const b64 = (value) => Buffer.from(value).toString('base64url');
+const json = (value) => b64(JSON.stringify(value));
+
+function signRs256(header, payload, key) {
+  const input = `${json(header)}.${json(payload)}`;
+  const signature = createSign('RSA-SHA256').update(input).sign(key);
+  return `${input}.${signature.toString('base64url')}`;
+}
+
+/// The ID token `original` forged as `mode` says.
+function forge(original, mode) {
+  const [h, p, s] = original.split('.');
+  const header = JSON.parse(Buffer.from(h, 'base64url'));
+  const payload = JSON.parse(Buffer.from(p, 'base64url'));
+  const now = Math.floor(Date.now() / 1000);
+  switch (mode) {
+    case 'expired':
+      return signRs256(header, { ...payload, iat: now - 7200, exp: now - 3600 }, signing.privateKey);
+    case 'future':
+      return signRs256(header, { ...payload, iat: now + 3600, exp: now + 7200 }, signing.privateKey);
+    case 'issuer':
+      return signRs256(header, { ...payload, iss: 'http://127.0.0.1:1/other' }, signing.privateKey);
+    case 'nonce':
+      return signRs256(header, { ...payload, nonce: 'not-this-login' }, signing.privateKey);
+    case 'audience':
+      return signRs256(header, { ...payload, aud: 'another-client' }, signing.privateKey);
+    case 'tampered':
+      return `${h}.${json({ ...payload, email: 'mallory@example.com' })}.${s}`;
+    case 'alg-none':
+      return `${json({ alg: 'none', typ: 'JWT' })}.${p}.`;
+    case 'hs256-public-key': {
+      const pem = signing.publicKey.export({ format: 'pem', type: 'spki' });
+      const forgedHeader = { alg: 'HS256', typ: 'JWT', kid: signing.kid };
+      const input = `${json(forgedHeader)}.${p}`;
+      return `${input}.${createHmac('sha256', pem).update(input).digest('base64url')}`;
+    }
+    case 'unknown-kid': {
+      const other = rsaKey(`k-${randomBytes(6).toString('hex')}`);
+      return signRs256({ ...header, kid: other.kid }, payload, other.privateKey);
+    }
+    default:
+      throw new Error(`unknown mode ${mode}`);
+  }
+}
+
+const modes = new Map();
+let jwksFetches = 0;
+
+async function bodyOf(ctx) {
+  const chunks = [];
+  for await (const chunk of ctx.req) chunks.push(chunk);
+  return JSON.parse(Buffer.concat(chunks).toString());
+}
+
+provider.use(async (ctx, next) => {
+  if (ctx.path === '/__test/mode' && ctx.method === 'POST') {
+    const { client_id: clientId, mode } = await bodyOf(ctx);
+    modes.set(clientId, mode ?? null);
+    ctx.body = { client_id: clientId, mode };
+    return;
+  }
+  if (ctx.path === '/__test/account' && ctx.method === 'POST') {
+    const { login, ...claims } = await bodyOf(ctx);
+    accounts[login] = claims;
+    ctx.body = { login };
+    return;
+  }
+  if (ctx.path === '/__test/stats') {
+    ctx.body = { jwks_fetches: jwksFetches };
+    return;
+  }
+  if (ctx.path === '/jwks') jwksFetches += 1;
+  await next();
+  const mode = modes.get(ctx.oidc?.client?.clientId);
+  if (ctx.path === '/token' && mode && ctx.status === 200 && ctx.body?.id_token) {
+    ctx.body = { ...ctx.body, id_token: forge(ctx.body.id_token, mode) };
+  }
+});
+
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('error', () => process.exit(0));
+process.stdin.resume();
+
+server.on('request', provider.callback());
+console.log(`listening ${issuer}`);
