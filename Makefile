@@ -20,23 +20,23 @@ wasm-target:
 # Tools the end-to-end tests call: openssl (TLS 1.1 probe, fingerprints),
 # curl, node with the `oidc-provider` package (pinned by
 # tests/peers/oidc/package-lock.json; the OpenID provider SSO tests sign in
-# with), and — in a private folder — pyotp (an independent TOTP
-# implementation) and schemathesis (tests the API against its OpenAPI
-# document).
+# with), xmlsec1, and — in a private folder — pyotp (an independent TOTP
+# implementation), schemathesis (tests the API against its OpenAPI
+# document) and pysaml2 (the SAML IdP, signing with xmlsec1).
 export PORTCULLIS_TEST_PYTHONPATH := $(CARGO_TARGET_DIR)/pylib
 
 test-deps:
 	@missing=""; \
-	for tool in openssl curl; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	for tool in openssl curl xmlsec1; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@command -v node >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 	@test -d tests/peers/oidc/node_modules/oidc-provider || npm ci --prefix tests/peers/oidc --no-audit --no-fund --loglevel=error
-	@PYTHONPATH=$(PORTCULLIS_TEST_PYTHONPATH) python3 -c 'import pyotp, schemathesis' 2>/dev/null || \
+	@PYTHONPATH=$(PORTCULLIS_TEST_PYTHONPATH) python3 -c 'import pyotp, schemathesis, saml2' 2>/dev/null || \
 	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --upgrade \
-	    --target $(PORTCULLIS_TEST_PYTHONPATH) 'pyotp==2.9.0' 'schemathesis==4.32.5'
+	    --target $(PORTCULLIS_TEST_PYTHONPATH) 'pyotp==2.9.0' 'schemathesis==4.32.5' -r tests/peers/saml/requirements.txt
 
 ## Builds ------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ mod openapi;
 mod rbac;
 mod sessions;
 mod sso_oidc;
+mod sso_saml;
 mod takeover;
 mod tenants;
 mod throttling;

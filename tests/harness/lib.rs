@@ -8,10 +8,12 @@
 )]
 
 pub mod bench;
+pub mod browser;
 pub mod client;
 pub mod gateway;
 pub mod oidc;
 pub mod paths;
+pub mod saml;
 pub mod upstream;
 
 pub use client::{Client, Reply, Session};

@@ -208,6 +208,9 @@ pub struct MetadataView {
     login_url: String,
     /// The redirect URI (OIDC) or assertion consumer service URL (SAML).
     callback_url: String,
+    /// The service provider's entity id a SAML provider defaults to: this
+    /// document's URL.
+    entity_id: String,
 }
 
 /// `GET /auth/sso/{provider_id}/metadata`.
@@ -222,6 +225,7 @@ pub async fn metadata(
     Ok(Json(MetadataView {
         login_url: format!("https://{host}/auth/sso/{id}"),
         callback_url: callback_url(&host, &id),
+        entity_id: format!("https://{host}/auth/sso/{id}/metadata"),
         provider_id: id,
     }))
 }

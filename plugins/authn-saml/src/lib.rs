@@ -1,0 +1,240 @@
+//! `authn-saml`: sign-in through a SAML 2.0 identity provider, in pure
+//! Rust with one XML parser (`roxmltree`) and no C.
+//!
+//! SP-initiated login: an AuthnRequest over the HTTP-Redirect binding,
+//! the response over HTTP-POST to the gateway's ACS
+//! (`/auth/sso/{id}/callback`). Responses are checked by `response`
+//! (structure, signatures over exclusive c14n against the configured IdP
+//! certificates only, issuer, audience, recipient, destination,
+//! InResponseTo, validity windows with a capped skew), then the assertion
+//! ID is recorded in the plugin's store until the assertion expires, so
+//! a replay is refused by any gateway sharing the store. Logins the IdP
+//! starts itself are refused: the gateway only accepts an answer to a
+//! login its browser began.
+//!
+//! ```toml
+//! [plugins.saml]
+//! path = "authn_saml.wasm"
+//! allow_hosts = []          # the IdP is never called from here
+//! ```
+//!
+//! An organization's provider then sets `idp_entity_id`, `idp_sso_url`
+//! and `idp_certificates` (see the README, "Single sign-on").
+
+mod c14n;
+mod dsig;
+mod request;
+mod response;
+mod settings;
+mod time;
+
+use base64::Engine;
+use portcullis_sdk::{
+    Attribute, AuthProvider, LoginInput, LoginStep, PluginError, Principal, StepResult, crypto, kv,
+    log,
+};
+use request::AuthnRequest;
+use response::Expected;
+use serde::{Deserialize, Serialize};
+use settings::Settings;
+
+/// What the plugin keeps between the redirect and the ACS post.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    request_id: String,
+    relay_state: String,
+    acs_url: String,
+    sp_entity_id: String,
+}
+
+struct Saml {
+    /// `None`: configured with nothing, the template of identity
+    /// providers configured at run time.
+    settings: Option<Settings>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn random_hex() -> String {
+    portcullis_sdk::hex::encode(&portcullis_sdk::random::bytes::<20>())
+}
+
+fn field<'a>(input: &'a LoginInput, name: &str) -> Option<&'a str> {
+    input
+        .fields
+        .iter()
+        .find(|f| f.name == name)
+        .map(|f| f.value.as_str())
+}
+
+/// A refused login, logged with the check that failed.
+fn refused(check: &str) -> PluginError {
+    log::warn(&format!("SAML login refused: {check}"));
+    PluginError::InvalidCredentials
+}
+
+fn internal(why: impl std::fmt::Display) -> PluginError {
+    PluginError::Internal(why.to_string())
+}
+
+fn configured(settings: &Option<Settings>) -> Result<&Settings, PluginError> {
+    settings.as_ref().ok_or_else(|| {
+        PluginError::InvalidConfig(
+            "this instance has no IdP: it is the template of identity providers configured at run time".into(),
+        )
+    })
+}
+
+/// Records `assertion_id` as used until `until`; `false` if it was already.
+fn first_use(assertion_id: &str, until: i64) -> Result<bool, PluginError> {
+    let key = format!(
+        "assertion:{}",
+        portcullis_sdk::hex::encode(&crypto::digest(
+            crypto::HashAlgorithm::Sha256,
+            assertion_id.as_bytes()
+        ))
+    );
+    let expires = u64::try_from(until.max(now() + 1)).unwrap_or(u64::MAX);
+    kv::compare_and_swap_expiring(&key, None, Some(b"used"), expires)
+        .map_err(|e| PluginError::Unavailable(format!("replay cache: {e:?}")))
+}
+
+fn begin(settings: &Settings, input: &LoginInput) -> Result<StepResult, PluginError> {
+    let acs_url = field(input, "redirect_uri")
+        .ok_or_else(|| PluginError::InvalidInput("the gateway sent no redirect_uri".into()))?
+        .to_string();
+    let sp_entity_id = settings.sp_entity_id.clone().unwrap_or_else(|| {
+        acs_url
+            .strip_suffix("/callback")
+            .map_or_else(|| acs_url.clone(), |base| format!("{base}/metadata"))
+    });
+    let pending = Pending {
+        request_id: format!("_{}", random_hex()),
+        relay_state: random_hex(),
+        acs_url,
+        sp_entity_id,
+    };
+    let request = AuthnRequest {
+        id: &pending.request_id,
+        destination: &settings.idp_sso_url,
+        acs_url: &pending.acs_url,
+        issuer: &pending.sp_entity_id,
+        now: now(),
+    };
+    Ok(StepResult {
+        step: LoginStep::Redirect(request.redirect_url(&pending.relay_state)),
+        state: serde_json::to_vec(&pending).map_err(internal)?,
+    })
+}
+
+fn finish(
+    settings: &Settings,
+    state: &[u8],
+    input: &LoginInput,
+) -> Result<StepResult, PluginError> {
+    let pending: Pending =
+        serde_json::from_slice(state).map_err(|_| refused("login state unreadable"))?;
+    let relay_state = field(input, "RelayState").ok_or_else(|| refused("no RelayState"))?;
+    if !crypto::constant_time_equals(relay_state.as_bytes(), pending.relay_state.as_bytes()) {
+        return Err(refused("RelayState is not this login's"));
+    }
+    let encoded = field(input, "SAMLResponse").ok_or_else(|| refused("no SAMLResponse"))?;
+    if encoded.len() > settings.max_response_bytes.saturating_mul(4) / 3 + 4 {
+        return Err(refused("the SAMLResponse is larger than allowed"));
+    }
+    let compact: String = encoded
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact)
+        .map_err(|_| refused("the SAMLResponse is not base64"))?;
+    if bytes.len() > settings.max_response_bytes {
+        return Err(refused("the SAMLResponse is larger than allowed"));
+    }
+    let xml = String::from_utf8(bytes).map_err(|_| refused("the SAMLResponse is not UTF-8"))?;
+    let expected = Expected {
+        request_id: &pending.request_id,
+        acs_url: &pending.acs_url,
+        sp_entity_id: &pending.sp_entity_id,
+        idp_entity_id: &settings.idp_entity_id,
+        certificates: &settings.idp_certificates,
+        skew: i64::try_from(settings.clock_skew_secs).unwrap_or(0),
+        now: now(),
+    };
+    let asserted = response::validate(&xml, &expected).map_err(|why| refused(&why))?;
+    if !first_use(&asserted.assertion_id, asserted.usable_until)? {
+        return Err(refused("the assertion was already used (replay)"));
+    }
+    // An attribute is named by its `Name` or its `FriendlyName`.
+    let values = |name: &str| -> Vec<String> {
+        asserted
+            .attributes
+            .iter()
+            .filter(|a| a.name == name || a.friendly_name.as_deref() == Some(name))
+            .flat_map(|a| a.values.iter().cloned())
+            .collect()
+    };
+    let email_format = asserted.name_id_format.as_deref()
+        == Some("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress");
+    let email = values(&settings.email_attribute)
+        .into_iter()
+        .next()
+        .or_else(|| email_format.then(|| asserted.name_id.clone()))
+        .filter(|e| e.contains('@'));
+    let mut attributes = vec![Attribute {
+        name: "issuer".into(),
+        value: settings.idp_entity_id.clone(),
+    }];
+    if email.is_some() {
+        // The IdP signed it; SAML has no separate verification flag.
+        attributes.push(Attribute {
+            name: "email_verified".into(),
+            value: "true".into(),
+        });
+    }
+    let principal = Principal {
+        subject: asserted.name_id.clone(),
+        issuer: settings.idp_entity_id.clone(),
+        organization: None,
+        email,
+        display_name: values(&settings.name_attribute).into_iter().next(),
+        groups: values(&settings.groups_attribute),
+        amr: vec!["sso".into()],
+        attributes,
+    };
+    Ok(StepResult {
+        step: LoginStep::Authenticated(principal),
+        state: Vec::new(),
+    })
+}
+
+impl AuthProvider for Saml {
+    fn init() -> Result<Self, PluginError> {
+        let raw: serde_json::Map<String, serde_json::Value> = portcullis_sdk::config::get()?;
+        if raw.is_empty() {
+            return Ok(Self { settings: None });
+        }
+        Ok(Self {
+            settings: Some(Settings::parse()?),
+        })
+    }
+
+    fn begin_login(&mut self, input: &LoginInput) -> Result<StepResult, PluginError> {
+        begin(configured(&self.settings)?, input)
+    }
+
+    fn continue_login(
+        &mut self,
+        state: &[u8],
+        input: &LoginInput,
+    ) -> Result<StepResult, PluginError> {
+        finish(configured(&self.settings)?, state, input)
+    }
+}
+
+portcullis_sdk::export_auth_provider!(Saml);

@@ -1,0 +1,86 @@
+//! The SP-initiated AuthnRequest, sent with the HTTP-Redirect binding:
+//! deflated, base64, in the query of the IdP's single sign-on URL.
+
+use crate::time;
+use base64::Engine;
+
+/// `value` escaped for an XML attribute or text.
+fn xml_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `value` percent-encoded for a URL query.
+pub fn url_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// What an AuthnRequest says.
+pub struct AuthnRequest<'a> {
+    /// Its ID, which the response must answer (`InResponseTo`).
+    pub id: &'a str,
+    /// The IdP's single sign-on URL.
+    pub destination: &'a str,
+    /// Where the IdP posts the response.
+    pub acs_url: &'a str,
+    /// This SP's entity id.
+    pub issuer: &'a str,
+    /// Now (Unix seconds).
+    pub now: i64,
+}
+
+impl AuthnRequest<'_> {
+    /// The request's XML.
+    pub fn xml(&self) -> String {
+        format!(
+            concat!(
+                r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion""#,
+                r#" ID="{id}" Version="2.0" IssueInstant="{instant}" Destination="{destination}""#,
+                r#" AssertionConsumerServiceURL="{acs}" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST">"#,
+                r#"<saml:Issuer>{issuer}</saml:Issuer>"#,
+                r#"<samlp:NameIDPolicy AllowCreate="true"/>"#,
+                r#"</samlp:AuthnRequest>"#
+            ),
+            id = xml_escape(self.id),
+            instant = time::format(self.now),
+            destination = xml_escape(self.destination),
+            acs = xml_escape(self.acs_url),
+            issuer = xml_escape(self.issuer),
+        )
+    }
+
+    /// The IdP URL that carries the request and `relay_state`.
+    pub fn redirect_url(&self, relay_state: &str) -> String {
+        let deflated = miniz_oxide::deflate::compress_to_vec(self.xml().as_bytes(), 6);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(deflated);
+        let separator = if self.destination.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!(
+            "{}{separator}SAMLRequest={}&RelayState={}",
+            self.destination,
+            url_encode(&encoded),
+            url_encode(relay_state)
+        )
+    }
+}

@@ -1,0 +1,140 @@
+//! The SAML identity provider tests sign in with: pysaml2 (pinned in
+//! `tests/peers/saml/requirements.txt`) signing with Debian's xmlsec1, on
+//! loopback (`tests/peers/saml/idp.py`). One serves the whole test binary;
+//! it exits when the test binary does (its standard input closes).
+
+use crate::browser::Browser;
+use crate::paths;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+/// A running IdP.
+pub struct SamlIdp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its certificate (PEM).
+    pub certificate: String,
+    child: Mutex<Child>,
+    _stdin: ChildStdin,
+}
+
+impl Drop for SamlIdp {
+    fn drop(&mut self) {
+        if let Ok(mut child) = self.child.lock() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The IdP's answer to an AuthnRequest, for the browser to post.
+pub struct SamlAnswer {
+    /// The ACS path on the gateway (the AuthnRequest's, host removed).
+    pub acs_path: String,
+    /// The base64 `SAMLResponse`.
+    pub saml_response: String,
+    /// The `RelayState` it echoes.
+    pub relay_state: String,
+}
+
+impl SamlAnswer {
+    /// The form body a browser posts to the ACS.
+    pub fn form(&self) -> String {
+        let encode = |value: &str| {
+            value
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>()
+        };
+        format!(
+            "SAMLResponse={}&RelayState={}",
+            encode(&self.saml_response),
+            encode(&self.relay_state)
+        )
+    }
+}
+
+static SHARED: OnceLock<SamlIdp> = OnceLock::new();
+
+impl SamlIdp {
+    /// Starts an IdP.
+    pub fn start() -> Self {
+        let script = paths::repo().join("tests/peers/saml/idp.py");
+        let mut command = Command::new("python3");
+        if let Ok(path) = std::env::var("PORTCULLIS_TEST_PYTHONPATH") {
+            command.env("PYTHONPATH", path);
+        }
+        let mut child = command
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start python3 (make test-deps installs pysaml2 and xmlsec1)");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut base, mut certificate) = (None, None);
+        for line in lines.by_ref() {
+            let line = line.expect("IdP output");
+            if let Some(path) = line.strip_prefix("certificate ") {
+                certificate = std::fs::read_to_string(path.trim()).ok();
+            } else if let Some(rest) = line.strip_prefix("listening ") {
+                base = Some(rest.trim().to_string());
+                break;
+            }
+        }
+        std::thread::spawn(move || lines.for_each(drop));
+        let base =
+            base.expect("the SAML IdP did not start (make test-deps installs pysaml2 and xmlsec1)");
+        let certificate = certificate.expect("the IdP's certificate");
+        Self {
+            base,
+            certificate,
+            child: Mutex::new(child),
+            _stdin: stdin,
+        }
+    }
+
+    /// The IdP every test of this binary shares.
+    pub fn shared() -> &'static Self {
+        SHARED.get_or_init(Self::start)
+    }
+
+    /// The IdP's entity id.
+    pub fn entity_id(&self) -> String {
+        format!("{}/idp", self.base)
+    }
+
+    /// The IdP's single sign-on URL.
+    pub fn sso_url(&self) -> String {
+        format!("{}/sso", self.base)
+    }
+
+    /// Signs `login` in, answering the AuthnRequest in `redirect` (the URL
+    /// the gateway sent the browser to); `mode` makes the answer wrong in
+    /// one way (see `idp.py`).
+    pub async fn answer(&self, redirect: &str, login: &str, mode: Option<&str>) -> SamlAnswer {
+        assert!(redirect.starts_with(&self.sso_url()), "{redirect}");
+        let mut url = format!("{redirect}&login={login}");
+        if let Some(mode) = mode {
+            url.push_str(&format!("&mode={mode}"));
+        }
+        let reply = Browser::default().get(&url).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let body = reply.json();
+        let acs = body["acs_url"].as_str().expect("acs_url");
+        SamlAnswer {
+            acs_path: acs.trim_start_matches("https://localhost").to_string(),
+            saml_response: body["SAMLResponse"].as_str().expect("response").to_string(),
+            relay_state: body["RelayState"].as_str().unwrap_or_default().to_string(),
+        }
+    }
+}
