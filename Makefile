@@ -113,8 +113,9 @@ test-groups:
 ## Benchmarks --------------------------------------------------------------
 
 # Plugins are benchmarked as they ship: release builds.
-bench: plugins-release fixtures-release
-	PORTCULLIS_WASM_PROFILE=release $(CARGO) bench -p portcullis-tests
+bench: plugins-release fixtures-release test-deps
+	$(CARGO) build --release -p portcullis
+	PORTCULLIS_BIN=$(CARGO_TARGET_DIR)/release/portcullis PORTCULLIS_WASM_PROFILE=release $(CARGO) bench -p portcullis-tests
 	@$(MAKE) --no-print-directory bench-proxy
 
 # What the side-by-side proxy benchmark runs: nginx (the baseline proxy
