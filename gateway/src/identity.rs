@@ -11,6 +11,7 @@ mod api_key_admin;
 mod bootstrap;
 pub mod cache;
 mod caller;
+pub mod certificates;
 mod directory;
 mod error;
 pub mod login;
@@ -66,6 +67,7 @@ pub struct Identity {
     users: TtlCache<UserRecord>,
     orgs: TtlCache<OrgRecord>,
     flows: LoginFlows,
+    sso_certificates: certificates::CertificateWatch,
     metrics: Arc<Metrics>,
     events: crate::audit::Events,
 }
@@ -106,6 +108,7 @@ impl Identity {
         let ttl = Duration::from_millis(config.cache_ttl_ms);
         Ok(Self {
             flows: LoginFlows::new(store.clone(), config.login_flow_timeout_secs),
+            sso_certificates: certificates::CertificateWatch::default(),
             store,
             plugins,
             signer,

@@ -90,6 +90,7 @@ pub struct Metrics {
     audit_unsigned: Gauge,
     audit_dropped: Gauge,
     audit_suppressed: Gauge,
+    sso_certificates_expiring: Gauge,
 }
 
 impl Metrics {
@@ -109,6 +110,12 @@ impl Metrics {
         let audit_unsigned = Gauge::default();
         let audit_dropped = Gauge::default();
         let audit_suppressed = Gauge::default();
+        let sso_certificates_expiring = Gauge::default();
+        registry.register(
+            "sso_certificates_expiring",
+            "Certificates identity providers trust to sign logins that expire within 30 days or have expired",
+            sso_certificates_expiring.clone(),
+        );
         registry.register(
             "audit_events_suppressed",
             "Refusals repeated from one source past the flood limit, counted in the next recorded one",
@@ -171,6 +178,7 @@ impl Metrics {
             audit_unsigned,
             audit_dropped,
             audit_suppressed,
+            sso_certificates_expiring,
         })
     }
 
@@ -265,6 +273,13 @@ impl Metrics {
             .set(i64::try_from(unsigned).unwrap_or(i64::MAX));
         self.audit_dropped
             .set(i64::try_from(dropped).unwrap_or(i64::MAX));
+    }
+
+    /// Sets how many trusted IdP certificates expire soon (read when
+    /// metrics are scraped).
+    pub fn set_sso_certificates_expiring(&self, count: usize) {
+        self.sso_certificates_expiring
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// The text exposition format.

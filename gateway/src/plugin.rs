@@ -32,8 +32,9 @@ pub use state::PluginContext;
 pub use worlds::{
     Attribute, AuthProviderPlugin, AuthorizerPlugin, CheckRequest, Credential, Decision,
     DecisionBasis, Form, FormField, GuestError, GuestResult, KeyProviderPlugin, LoginInput,
-    LoginStep, MfaStatus, Pairs, Principal, PrincipalView, RequestInfo, Secret,
-    SecretsBackendPlugin, StepResult, Strings, TotpEnrollment, WrappedKey, principal_view,
+    LoginStep, MfaStatus, Pairs, Principal, PrincipalView, ProviderDescription, RequestInfo,
+    Secret, SecretsBackendPlugin, ServiceEndpoints, StepResult, Strings, TotpEnrollment,
+    WrappedKey, principal_view,
 };
 
 use std::path::PathBuf;

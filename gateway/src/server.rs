@@ -244,6 +244,9 @@ impl Core {
 /// How often signing keys are rotated/retired, dead sessions and expired
 /// plugin records purged.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+/// Maintenance rounds between two descriptions of every identity provider
+/// (for the certificate expiry gauge): 15 minutes.
+const CERTIFICATE_WATCH_TICKS: u32 = 15;
 /// How long ended sessions are kept (for listing and forensics).
 const ENDED_SESSION_RETENTION_SECS: i64 = 7 * 86_400;
 
@@ -254,10 +257,17 @@ async fn maintain_identity(
 ) {
     let mut ticks = tokio::time::interval(MAINTENANCE_INTERVAL);
     ticks.tick().await;
+    identity.watch_sso_certificates().await;
+    let mut since_certificate_watch = 0_u32;
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             _ = shutdown.changed() => return,
+        }
+        since_certificate_watch += 1;
+        if since_certificate_watch >= CERTIFICATE_WATCH_TICKS {
+            since_certificate_watch = 0;
+            identity.watch_sso_certificates().await;
         }
         let now = crate::identity::now();
         if let Err(error) = identity.signer().maintain(now).await {

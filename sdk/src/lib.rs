@@ -56,7 +56,10 @@ pub use wit_bindgen::rt as __rt;
 pub use worlds::{Accounts, AuthProvider, Authorizer, KeyProvider, SecretsBackend};
 
 pub use __raw::accounts::{MfaStatus, TotpEnrollment};
-pub use __raw::authenticate::{Credential, Form, FormField, LoginInput, LoginStep, StepResult};
+pub use __raw::authenticate::{
+    Credential, Form, FormField, LoginInput, LoginStep, ProviderDescription, ServiceEndpoints,
+    StepResult,
+};
 pub use __raw::keys::WrappedKey;
 pub use __raw::secrets::Secret;
 pub use __raw::types::{

@@ -6,7 +6,8 @@
 
 use crate::{
     Attribute, CheckRequest, Credential, Decision, LoginInput, MfaStatus, PluginError, Principal,
-    RequestInfo, Secret, StepResult, TotpEnrollment, WrappedKey,
+    ProviderDescription, RequestInfo, Secret, ServiceEndpoints, StepResult, TotpEnrollment,
+    WrappedKey,
 };
 
 /// A policy decision point (`authorizer` world).
@@ -61,6 +62,34 @@ pub trait AuthProvider: Sized + 'static {
     ) -> Result<Principal, PluginError> {
         let _ = (credential, request);
         Err(PluginError::UnsupportedCredential)
+    }
+
+    /// Describes the provider for the gateway's `endpoints`: a metadata
+    /// document for the identity provider's administrator (SAML SP
+    /// metadata) and the certificates it trusts to sign logins. The
+    /// default describes nothing.
+    fn describe(
+        &mut self,
+        endpoints: &ServiceEndpoints,
+    ) -> Result<ProviderDescription, PluginError> {
+        let _ = endpoints;
+        Ok(ProviderDescription {
+            metadata: None,
+            trusted_certificates: Vec::new(),
+        })
+    }
+
+    /// Where to send the browser to end the session at the identity
+    /// provider too, from the `state` returned with
+    /// [`crate::LoginStep::Authenticated`] and the URL the provider sends the
+    /// browser back to. The default: no such logout.
+    fn end_session(
+        &mut self,
+        session_state: &[u8],
+        post_logout_url: &str,
+    ) -> Result<Option<String>, PluginError> {
+        let _ = (session_state, post_logout_url);
+        Ok(None)
     }
 
     /// Local accounts, for providers that keep credentials themselves.
@@ -241,6 +270,9 @@ macro_rules! export_auth_provider {
                 fn init() -> ::std::result::Result<(), $crate::PluginError> {
                     __init()
                 }
+                fn describe(endpoints: $crate::ServiceEndpoints) -> ::std::result::Result<$crate::ProviderDescription, $crate::PluginError> {
+                    __with_state(|s| <$ty as $crate::AuthProvider>::describe(s, &endpoints))?
+                }
                 fn begin_login(input: $crate::LoginInput) -> ::std::result::Result<$crate::StepResult, $crate::PluginError> {
                     __with_state(|s| <$ty as $crate::AuthProvider>::begin_login(s, &input))?
                 }
@@ -249,6 +281,12 @@ macro_rules! export_auth_provider {
                     input: $crate::LoginInput,
                 ) -> ::std::result::Result<$crate::StepResult, $crate::PluginError> {
                     __with_state(|s| <$ty as $crate::AuthProvider>::continue_login(s, &state, &input))?
+                }
+                fn end_session(
+                    session_state: ::std::vec::Vec<u8>,
+                    post_logout_url: ::std::string::String,
+                ) -> ::std::result::Result<::std::option::Option<::std::string::String>, $crate::PluginError> {
+                    __with_state(|s| <$ty as $crate::AuthProvider>::end_session(s, &session_state, &post_logout_url))?
                 }
                 fn verify_credential(
                     credential: $crate::Credential,

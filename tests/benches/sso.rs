@@ -77,13 +77,22 @@ fn header(reply: &Reply, name: http::HeaderName, prefix: &str) -> String {
         .to_string()
 }
 
-async fn json_call(client: &Client, method: Method, path: &str, token: &str, body: serde_json::Value) -> Reply {
+async fn json_call(
+    client: &Client,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> Reply {
     let authorization = format!("Bearer {token}");
     client
         .send(
             method,
             path,
-            &[("authorization", &authorization), ("content-type", "application/json")],
+            &[
+                ("authorization", &authorization),
+                ("content-type", "application/json"),
+            ],
             body.to_string().as_bytes(),
         )
         .await
@@ -131,14 +140,15 @@ async fn admin(gateway: &Gateway) -> String {
 
 async fn provider(gateway: &Gateway, token: &str, body: serde_json::Value) -> String {
     let client = gateway.client();
-    let created = json_call(&client, Method::POST, "/api/v1/identity-providers", token, body).await;
-    assert_eq!(
-        created.status,
-        201,
-        "{}\n{}",
-        created.text(),
-        gateway.log()
-    );
+    let created = json_call(
+        &client,
+        Method::POST,
+        "/api/v1/identity-providers",
+        token,
+        body,
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}\n{}", created.text(), gateway.log());
     created.json()["id"].as_str().unwrap().to_string()
 }
 
@@ -152,7 +162,10 @@ async fn oidc_login(client: &Client, oidc: &OidcProvider, id: &str) {
     let location = header(&begun, http::header::LOCATION, "http");
     let back = oidc.sign_in(&location, "benchuser").await;
     let done = client
-        .get_with(back.trim_start_matches("https://localhost"), &[("cookie", &flow)])
+        .get_with(
+            back.trim_start_matches("https://localhost"),
+            &[("cookie", &flow)],
+        )
         .await
         .unwrap();
     assert_eq!(done.status, 302, "{}", done.text());
@@ -167,7 +180,10 @@ async fn saml_login(client: &Client, idp: &SamlIdp, id: &str) {
         .send(
             Method::POST,
             &answer.acs_path,
-            &[("cookie", &flow), ("content-type", "application/x-www-form-urlencoded")],
+            &[
+                ("cookie", &flow),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
             answer.form().as_bytes(),
         )
         .await

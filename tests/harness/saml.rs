@@ -15,6 +15,8 @@ pub struct SamlIdp {
     pub base: String,
     /// Its certificate (PEM).
     pub certificate: String,
+    /// A certificate of another key that expires in 10 days (PEM).
+    pub expiring_certificate: String,
     child: Mutex<Child>,
     _stdin: ChildStdin,
 }
@@ -36,6 +38,8 @@ pub struct SamlAnswer {
     pub saml_response: String,
     /// The `RelayState` it echoes.
     pub relay_state: String,
+    /// The SP entity id the AuthnRequest named (its `Issuer`).
+    pub sp_entity_id: String,
 }
 
 impl SamlAnswer {
@@ -81,11 +85,13 @@ impl SamlIdp {
         let stdin = child.stdin.take().expect("stdin");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let (mut base, mut certificate) = (None, None);
+        let (mut base, mut certificate, mut expiring_certificate) = (None, None, None);
         for line in lines.by_ref() {
             let line = line.expect("IdP output");
             if let Some(path) = line.strip_prefix("certificate ") {
                 certificate = std::fs::read_to_string(path.trim()).ok();
+            } else if let Some(path) = line.strip_prefix("expiring-certificate ") {
+                expiring_certificate = std::fs::read_to_string(path.trim()).ok();
             } else if let Some(rest) = line.strip_prefix("listening ") {
                 base = Some(rest.trim().to_string());
                 break;
@@ -98,6 +104,7 @@ impl SamlIdp {
         Self {
             base,
             certificate,
+            expiring_certificate: expiring_certificate.expect("the expiring certificate"),
             child: Mutex::new(child),
             _stdin: stdin,
         }
@@ -135,6 +142,34 @@ impl SamlIdp {
             acs_path: acs.trim_start_matches("https://localhost").to_string(),
             saml_response: body["SAMLResponse"].as_str().expect("response").to_string(),
             relay_state: body["RelayState"].as_str().unwrap_or_default().to_string(),
+            sp_entity_id: body["request"]["sp_entity_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
         }
+    }
+
+    /// The URL of the IdP's metadata document `name` (each name rotates
+    /// on its own).
+    pub fn metadata_url(&self, name: &str) -> String {
+        format!("{}/metadata/{name}", self.base)
+    }
+
+    /// Rotates metadata document `name` to list the other key's
+    /// certificate (the one `mode=other-key` answers are signed with);
+    /// how many times the document had been read.
+    pub async fn rotate_metadata(&self, name: &str) -> u64 {
+        let url = format!("{}/__test/metadata/{name}?signing=other", self.base);
+        let reply = Browser::default().post_form(&url, "").await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json()["fetches"].as_u64().expect("fetches")
+    }
+
+    /// What pysaml2 reads from SP metadata `xml`: `{"entity_id",
+    /// "acs_url"}`, or `{"error"}` with status 400.
+    pub async fn read_sp_metadata(&self, xml: &str) -> (http::StatusCode, serde_json::Value) {
+        let url = format!("{}/__test/sp-metadata", self.base);
+        let reply = Browser::default().post_form(&url, xml).await;
+        (reply.status, reply.json())
     }
 }

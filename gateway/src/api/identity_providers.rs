@@ -5,6 +5,7 @@
 use super::extract::{JsonBody, Scoped, present};
 use crate::http::ApiError;
 use crate::http::router::GatewayState;
+use crate::identity::certificates::CertificateFacts;
 use crate::identity::sso::ProviderDraft;
 use crate::store::{IdentityProviderRecord, ProviderSettings};
 use axum::Json;
@@ -36,6 +37,10 @@ pub struct ProviderView {
     /// The redirect URI or assertion consumer service path to register at
     /// the identity provider (on this gateway's public host).
     callback_path: String,
+    /// The certificates it trusts to sign logins now (a SAML IdP's), with
+    /// their expiry; `null` when it cannot say now (the gateway's log
+    /// says why). `/metrics` counts those expiring within 30 days.
+    certificates: Option<Vec<CertificateView>>,
     /// Increases with every change.
     revision: i64,
     /// Unix seconds.
@@ -44,8 +49,39 @@ pub struct ProviderView {
     updated_at: i64,
 }
 
-impl From<IdentityProviderRecord> for ProviderView {
-    fn from(r: IdentityProviderRecord) -> Self {
+/// A certificate an identity provider trusts.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "IdentityProviderCertificate")]
+pub struct CertificateView {
+    #[serde(flatten)]
+    facts: CertificateFacts,
+    /// Whether it expires within 30 days (or has expired).
+    expires_soon: bool,
+}
+
+impl ProviderView {
+    /// The view of `record`, with what its plugin trusts now.
+    async fn of(state: &GatewayState, record: IdentityProviderRecord) -> Self {
+        let now = crate::identity::now();
+        let certificates = state
+            .identity
+            .sso_certificates(&record.id)
+            .await
+            .map(|all| {
+                all.into_iter()
+                    .map(|facts| CertificateView {
+                        expires_soon: facts.expires_soon(now),
+                        facts,
+                    })
+                    .collect()
+            });
+        Self::with_certificates(record, certificates)
+    }
+
+    fn with_certificates(
+        r: IdentityProviderRecord,
+        certificates: Option<Vec<CertificateView>>,
+    ) -> Self {
         Self {
             login_path: format!("/auth/sso/{}", r.id),
             callback_path: format!("/auth/sso/{}/callback", r.id),
@@ -55,6 +91,7 @@ impl From<IdentityProviderRecord> for ProviderView {
             plugin: r.plugin,
             secrets: r.settings.secrets.keys().cloned().collect(),
             config: r.settings.config,
+            certificates,
             revision: r.revision,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -127,8 +164,12 @@ pub async fn list(
     scoped: Scoped,
 ) -> Result<Json<ProviderList>, ApiError> {
     let providers = state.identity.identity_providers(&scoped.org).await?;
+    let mut views = Vec::with_capacity(providers.len());
+    for provider in providers {
+        views.push(ProviderView::of(&state, provider).await);
+    }
     Ok(Json(ProviderList {
-        identity_providers: providers.into_iter().map(ProviderView::from).collect(),
+        identity_providers: views,
     }))
 }
 
@@ -151,7 +192,10 @@ pub async fn create(
         .identity
         .create_identity_provider(&scoped.org, draft)
         .await?;
-    Ok((StatusCode::CREATED, Json(record.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(ProviderView::of(&state, record).await),
+    ))
 }
 
 /// `GET /api/v1/identity-providers/{idp_id}`.
@@ -161,7 +205,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<ProviderView>, ApiError> {
     let record = state.identity.identity_provider(&scoped.org, &id).await?;
-    Ok(Json(record.into()))
+    Ok(Json(ProviderView::of(&state, record).await))
 }
 
 /// `PATCH /api/v1/identity-providers/{idp_id}`.
@@ -180,7 +224,7 @@ pub async fn update(
         .identity
         .update_identity_provider(&scoped.org, &id, body.name, body.config, body.secrets)
         .await?;
-    Ok(Json(record.into()))
+    Ok(Json(ProviderView::of(&state, record).await))
 }
 
 /// `DELETE /api/v1/identity-providers/{idp_id}`.

@@ -8,11 +8,12 @@
 //! `__Host-` cookie holding the flow id; the flow ends at the callback.
 
 use super::auth::{LoginContext, session_cookie};
-use super::extract::JsonBody;
+use super::extract::{Authenticated, JsonBody};
 use crate::http::ApiError;
 use crate::http::ServedHost;
 use crate::http::identify;
 use crate::http::router::GatewayState;
+use crate::identity::sso::service_endpoints;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -44,10 +45,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Served {
             )),
         }
     }
-}
-
-fn callback_url(host: &str, id: &str) -> String {
-    format!("https://{host}/auth/sso/{id}/callback")
 }
 
 /// Query or form fields; a field sent twice is refused (which value a
@@ -110,7 +107,7 @@ pub async fn start(
         .identity
         .begin_sso(
             &id,
-            &callback_url(&host, &id),
+            &service_endpoints(&host, &id),
             query.return_to.as_deref(),
             &context.info,
         )
@@ -198,7 +195,8 @@ pub async fn callback_form(
     finish(&state, &id, &headers, fields, &context).await
 }
 
-/// What an identity provider's administrator registers for this gateway.
+/// What an identity provider's administrator registers for this gateway
+/// (served as JSON when the provider has no metadata document of its own).
 #[derive(Debug, Serialize, JsonSchema)]
 #[schemars(rename = "SsoMetadata")]
 pub struct MetadataView {
@@ -208,26 +206,87 @@ pub struct MetadataView {
     login_url: String,
     /// The redirect URI (OIDC) or assertion consumer service URL (SAML).
     callback_url: String,
-    /// The service provider's entity id a SAML provider defaults to: this
-    /// document's URL.
+    /// This document's URL: a SAML service provider's default entity id.
     entity_id: String,
 }
 
-/// `GET /auth/sso/{provider_id}/metadata`.
+/// `GET /auth/sso/{provider_id}/metadata`: the provider's own document
+/// (SAML: SP metadata XML), or a JSON of the gateway's endpoints for it.
+/// A document is served so that no browser runs anything in it.
 pub async fn metadata(
     State(state): State<Arc<GatewayState>>,
     Path(id): Path<String>,
     Served(host): Served,
-) -> Result<Json<MetadataView>, ApiError> {
-    if state.store.identity_provider(&id).await?.is_none() {
-        return Err(ApiError::ResourceNotFound("identity provider"));
+) -> Result<Response, ApiError> {
+    let endpoints = service_endpoints(&host, &id);
+    let described = state.identity.describe_sso(&id, &endpoints).await?;
+    let Some((media_type, document)) = described.metadata else {
+        return Ok(Json(MetadataView {
+            provider_id: id,
+            login_url: endpoints.login_url,
+            callback_url: endpoints.callback_url,
+            entity_id: endpoints.metadata_url,
+        })
+        .into_response());
+    };
+    let media_type =
+        HeaderValue::from_str(&media_type).map_err(|_| ApiError::AuthenticationUnavailable)?;
+    let mut response = document.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, media_type);
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(response)
+}
+
+/// Where the browser goes to sign out at the identity provider too.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "SsoLogout")]
+pub struct LogoutView {
+    /// The identity provider's logout URL for this session (it sends the
+    /// browser back to this gateway); `null` when the session was not
+    /// signed in through a provider that offers one.
+    logout_url: Option<String>,
+}
+
+/// `POST /auth/sso/logout`: ends the caller's session here, like
+/// `/auth/logout`, and answers where to send the browser so it ends at the
+/// identity provider too (RP-initiated logout). The session ends whatever
+/// the provider says.
+pub async fn logout(
+    State(state): State<Arc<GatewayState>>,
+    Authenticated(caller): Authenticated,
+    Served(host): Served,
+) -> Result<Response, ApiError> {
+    let id = caller
+        .session_id
+        .as_deref()
+        .ok_or_else(|| ApiError::NotPermitted("only sessions can sign out".into()))?;
+    let logout_url = match state
+        .identity
+        .end_sso_session(id, &format!("https://{host}/"))
+        .await
+    {
+        Ok(url) => url,
+        Err(error) => {
+            tracing::warn!(%error, "the identity provider's logout is unavailable; signing out here only");
+            None
+        }
+    };
+    state.identity.revoke_session(id).await?;
+    let mut response = Json(LogoutView { logout_url }).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(cookie) = session_cookie(&state, "", 0) {
+        headers.insert(header::SET_COOKIE, cookie);
     }
-    Ok(Json(MetadataView {
-        login_url: format!("https://{host}/auth/sso/{id}"),
-        callback_url: callback_url(&host, &id),
-        entity_id: format!("https://{host}/auth/sso/{id}/metadata"),
-        provider_id: id,
-    }))
+    Ok(response)
 }
 
 /// `POST /auth/sso/discover`.

@@ -209,6 +209,11 @@ async fn metrics(State(state): State<Arc<GatewayState>>) -> Response {
         state.audit.events().dropped(),
         state.audit.events().suppressed(),
     );
+    state.metrics.set_sso_certificates_expiring(
+        state
+            .identity
+            .sso_certificates_expiring(crate::identity::now()),
+    );
     (
         [(
             header::CONTENT_TYPE,

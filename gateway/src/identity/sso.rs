@@ -13,10 +13,12 @@
 //!   a form no local group can take), replaced at every login, so grants
 //!   from groups the user has lost disappear at the next login.
 
+use super::certificates::{self, CertificateFacts};
 use super::sessions::NewSession;
 use super::{Identity, IdentityError, from_guest, now};
 use crate::plugin::{
-    Attribute, AuthProviderPlugin, LoginInput, LoginStep, Principal, RequestInfo, sso_instance_name,
+    Attribute, AuthProviderPlugin, LoginInput, LoginStep, Principal, RequestInfo, ServiceEndpoints,
+    sso_instance_name,
 };
 use crate::store::{
     IdentityProviderRecord, ProviderSettings, SsoIdentityRecord, UserChanges, UserRecord,
@@ -60,6 +62,37 @@ pub struct SsoSignIn {
     /// Where the browser goes next.
     pub return_to: String,
 }
+
+/// The media types a provider's metadata document may be served as:
+/// documents, never a page a browser would run.
+const METADATA_MEDIA_TYPES: &[&str] = &[
+    "application/samlmetadata+xml",
+    "application/xml",
+    "application/json",
+];
+
+/// What an identity provider says about itself.
+#[derive(Debug, Clone)]
+pub struct SsoDescription {
+    /// A document for the provider's administrator: (media type, body).
+    pub metadata: Option<(String, String)>,
+    /// The certificates it trusts to sign logins now.
+    pub certificates: Vec<CertificateFacts>,
+}
+
+/// The gateway's addresses for provider `id` when served as `host`.
+pub fn service_endpoints(host: &str, id: &str) -> ServiceEndpoints {
+    let base = format!("https://{host}/auth/sso/{id}");
+    ServiceEndpoints {
+        callback_url: format!("{base}/callback"),
+        metadata_url: format!("{base}/metadata"),
+        login_url: base,
+    }
+}
+
+/// The host named in the endpoints the gateway's own upkeep describes
+/// providers with; what it reads (certificates) does not depend on it.
+const UPKEEP_HOST: &str = "localhost";
 
 /// A new or changed identity provider.
 #[derive(Debug, Clone)]
@@ -126,11 +159,11 @@ impl Identity {
     }
 
     /// Starts a login with identity provider `id`; the provider sends the
-    /// browser back to `callback_url`, then to `return_to`.
+    /// browser back to the callback of `endpoints`, then to `return_to`.
     pub async fn begin_sso(
         &self,
         id: &str,
-        callback_url: &str,
+        endpoints: &ServiceEndpoints,
         return_to: Option<&str>,
         request: &RequestInfo,
     ) -> Result<SsoStart, IdentityError> {
@@ -140,10 +173,16 @@ impl Identity {
         let input = LoginInput {
             request: request.clone(),
             // Set by the gateway, never taken from the client.
-            fields: vec![Attribute {
-                name: "redirect_uri".into(),
-                value: callback_url.to_string(),
-            }],
+            fields: vec![
+                Attribute {
+                    name: "redirect_uri".into(),
+                    value: endpoints.callback_url.clone(),
+                },
+                Attribute {
+                    name: "metadata_url".into(),
+                    value: endpoints.metadata_url.clone(),
+                },
+            ],
         };
         let step = from_guest(&name, plugin.begin_login(&input).await)?;
         let LoginStep::Redirect(location) = step.step else {
@@ -247,6 +286,16 @@ impl Identity {
         let session = self
             .establish_session(&name, principal, Some(user), &request.client_ip, user_agent)
             .await?;
+        if !step.state.is_empty()
+            && let Err(error) = self
+                .store
+                .insert_sso_session(&session.session.id, &record.id, &step.state)
+                .await
+        {
+            // The session stands; only signing out at the provider too
+            // will not be offered for it.
+            tracing::error!(provider = %id, %error, "the provider's session state cannot be kept");
+        }
         Ok(SsoSignIn {
             session,
             return_to: state.return_to,
@@ -421,6 +470,93 @@ impl Identity {
             .next())
     }
 
+    /// Where to send the browser so that session `session_id` also ends at
+    /// the identity provider it was signed in with (which sends it back to
+    /// `post_logout_url`); `None` for other sessions and providers without
+    /// such a logout. Call before revoking the session.
+    pub async fn end_sso_session(
+        &self,
+        session_id: &str,
+        post_logout_url: &str,
+    ) -> Result<Option<String>, IdentityError> {
+        let Some((provider_id, state)) = self.store.sso_session(session_id).await? else {
+            return Ok(None);
+        };
+        let (_, plugin) = self.sso_plugin(&provider_id).await?;
+        let name = sso_instance_name(&provider_id);
+        from_guest(&name, plugin.end_session(&state, post_logout_url).await)
+    }
+
+    /// What identity provider `id` says about itself for `endpoints`; its
+    /// certificates are also recorded for the expiry gauge. A document of
+    /// a media type other than XML or JSON is refused (it would be served
+    /// from the gateway's origin).
+    pub async fn describe_sso(
+        &self,
+        id: &str,
+        endpoints: &ServiceEndpoints,
+    ) -> Result<SsoDescription, IdentityError> {
+        let (record, plugin) = self.sso_plugin(id).await?;
+        let name = sso_instance_name(id);
+        let described = from_guest(&name, plugin.describe(endpoints).await)?;
+        if let Some((media_type, _)) = &described.metadata
+            && !METADATA_MEDIA_TYPES.contains(&media_type.as_str())
+        {
+            tracing::error!(provider = %id, %media_type, "identity provider described itself with a document of a refused media type");
+            return Err(IdentityError::ProviderUnavailable);
+        }
+        let mut facts = Vec::with_capacity(described.trusted_certificates.len());
+        for pem in &described.trusted_certificates {
+            match certificates::facts(pem) {
+                Ok(certificate) => facts.push(certificate),
+                Err(error) => {
+                    tracing::warn!(provider = %record.id, %error, "a trusted certificate cannot be read for its expiry");
+                }
+            }
+        }
+        self.sso_certificates.record(&record.id, &facts);
+        Ok(SsoDescription {
+            metadata: described.metadata,
+            certificates: facts,
+        })
+    }
+
+    /// Describes every identity provider again, so the expiry gauge
+    /// follows certificates that changed (a provider reading its IdP's
+    /// metadata picks up a rotation). Providers that cannot start are
+    /// logged and skipped.
+    pub async fn watch_sso_certificates(&self) {
+        let providers = match self.store.all_identity_providers().await {
+            Ok(providers) => providers,
+            Err(error) => {
+                tracing::warn!(%error, "identity providers cannot be listed for the certificate watch");
+                return;
+            }
+        };
+        for provider in providers {
+            self.sso_certificates(&provider.id).await;
+        }
+    }
+
+    /// The certificates identity provider `id` trusts to sign logins now;
+    /// `None` when it cannot say (logged).
+    pub async fn sso_certificates(&self, id: &str) -> Option<Vec<CertificateFacts>> {
+        let endpoints = service_endpoints(UPKEEP_HOST, id);
+        match self.describe_sso(id, &endpoints).await {
+            Ok(described) => Some(described.certificates),
+            Err(error) => {
+                tracing::warn!(provider = %id, %error, "identity provider cannot describe its certificates");
+                None
+            }
+        }
+    }
+
+    /// How many certificates trusted by identity providers expire within
+    /// 30 days of `now` (or have expired).
+    pub fn sso_certificates_expiring(&self, now: i64) -> usize {
+        self.sso_certificates.expiring(now)
+    }
+
     /// The identity providers of `org_id`.
     pub async fn identity_providers(
         &self,
@@ -533,6 +669,7 @@ impl Identity {
             return Err(IdentityError::NotFound("identity provider"));
         }
         self.plugins.forget_sso_provider(id);
+        self.sso_certificates.forget(id);
         Ok(())
     }
 

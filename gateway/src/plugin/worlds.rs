@@ -17,7 +17,8 @@ pub use super::bindings::auth_provider::exports::portcullis::plugin::accounts::{
     MfaStatus, TotpEnrollment,
 };
 pub use super::bindings::auth_provider::exports::portcullis::plugin::authenticate::{
-    Credential, Form, FormField, LoginInput, LoginStep, StepResult,
+    Credential, Form, FormField, LoginInput, LoginStep, ProviderDescription, ServiceEndpoints,
+    StepResult,
 };
 pub use super::bindings::key_provider::exports::portcullis::plugin::keys::WrappedKey;
 pub use super::bindings::secrets_backend::exports::portcullis::plugin::secrets::Secret;
@@ -367,6 +368,26 @@ impl AuthProviderPlugin {
             step.step = LoginStep::Authenticated(self.vouched(principal));
         }
         step
+    }
+
+    /// What the provider says about itself for the gateway's `endpoints`.
+    pub async fn describe(&self, endpoints: &ServiceEndpoints) -> GuestResult<ProviderDescription> {
+        plugin_call!(self, Isolation::Warm, "describe", |warm| warm
+            .bindings
+            .portcullis_plugin_authenticate()
+            .call_describe(&mut warm.store, endpoints))
+    }
+
+    /// The provider's logout URL for a session it signed in.
+    pub async fn end_session(
+        &self,
+        session_state: &[u8],
+        post_logout_url: &str,
+    ) -> GuestResult<Option<String>> {
+        plugin_call!(self, Isolation::Warm, "end-session", |warm| warm
+            .bindings
+            .portcullis_plugin_authenticate()
+            .call_end_session(&mut warm.store, session_state, post_logout_url))
     }
 
     /// Starts an interactive login.

@@ -243,6 +243,15 @@ const MIGRATIONS: &[Migration] = &[
               );
               CREATE INDEX org_domains_org ON org_domains(org_id);",
     },
+    Migration {
+        version: 9,
+        name: "single sign-on: what a provider keeps with each session (for its logout)",
+        sql: "CREATE TABLE sso_sessions (
+                  session_id TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+                  provider_id TEXT NOT NULL REFERENCES identity_providers(id) ON DELETE CASCADE,
+                  state BLOB NOT NULL -- sealed: the provider's session state (e.g. its ID token)
+              ) WITHOUT ROWID;",
+    },
 ];
 
 /// Newest schema version this build knows.

@@ -72,6 +72,10 @@ pub struct SsoIdentityRecord {
     pub user_id: String,
 }
 
+fn session_context(session_id: &str, provider_id: &str) -> Vec<u8> {
+    format!("sso-session\0{session_id}\0{provider_id}").into_bytes()
+}
+
 fn context(id: &str, org_id: &str) -> Vec<u8> {
     format!("identity-provider\0{id}\0{org_id}").into_bytes()
 }
@@ -225,6 +229,57 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| self.provider_from_row(r)).collect()
+    }
+
+    /// Every identity provider of every organization, oldest first (for
+    /// the gateway's own upkeep, never for a caller).
+    pub async fn all_identity_providers(&self) -> Result<Vec<IdentityProviderRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {PROVIDER_COLUMNS} FROM identity_providers ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| self.provider_from_row(r)).collect()
+    }
+
+    /// Keeps `state` (sealed) with session `session_id`, signed in
+    /// through provider `provider_id`; it goes when the session does.
+    pub async fn insert_sso_session(
+        &self,
+        session_id: &str,
+        provider_id: &str,
+        state: &[u8],
+    ) -> Result<(), StoreError> {
+        let sealed = self
+            .sealer
+            .seal(&session_context(session_id, provider_id), state)?;
+        sqlx::query("INSERT INTO sso_sessions (session_id, provider_id, state) VALUES (?, ?, ?)")
+            .bind(session_id)
+            .bind(provider_id)
+            .bind(sealed)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The provider and its state kept with session `session_id`.
+    pub async fn sso_session(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let row = sqlx::query("SELECT provider_id, state FROM sso_sessions WHERE session_id = ?")
+            .bind(session_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let provider_id: String = row.try_get("provider_id")?;
+        let sealed: Vec<u8> = row.try_get("state")?;
+        let state = self
+            .sealer
+            .open(&session_context(session_id, &provider_id), &sealed)?;
+        Ok(Some((provider_id, state)))
     }
 
     /// The user a provider identity is linked to.

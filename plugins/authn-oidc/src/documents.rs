@@ -73,11 +73,29 @@ fn write_cache(key: &str, body: &str) -> Result<(), PluginError> {
     kv::set(key, &bytes).map_err(kv_error)
 }
 
+/// A provider's discovery document.
+pub struct Discovery {
+    /// What `openidconnect` reads from it.
+    pub metadata: CoreProviderMetadata,
+    /// Its `end_session_endpoint` (OpenID Connect RP-Initiated Logout).
+    pub end_session_endpoint: Option<String>,
+}
+
+/// The part of a discovery document `openidconnect`'s core metadata leaves
+/// out.
+#[derive(serde::Deserialize)]
+struct LogoutMetadata {
+    #[serde(default)]
+    end_session_endpoint: Option<String>,
+}
+
 /// The provider's metadata, from the cache when younger than `max_age`.
 /// Its `issuer` must be `issuer` exactly (OpenID Connect Discovery 4.3).
-pub fn discovery(issuer: &str, max_age: u64) -> Result<CoreProviderMetadata, PluginError> {
-    let parse = |body: &str| -> Result<CoreProviderMetadata, PluginError> {
+pub fn discovery(issuer: &str, max_age: u64) -> Result<Discovery, PluginError> {
+    let parse = |body: &str| -> Result<Discovery, PluginError> {
         let metadata: CoreProviderMetadata =
+            serde_json::from_str(body).map_err(|e| unavailable("discovery document", e))?;
+        let logout: LogoutMetadata =
             serde_json::from_str(body).map_err(|e| unavailable("discovery document", e))?;
         if metadata.issuer().as_str() != issuer {
             return Err(unavailable(
@@ -88,7 +106,10 @@ pub fn discovery(issuer: &str, max_age: u64) -> Result<CoreProviderMetadata, Plu
                 ),
             ));
         }
-        Ok(metadata)
+        Ok(Discovery {
+            metadata,
+            end_session_endpoint: logout.end_session_endpoint,
+        })
     };
     if let Some(cached) = read_cache(DISCOVERY_KEY, max_age)?
         && let Ok(metadata) = parse(&cached.body)

@@ -57,6 +57,14 @@ struct Pending {
     redirect_uri: String,
 }
 
+/// What the plugin keeps with a session it signed in: the ID token (the
+/// `id_token_hint` of its logout) and where the provider ends sessions.
+#[derive(Serialize, Deserialize)]
+struct SessionState {
+    id_token: String,
+    end_session_endpoint: Option<String>,
+}
+
 struct Oidc {
     /// `None`: configured with nothing, as the template that organizations'
     /// identity providers (configured at run time) are instances of.
@@ -270,6 +278,17 @@ impl AuthProvider for Oidc {
         }
         .continue_login(state, input)
     }
+
+    fn end_session(
+        &mut self,
+        session_state: &[u8],
+        post_logout_url: &str,
+    ) -> Result<Option<String>, PluginError> {
+        Configured {
+            settings: configured(&self.settings)?,
+        }
+        .end_session(session_state, post_logout_url)
+    }
 }
 
 impl Configured<'_> {
@@ -286,7 +305,8 @@ impl Configured<'_> {
         let metadata = documents::discovery(
             &self.settings.discovery_issuer(),
             self.settings.discovery_cache_secs,
-        )?;
+        )?
+        .metadata;
         let client = self.client(metadata, &redirect_uri)?;
         let verifier = random_token();
         let challenge =
@@ -335,7 +355,10 @@ impl Configured<'_> {
             return Err(refused("`state` is not this login's"));
         }
         let code = field(input, "code").ok_or_else(|| refused("no `code`"))?;
-        let metadata = documents::discovery(
+        let documents::Discovery {
+            metadata,
+            end_session_endpoint,
+        } = documents::discovery(
             &self.settings.discovery_issuer(),
             self.settings.discovery_cache_secs,
         )?;
@@ -379,10 +402,38 @@ impl Configured<'_> {
         };
         let principal =
             principal_of(self.settings, &claims, userinfo.as_ref()).map_err(|why| refused(&why))?;
+        let session = SessionState {
+            id_token: raw_token,
+            end_session_endpoint,
+        };
         Ok(StepResult {
             step: LoginStep::Authenticated(principal),
-            state: Vec::new(),
+            state: serde_json::to_vec(&session).map_err(internal)?,
         })
+    }
+
+    /// The provider's logout URL for a session: its `end_session_endpoint`
+    /// with the session's ID token as `id_token_hint`, our client id and
+    /// where to come back to.
+    fn end_session(
+        &self,
+        state: &[u8],
+        post_logout_url: &str,
+    ) -> Result<Option<String>, PluginError> {
+        let session: SessionState = serde_json::from_slice(state)
+            .map_err(|_| PluginError::InvalidInput("the session state is unreadable".into()))?;
+        let Some(endpoint) = session.end_session_endpoint else {
+            return Ok(None);
+        };
+        let mut url = openidconnect::url::Url::parse(&endpoint).map_err(|e| {
+            PluginError::Unavailable(format!("the provider's end_session_endpoint: {e}"))
+        })?;
+        url.query_pairs_mut()
+            .append_pair("id_token_hint", &session.id_token)
+            .append_pair("client_id", &self.settings.client_id)
+            .append_pair("post_logout_redirect_uri", post_logout_url)
+            .append_pair("state", &random_token());
+        Ok(Some(url.to_string()))
     }
 }
 

@@ -15,28 +15,32 @@
 //! ```toml
 //! [plugins.saml]
 //! path = "authn_saml.wasm"
-//! allow_hosts = []          # the IdP is never called from here
+//! allow_hosts = []          # or the hosts of IdP metadata URLs
 //! ```
 //!
-//! An organization's provider then sets `idp_entity_id`, `idp_sso_url`
-//! and `idp_certificates` (see the README, "Single sign-on").
+//! An organization's provider then sets the IdP's metadata URL (read
+//! again every hour), its metadata document, or its `idp_entity_id`,
+//! `idp_sso_url` and `idp_certificates` (see the README, "Single
+//! sign-on"). A metadata URL needs its host in `allow_hosts`.
 
 mod c14n;
 mod dsig;
+mod metadata;
 mod request;
 mod response;
 mod settings;
 mod time;
 
 use base64::Engine;
+use metadata::IdentityProvider;
 use portcullis_sdk::{
-    Attribute, AuthProvider, LoginInput, LoginStep, PluginError, Principal, StepResult, crypto, kv,
-    log,
+    Attribute, AuthProvider, LoginInput, LoginStep, PluginError, Principal, ProviderDescription,
+    ServiceEndpoints, StepResult, crypto, kv, log,
 };
 use request::AuthnRequest;
 use response::Expected;
 use serde::{Deserialize, Serialize};
-use settings::Settings;
+use settings::{IdpSource, Settings};
 
 /// What the plugin keeps between the redirect and the ACS post.
 #[derive(Serialize, Deserialize)]
@@ -51,6 +55,70 @@ struct Saml {
     /// `None`: configured with nothing, the template of identity
     /// providers configured at run time.
     settings: Option<Settings>,
+    /// The IdP's metadata last read from its URL, and when (Unix seconds).
+    fetched: Option<(i64, IdentityProvider)>,
+}
+
+/// After a failed metadata refresh, how long until the next try.
+const METADATA_RETRY_SECS: i64 = 60;
+
+impl Saml {
+    /// The IdP's facts for this sign-in: the fixed ones, or the metadata
+    /// last read from its URL, read again once `refresh_secs` have passed.
+    /// A failed refresh keeps the last good document (logged, tried again
+    /// a minute later), unless that document itself has expired.
+    fn idp(&mut self) -> Result<(&Settings, IdentityProvider), PluginError> {
+        let settings = configured(&self.settings)?;
+        let now = now();
+        let idp = match &settings.idp {
+            IdpSource::Fixed(idp) => idp.clone(),
+            IdpSource::Url {
+                url,
+                entity_id,
+                refresh_secs,
+            } => {
+                let due = self.fetched.as_ref().is_none_or(|(at, _)| {
+                    now - at >= i64::try_from(*refresh_secs).unwrap_or(i64::MAX)
+                });
+                if due {
+                    let fresh =
+                        settings::fetch_metadata(url, entity_id.as_deref(), now).and_then(|idp| {
+                            settings::check_idp(&idp, "idp_metadata_url")
+                                .map(|()| idp)
+                                .map_err(|e| format!("{e:?}"))
+                        });
+                    match (fresh, self.fetched.take()) {
+                        (Ok(idp), _) => self.fetched = Some((now, idp)),
+                        (Err(why), Some((_, last))) => {
+                            log::warn(&format!(
+                                "SAML metadata refresh from {url} failed, keeping the last document: {why}"
+                            ));
+                            let retry_at = now - i64::try_from(*refresh_secs).unwrap_or(0)
+                                + METADATA_RETRY_SECS;
+                            self.fetched = Some((retry_at, last));
+                        }
+                        (Err(why), None) => {
+                            log::error(&format!("SAML metadata from {url} unavailable: {why}"));
+                            return Err(PluginError::Unavailable(
+                                "the identity provider's metadata cannot be read".into(),
+                            ));
+                        }
+                    }
+                }
+                self.fetched
+                    .as_ref()
+                    .map(|(_, idp)| idp.clone())
+                    .ok_or_else(|| internal("no metadata"))?
+            }
+        };
+        if idp.valid_until.is_some_and(|until| until <= now) {
+            log::error("SAML IdP metadata has expired (validUntil is past)");
+            return Err(PluginError::Unavailable(
+                "the identity provider's metadata has expired".into(),
+            ));
+        }
+        Ok((settings, idp))
+    }
 }
 
 fn now() -> i64 {
@@ -103,15 +171,23 @@ fn first_use(assertion_id: &str, until: i64) -> Result<bool, PluginError> {
         .map_err(|e| PluginError::Unavailable(format!("replay cache: {e:?}")))
 }
 
-fn begin(settings: &Settings, input: &LoginInput) -> Result<StepResult, PluginError> {
+/// This provider's SP entity id: the configured one, or the gateway's
+/// metadata URL for it.
+fn sp_entity_id(settings: &Settings, metadata_url: String) -> String {
+    settings.sp_entity_id.clone().unwrap_or(metadata_url)
+}
+
+fn begin(
+    settings: &Settings,
+    idp: &IdentityProvider,
+    input: &LoginInput,
+) -> Result<StepResult, PluginError> {
     let acs_url = field(input, "redirect_uri")
         .ok_or_else(|| PluginError::InvalidInput("the gateway sent no redirect_uri".into()))?
         .to_string();
-    let sp_entity_id = settings.sp_entity_id.clone().unwrap_or_else(|| {
-        acs_url
-            .strip_suffix("/callback")
-            .map_or_else(|| acs_url.clone(), |base| format!("{base}/metadata"))
-    });
+    let metadata_url = field(input, "metadata_url")
+        .ok_or_else(|| PluginError::InvalidInput("the gateway sent no metadata_url".into()))?;
+    let sp_entity_id = sp_entity_id(settings, metadata_url.to_string());
     let pending = Pending {
         request_id: format!("_{}", random_hex()),
         relay_state: random_hex(),
@@ -120,7 +196,7 @@ fn begin(settings: &Settings, input: &LoginInput) -> Result<StepResult, PluginEr
     };
     let request = AuthnRequest {
         id: &pending.request_id,
-        destination: &settings.idp_sso_url,
+        destination: &idp.sso_url,
         acs_url: &pending.acs_url,
         issuer: &pending.sp_entity_id,
         now: now(),
@@ -133,6 +209,7 @@ fn begin(settings: &Settings, input: &LoginInput) -> Result<StepResult, PluginEr
 
 fn finish(
     settings: &Settings,
+    idp: &IdentityProvider,
     state: &[u8],
     input: &LoginInput,
 ) -> Result<StepResult, PluginError> {
@@ -161,12 +238,18 @@ fn finish(
         request_id: &pending.request_id,
         acs_url: &pending.acs_url,
         sp_entity_id: &pending.sp_entity_id,
-        idp_entity_id: &settings.idp_entity_id,
-        certificates: &settings.idp_certificates,
+        idp_entity_id: &idp.entity_id,
+        certificates: &idp.certificates,
         skew: i64::try_from(settings.clock_skew_secs).unwrap_or(0),
         now: now(),
     };
+    let started = std::time::Instant::now();
     let asserted = response::validate(&xml, &expected).map_err(|why| refused(&why))?;
+    // For `make bench` (benches/sso.rs): the ACS validation's own time.
+    log::info(&format!(
+        "SAML response validated in {} us",
+        started.elapsed().as_micros()
+    ));
     if !first_use(&asserted.assertion_id, asserted.usable_until)? {
         return Err(refused("the assertion was already used (replay)"));
     }
@@ -188,7 +271,7 @@ fn finish(
         .filter(|e| e.contains('@'));
     let mut attributes = vec![Attribute {
         name: "issuer".into(),
-        value: settings.idp_entity_id.clone(),
+        value: idp.entity_id.clone(),
     }];
     if email.is_some() {
         // The IdP signed it; SAML has no separate verification flag.
@@ -199,7 +282,7 @@ fn finish(
     }
     let principal = Principal {
         subject: asserted.name_id.clone(),
-        issuer: settings.idp_entity_id.clone(),
+        issuer: idp.entity_id.clone(),
         organization: None,
         email,
         display_name: values(&settings.name_attribute).into_iter().next(),
@@ -217,15 +300,22 @@ impl AuthProvider for Saml {
     fn init() -> Result<Self, PluginError> {
         let raw: serde_json::Map<String, serde_json::Value> = portcullis_sdk::config::get()?;
         if raw.is_empty() {
-            return Ok(Self { settings: None });
+            return Ok(Self {
+                settings: None,
+                fetched: None,
+            });
         }
+        let now = now();
+        let (settings, fetched) = Settings::parse(now)?;
         Ok(Self {
-            settings: Some(Settings::parse()?),
+            settings: Some(settings),
+            fetched: fetched.map(|idp| (now, idp)),
         })
     }
 
     fn begin_login(&mut self, input: &LoginInput) -> Result<StepResult, PluginError> {
-        begin(configured(&self.settings)?, input)
+        let (settings, idp) = self.idp()?;
+        begin(settings, &idp, input)
     }
 
     fn continue_login(
@@ -233,7 +323,25 @@ impl AuthProvider for Saml {
         state: &[u8],
         input: &LoginInput,
     ) -> Result<StepResult, PluginError> {
-        finish(configured(&self.settings)?, state, input)
+        let (settings, idp) = self.idp()?;
+        finish(settings, &idp, state, input)
+    }
+
+    /// SP metadata for the IdP's administrator, and the IdP certificates
+    /// trusted now (for their expiry).
+    fn describe(
+        &mut self,
+        endpoints: &ServiceEndpoints,
+    ) -> Result<ProviderDescription, PluginError> {
+        let (settings, idp) = self.idp()?;
+        let entity_id = sp_entity_id(settings, endpoints.metadata_url.clone());
+        Ok(ProviderDescription {
+            metadata: Some((
+                metadata::MEDIA_TYPE.to_string(),
+                metadata::service_provider(&entity_id, &endpoints.callback_url),
+            )),
+            trusted_certificates: idp.certificates,
+        })
     }
 }
 

@@ -1,5 +1,6 @@
 //! The plugin's configuration.
 
+use crate::metadata::{self, IdentityProvider};
 use portcullis_sdk::crypto::{self, PublicKey, SignatureAlgorithm};
 use portcullis_sdk::{PluginError, crypto::CryptoError};
 use serde::Deserialize;
@@ -13,9 +14,18 @@ const MAX_CERTIFICATES: usize = 2;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
-    idp_entity_id: String,
-    idp_sso_url: String,
-    idp_certificates: Vec<String>,
+    #[serde(default)]
+    idp_entity_id: Option<String>,
+    #[serde(default)]
+    idp_sso_url: Option<String>,
+    #[serde(default)]
+    idp_certificates: Option<Vec<String>>,
+    #[serde(default)]
+    idp_metadata_url: Option<String>,
+    #[serde(default)]
+    idp_metadata: Option<String>,
+    #[serde(default = "default_refresh")]
+    metadata_refresh_secs: u64,
     #[serde(default)]
     sp_entity_id: Option<String>,
     #[serde(default = "default_skew")]
@@ -30,6 +40,9 @@ struct Raw {
     max_response_bytes: usize,
 }
 
+fn default_refresh() -> u64 {
+    3600
+}
 fn default_skew() -> u64 {
     60
 }
@@ -46,15 +59,31 @@ fn default_max_bytes() -> usize {
     256 * 1024
 }
 
+/// Shortest and longest metadata refresh interval, in seconds.
+pub const METADATA_REFRESH_SECS: std::ops::RangeInclusive<u64> = 60..=7 * 24 * 3600;
+
+/// Where the IdP's facts (entity id, endpoint, certificates) come from.
+#[derive(Debug, Clone)]
+pub enum IdpSource {
+    /// Given in the settings, or read once from a metadata document there.
+    Fixed(IdentityProvider),
+    /// Read from the IdP's metadata URL, and read again every
+    /// `refresh_secs`.
+    Url {
+        /// The metadata URL.
+        url: String,
+        /// The entity to pick from a document describing several.
+        entity_id: Option<String>,
+        /// How often the document is read again.
+        refresh_secs: u64,
+    },
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The IdP's entity id: the `Issuer` of its responses and assertions.
-    pub idp_entity_id: String,
-    /// Its single sign-on endpoint (HTTP-Redirect binding).
-    pub idp_sso_url: String,
-    /// The certificates (PEM) whose keys may sign; one or two.
-    pub idp_certificates: Vec<String>,
+    /// The IdP.
+    pub idp: IdpSource,
     /// This service provider's entity id (default: the gateway's metadata
     /// URL of this provider).
     pub sp_entity_id: Option<String>,
@@ -74,59 +103,143 @@ fn invalid(key: &str, why: impl std::fmt::Display) -> PluginError {
     PluginError::InvalidConfig(format!("{key}: {why}"))
 }
 
+fn http_url(key: &str, url: &str) -> Result<(), PluginError> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(())
+    } else {
+        Err(invalid(key, "expected an http(s) URL"))
+    }
+}
+
+/// Checks the IdP's facts wherever they came from; `key` names where
+/// they were read, for the error.
+pub fn check_idp(idp: &IdentityProvider, key: &str) -> Result<(), PluginError> {
+    let at = |field: &str| {
+        if key.is_empty() {
+            field.to_string()
+        } else {
+            format!("{key} ({field})")
+        }
+    };
+    if idp.entity_id.trim().is_empty() {
+        return Err(invalid(&at("idp_entity_id"), "must not be empty"));
+    }
+    http_url(&at("idp_sso_url"), &idp.sso_url)?;
+    if idp.certificates.is_empty() || idp.certificates.len() > MAX_CERTIFICATES {
+        return Err(invalid(
+            &at("idp_certificates"),
+            format!(
+                "one or {MAX_CERTIFICATES} certificates (the current one, and the next while the IdP rotates); found {}",
+                idp.certificates.len()
+            ),
+        ));
+    }
+    for (i, pem) in idp.certificates.iter().enumerate() {
+        let key = at(&format!("idp_certificates[{i}]"));
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(invalid(&key, "expected a PEM `CERTIFICATE`"));
+        }
+        // The host parses it now, so a broken one is refused at once
+        // rather than at the first sign-in.
+        let probe = crypto::verify_signature(
+            SignatureAlgorithm::Rs256,
+            &PublicKey::Pem(pem.clone()),
+            b"probe",
+            b"probe",
+        );
+        if let Err(CryptoError::InvalidKey(why)) = probe {
+            return Err(invalid(&key, why));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the IdP's metadata document at `url`.
+pub fn fetch_metadata(
+    url: &str,
+    entity_id: Option<&str>,
+    now: i64,
+) -> Result<IdentityProvider, String> {
+    let response = portcullis_sdk::http::get(url).map_err(|e| format!("cannot fetch: {e:?}"))?;
+    if response.status != 200 {
+        return Err(format!("the server answered HTTP {}", response.status));
+    }
+    let xml = String::from_utf8(response.body).map_err(|_| "the document is not UTF-8")?;
+    metadata::identity_provider(&xml, entity_id, now)
+}
+
 impl Settings {
-    /// Reads and checks the configuration.
-    pub fn parse() -> Result<Self, PluginError> {
+    /// Reads and checks the configuration; `now` in Unix seconds. With a
+    /// metadata URL, the document is read here, and returned with the
+    /// settings.
+    pub fn parse(now: i64) -> Result<(Self, Option<IdentityProvider>), PluginError> {
         let raw: Raw = portcullis_sdk::config::get()?;
-        if raw.idp_entity_id.trim().is_empty() {
-            return Err(invalid("idp_entity_id", "must not be empty"));
-        }
-        if !(raw.idp_sso_url.starts_with("https://") || raw.idp_sso_url.starts_with("http://")) {
-            return Err(invalid("idp_sso_url", "expected an http(s) URL"));
-        }
-        if raw.idp_certificates.is_empty() || raw.idp_certificates.len() > MAX_CERTIFICATES {
+        let explicit = raw.idp_sso_url.is_some() || raw.idp_certificates.is_some();
+        let sources = [
+            explicit,
+            raw.idp_metadata_url.is_some(),
+            raw.idp_metadata.is_some(),
+        ];
+        if sources.iter().filter(|s| **s).count() != 1 {
             return Err(invalid(
-                "idp_certificates",
+                "idp_metadata_url",
+                "set exactly one of `idp_metadata_url`, `idp_metadata` (the document), or `idp_entity_id` + `idp_sso_url` + `idp_certificates`",
+            ));
+        }
+        if !METADATA_REFRESH_SECS.contains(&raw.metadata_refresh_secs) {
+            return Err(invalid(
+                "metadata_refresh_secs",
                 format!(
-                    "one or {MAX_CERTIFICATES} PEM certificates (the current one, and the next while the IdP rotates)"
+                    "between {} and {} seconds",
+                    METADATA_REFRESH_SECS.start(),
+                    METADATA_REFRESH_SECS.end()
                 ),
             ));
         }
-        for (i, pem) in raw.idp_certificates.iter().enumerate() {
-            if !pem.contains("-----BEGIN CERTIFICATE-----") {
-                return Err(invalid(
-                    &format!("idp_certificates[{i}]"),
-                    "expected a PEM `CERTIFICATE`",
-                ));
+        let mut fetched = None;
+        let idp = if let Some(url) = raw.idp_metadata_url {
+            http_url("idp_metadata_url", &url)?;
+            // Read now, so a wrong URL is refused when the provider is
+            // configured, not at the first sign-in.
+            let first = fetch_metadata(&url, raw.idp_entity_id.as_deref(), now)
+                .map_err(|why| invalid("idp_metadata_url", why))?;
+            check_idp(&first, "idp_metadata_url")?;
+            fetched = Some(first);
+            IdpSource::Url {
+                url,
+                entity_id: raw.idp_entity_id,
+                refresh_secs: raw.metadata_refresh_secs,
             }
-            // The host parses it now, so a broken one is refused at once
-            // rather than at the first sign-in.
-            let probe = crypto::verify_signature(
-                SignatureAlgorithm::Rs256,
-                &PublicKey::Pem(pem.clone()),
-                b"probe",
-                b"probe",
-            );
-            if let Err(CryptoError::InvalidKey(why)) = probe {
-                return Err(invalid(&format!("idp_certificates[{i}]"), why));
-            }
-        }
+        } else if let Some(xml) = raw.idp_metadata {
+            let idp = metadata::identity_provider(&xml, raw.idp_entity_id.as_deref(), now)
+                .map_err(|why| invalid("idp_metadata", why))?;
+            check_idp(&idp, "idp_metadata")?;
+            IdpSource::Fixed(idp)
+        } else {
+            let idp = IdentityProvider {
+                entity_id: raw.idp_entity_id.unwrap_or_default(),
+                sso_url: raw.idp_sso_url.unwrap_or_default(),
+                certificates: raw.idp_certificates.unwrap_or_default(),
+                valid_until: None,
+            };
+            check_idp(&idp, "")?;
+            IdpSource::Fixed(idp)
+        };
         if raw.clock_skew_secs > MAX_CLOCK_SKEW_SECS {
             return Err(invalid(
                 "clock_skew_secs",
                 format!("at most {MAX_CLOCK_SKEW_SECS} seconds"),
             ));
         }
-        Ok(Self {
-            idp_entity_id: raw.idp_entity_id,
-            idp_sso_url: raw.idp_sso_url,
-            idp_certificates: raw.idp_certificates,
+        let settings = Self {
+            idp,
             sp_entity_id: raw.sp_entity_id,
             clock_skew_secs: raw.clock_skew_secs,
             email_attribute: raw.email_attribute,
             groups_attribute: raw.groups_attribute,
             name_attribute: raw.name_attribute,
             max_response_bytes: raw.max_response_bytes,
-        })
+        };
+        Ok((settings, fetched))
     }
 }

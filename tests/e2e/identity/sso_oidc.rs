@@ -7,6 +7,7 @@
 
 use super::{Fixture, code};
 use http::Method;
+use portcullis_tests::browser::Browser;
 use portcullis_tests::oidc::{OidcProvider, client_secret};
 use portcullis_tests::{Client, Reply};
 use serde_json::{Value, json};
@@ -565,4 +566,98 @@ async fn identity_providers_are_per_organization_and_checked_by_their_plugin() {
         .await
         .unwrap();
     assert_eq!(gone.status, 404, "{}", gone.text());
+}
+
+#[tokio::test]
+async fn signing_out_of_an_oidc_session_ends_it_here_and_hands_the_provider_its_id_token_hint() {
+    let provider = OidcProvider::shared();
+    let f = gateway(provider).await;
+    let n = OidcProvider::take_client();
+    let sso = Sso::create(&f, provider, n, &f.admin).await;
+    let cookie = sso.session(&f, "carol").await;
+    let me = f.with_cookie(Method::GET, "/api/v1/me", &cookie).await;
+    assert_eq!(me.status, 200, "{}", me.text());
+
+    let logout = f
+        .with_cookie(Method::POST, "/auth/sso/logout", &cookie)
+        .await;
+    assert_eq!(logout.status, 200, "{}", logout.text());
+    assert!(
+        set_cookie(&logout, &f.gateway_session_cookie()).is_some(),
+        "the cookie is cleared"
+    );
+    let url = logout.json()["logout_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a logout URL: {}", logout.text()))
+        .to_string();
+    assert!(
+        url.starts_with(&format!("{}/session/end?", provider.issuer)),
+        "{url}"
+    );
+    let (_, query) = url.split_once('?').unwrap();
+    let params: Vec<(String, String)> = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(n, v)| (percent_decoded(n), percent_decoded(v)))
+        .collect();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{name} in {url}"))
+    };
+    assert_eq!(param("client_id"), sso.client_id);
+    assert_eq!(param("post_logout_redirect_uri"), "https://localhost/");
+    assert_eq!(param("id_token_hint").split('.').count(), 3, "a JWT");
+
+    // The session is over here, whatever the provider does next.
+    let after = f.with_cookie(Method::GET, "/api/v1/me", &cookie).await;
+    assert_eq!(after.status, 401, "{}", after.text());
+    let again = f
+        .with_cookie(Method::POST, "/auth/sso/logout", &cookie)
+        .await;
+    assert_eq!(again.status, 401, "{}", again.text());
+
+    // oidc-provider accepts the hint it issued (it asks the user to
+    // confirm), and refuses one that was tampered with.
+    let confirm = Browser::default().get(&url).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.text());
+    assert!(confirm.text().contains("logout"), "{}", confirm.text());
+    let hint = param("id_token_hint");
+    let tampered = url.replace(&hint, &format!("{hint}x"));
+    let refused = Browser::default().get(&tampered).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+
+    // A password session has no provider logout.
+    let local = f
+        .call(Method::POST, "/auth/sso/logout", &f.admin, None)
+        .await;
+    assert_eq!(local.status, 200, "{}", local.text());
+    assert_eq!(local.json()["logout_url"], serde_json::Value::Null);
+}
+
+/// `value` with `%XX` escapes and `+` decoded (a query component).
+fn percent_decoded(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
 }

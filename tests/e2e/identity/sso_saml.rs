@@ -16,10 +16,12 @@ const NO_MFA_RULES: &str = "\n[authz]\nmfa_required = []\n";
 const FLOW_COOKIE: &str = "__Host-portcullis-sso";
 const SESSION_COOKIE: &str = "portcullis_session";
 
+/// The SAML template plugin; it may read the shared IdP's metadata.
 fn saml_template() -> String {
     format!(
-        "[plugins.saml]\npath = \"{}\"\ndeadline_ms = 10000\n\n",
-        crate::paths::component("authn_saml").display()
+        "[plugins.saml]\npath = \"{}\"\ndeadline_ms = 10000\nallow_hosts = [\"{}\"]\n\n",
+        crate::paths::component("authn_saml").display(),
+        SamlIdp::shared().base,
     )
 }
 
@@ -359,4 +361,250 @@ async fn two_organizations_sign_in_side_by_side_with_oidc_and_saml() {
     .await;
     assert_eq!(crossed.status, 403, "{}", crossed.text());
     assert_eq!(code(&crossed), "login_flow_unknown");
+}
+
+/// SHA-256 of a PEM certificate's DER, hex.
+fn fingerprint(pem: &str) -> String {
+    use base64::Engine;
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap();
+    ring::digest::digest(&ring::digest::SHA256, &der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn now() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since.as_secs()).unwrap()
+}
+
+async fn expiring_gauge(f: &Fixture) -> String {
+    let metrics = f.client.get("/metrics").await.unwrap().text();
+    metrics
+        .lines()
+        .find(|l| l.starts_with("portcullis_sso_certificates_expiring "))
+        .unwrap_or_else(|| panic!("no expiry gauge: {metrics}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn saml_sp_metadata_is_what_pysaml2_reads_and_trusted_certificates_show_their_expiry() {
+    let idp = SamlIdp::shared();
+    let f = gateway("").await;
+    assert_eq!(
+        expiring_gauge(&f).await,
+        "portcullis_sso_certificates_expiring 0"
+    );
+    // The current certificate and the next one, which expires soon.
+    let created = f
+        .call(
+            Method::POST,
+            "/api/v1/identity-providers",
+            &f.admin,
+            Some(json!({
+                "name": "rotating",
+                "plugin": "saml",
+                "config": {
+                    "idp_entity_id": idp.entity_id(),
+                    "idp_sso_url": idp.sso_url(),
+                    "idp_certificates": [idp.certificate, idp.expiring_certificate],
+                },
+            })),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let view = created.json();
+    let provider = view["id"].as_str().unwrap().to_string();
+    let certificates = view["certificates"].as_array().expect("certificates");
+    assert_eq!(certificates.len(), 2, "{view}");
+    assert_eq!(certificates[0]["subject"], "idp", "{view}");
+    assert_eq!(
+        certificates[0]["sha256_fingerprint"],
+        fingerprint(&idp.certificate)
+    );
+    assert_eq!(certificates[0]["expires_soon"], false, "{view}");
+    assert_eq!(certificates[1]["subject"], "expiring", "{view}");
+    assert_eq!(
+        certificates[1]["sha256_fingerprint"],
+        fingerprint(&idp.expiring_certificate)
+    );
+    assert_eq!(certificates[1]["expires_soon"], true, "{view}");
+    let left = certificates[1]["not_after"].as_i64().unwrap() - now();
+    assert!(
+        (9 * 86_400..=10 * 86_400 + 60).contains(&left),
+        "expires in 10 days: {left}s"
+    );
+    assert_eq!(
+        expiring_gauge(&f).await,
+        "portcullis_sso_certificates_expiring 1"
+    );
+
+    // The SP metadata: XML pysaml2 reads, naming the entity id and ACS
+    // the gateway's AuthnRequests use; served so no browser runs it.
+    let metadata = f
+        .client
+        .get(&format!("/auth/sso/{provider}/metadata"))
+        .await
+        .unwrap();
+    assert_eq!(metadata.status, 200, "{}", metadata.text());
+    let header = |name: &str| {
+        metadata
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(header("content-type"), "application/samlmetadata+xml");
+    assert!(header("content-security-policy").contains("sandbox"));
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    let (status, read) = idp.read_sp_metadata(&metadata.text()).await;
+    assert_eq!(status, 200, "pysaml2 refused our SP metadata: {read}");
+    let (_, redirect) = start(&f.client, &provider).await;
+    let answer = idp.answer(&redirect, "alice", None).await;
+    assert_eq!(read["entity_id"], answer.sp_entity_id.as_str(), "{read}");
+    assert_eq!(
+        read["acs_url"],
+        format!("https://localhost{}", answer.acs_path),
+        "{read}"
+    );
+    let (status, _) = idp
+        .read_sp_metadata("<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"x\"><md:SPSSODescriptor/></md:EntityDescriptor>")
+        .await;
+    assert_eq!(status, 400, "the peer does check what it reads");
+
+    // Rotation done: the expiring certificate is dropped.
+    let updated = f
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/identity-providers/{provider}"),
+            &f.admin,
+            Some(json!({"config": {
+                "idp_entity_id": idp.entity_id(),
+                "idp_sso_url": idp.sso_url(),
+                "idp_certificates": [idp.certificate],
+            }})),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text());
+    assert_eq!(updated.json()["certificates"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        expiring_gauge(&f).await,
+        "portcullis_sso_certificates_expiring 0"
+    );
+}
+
+#[tokio::test]
+async fn a_saml_provider_configured_from_idp_metadata_follows_its_rotation() {
+    let idp = SamlIdp::shared();
+    let f = gateway("").await;
+    let name = format!("rotation-{}", now());
+    let created = f
+        .call(
+            Method::POST,
+            "/api/v1/identity-providers",
+            &f.admin,
+            Some(json!({
+                "name": "from metadata",
+                "plugin": "saml",
+                "config": {"idp_metadata_url": idp.metadata_url(&name), "metadata_refresh_secs": 60},
+            })),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let provider = created.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        created.json()["certificates"][0]["sha256_fingerprint"],
+        fingerprint(&idp.certificate)
+    );
+    let honest = login(&f, idp, &provider, "alice", None).await;
+    assert_eq!(honest.status, 302, "{}", honest.text());
+    let other_key = login(&f, idp, &provider, "alice", Some("other-key")).await;
+    assert_eq!(other_key.status, 401, "{}", other_key.text());
+
+    // The IdP rotates to the other key; until the metadata is read again
+    // the gateway still trusts the old certificate, then only the new one.
+    let fetches = idp.rotate_metadata(&name).await;
+    assert!(fetches >= 1, "the metadata was read: {fetches}");
+    let before_refresh = login(&f, idp, &provider, "alice", None).await;
+    assert_eq!(before_refresh.status, 302, "{}", before_refresh.text());
+    tokio::time::sleep(std::time::Duration::from_secs(62)).await;
+    let old_key = login(&f, idp, &provider, "alice", None).await;
+    assert_eq!(old_key.status, 401, "{}", old_key.text());
+    let new_key = login(&f, idp, &provider, "alice", Some("other-key")).await;
+    assert_eq!(new_key.status, 302, "{}", new_key.text());
+    let view = f
+        .call(
+            Method::GET,
+            &format!("/api/v1/identity-providers/{provider}"),
+            &f.admin,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(view["certificates"][0]["subject"], "someone-else", "{view}");
+}
+
+#[tokio::test]
+async fn a_saml_provider_takes_an_idp_metadata_document_and_refuses_unusable_metadata() {
+    let idp = SamlIdp::shared();
+    let f = gateway("").await;
+    let document = portcullis_tests::browser::Browser::default()
+        .get(&idp.metadata_url("document"))
+        .await
+        .text();
+    let created = f
+        .call(
+            Method::POST,
+            "/api/v1/identity-providers",
+            &f.admin,
+            Some(json!({"name": "pasted", "plugin": "saml", "config": {"idp_metadata": document}})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let provider = created.json()["id"].as_str().unwrap().to_string();
+    let done = login(&f, idp, &provider, "bob", None).await;
+    assert_eq!(done.status, 302, "{}", done.text());
+
+    let unreachable = "http://127.0.0.1:9/metadata";
+    for (config, says) in [
+        (
+            json!({"idp_metadata": document, "idp_sso_url": idp.sso_url(), "idp_certificates": [idp.certificate]}),
+            "set exactly one of",
+        ),
+        (json!({"idp_metadata_url": unreachable}), "idp_metadata_url"),
+        (
+            json!({"idp_metadata_url": format!("{}/sso", idp.base)}),
+            "idp_metadata_url",
+        ),
+        (
+            json!({"idp_metadata": document, "idp_entity_id": "https://other.test/"}),
+            "no identity provider `https://other.test/`",
+        ),
+        (
+            json!({"idp_metadata": document.replacen("<ns0:EntityDescriptor", "<!DOCTYPE x [<!ENTITY e \"e\">]><ns0:EntityDescriptor", 1)}),
+            "DTD",
+        ),
+        (
+            json!({"idp_metadata_url": idp.metadata_url("x"), "metadata_refresh_secs": 5}),
+            "metadata_refresh_secs",
+        ),
+    ] {
+        let refused = f
+            .call(
+                Method::POST,
+                "/api/v1/identity-providers",
+                &f.admin,
+                Some(json!({"name": "bad", "plugin": "saml", "config": config})),
+            )
+            .await;
+        assert_eq!(refused.status, 400, "{says}: {}", refused.text());
+        assert!(refused.text().contains(says), "{says}: {}", refused.text());
+    }
 }

@@ -46,6 +46,8 @@ const provider = new Provider(issuer, {
     client_id: client.client_id,
     client_secret: client.client_secret,
     redirect_uris: [`${config.redirect_prefix}registered`],
+    // The gateway's home on the tests' host: where its logout comes back.
+    post_logout_redirect_uris: ['https://localhost/'],
     grant_types: ['authorization_code'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',

@@ -16,7 +16,15 @@ assertion, RSA-SHA256, via Debian's xmlsec1): a real IdP library. With a
 same xmlsec1 with one thing wrong, or tampered with after signing, as an
 attacker would: see MODES.
 
-It prints `certificate PATH` (its certificate, PEM) before it listens.
+It prints `certificate PATH` (its certificate, PEM) and
+`expiring-certificate PATH` (another, valid 10 days) before it listens.
+
+`GET /metadata/NAME` is its IdP metadata as pysaml2 writes it, listing
+its signing certificate, or the other key's after
+`POST /__test/metadata/NAME?signing=other` (a rotation, seen by a
+provider that reads the metadata again). `POST /__test/sp-metadata`
+loads an SP metadata document into pysaml2 and answers what pysaml2
+read from it: `{"entity_id", "acs_url"}`, or 400 with pysaml2's error.
 """
 
 import base64
@@ -39,8 +47,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from saml2 import BINDING_HTTP_REDIRECT, saml
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, saml
 from saml2.config import IdPConfig
+from saml2.mdstore import MetadataStore
+from saml2.metadata import entity_descriptor
 from saml2.saml import NAMEID_FORMAT_PERSISTENT, NameID
 from saml2.server import Server
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
@@ -52,8 +62,8 @@ ACCOUNTS = {
 }
 
 
-def key_and_cert(name):
-    """A fresh RSA key and self-signed certificate, as PEM files."""
+def key_and_cert(name, days=365):
+    """A fresh RSA key and self-signed certificate valid `days`, as PEM files."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -64,7 +74,7 @@ def key_and_cert(name):
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
+        .not_valid_after(now + datetime.timedelta(days=days))
         .sign(key, hashes.SHA256())
     )
     key_file = os.path.join(WORK, f"{name}.key")
@@ -78,6 +88,8 @@ def key_and_cert(name):
 
 IDP_KEY, IDP_CERT = key_and_cert("idp")
 OTHER_KEY, OTHER_CERT = key_and_cert("someone-else")
+# A certificate an operator trusts next to the current one, expiring soon.
+_, EXPIRING_CERT = key_and_cert("expiring", days=10)
 
 
 def instant(offset_seconds=0):
@@ -294,6 +306,31 @@ def read_request(encoded):
     }
 
 
+METADATA_SIGNING = {}
+METADATA_FETCHES = {}
+
+
+def idp_metadata(name):
+    """pysaml2's IdP metadata, with the certificate NAME signs with now."""
+    METADATA_FETCHES[name] = METADATA_FETCHES.get(name, 0) + 1
+    xml = str(entity_descriptor(SERVER.config))
+    if METADATA_SIGNING.get(name) == "other":
+        def body(path):
+            with open(path) as f:
+                return "".join(f.read().strip().splitlines()[1:-1])
+        xml = xml.replace(body(IDP_CERT), body(OTHER_CERT))
+    return xml
+
+
+def read_sp_metadata(xml):
+    """What pysaml2 reads from an SP metadata document."""
+    store = MetadataStore(attrc=SERVER.config.attribute_converters, config=SERVER.config)
+    store.load("inline", xml)
+    (entity_id,) = list(store.keys())
+    (acs,) = store.assertion_consumer_service(entity_id, binding=BINDING_HTTP_POST)
+    return {"entity_id": entity_id, "acs_url": acs["location"]}
+
+
 class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -306,9 +343,27 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def do_POST(self):
+        url = urlparse(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        body = self.rfile.read(int(self.headers.get("content-length", "0"))).decode()
+        if url.path == "/__test/sp-metadata":
+            try:
+                return self.answer(200, json.dumps(read_sp_metadata(body)))
+            except Exception as error:  # the test sees why
+                return self.answer(400, json.dumps({"error": repr(error)}))
+        if url.path.startswith("/__test/metadata/"):
+            name = url.path.removeprefix("/__test/metadata/")
+            METADATA_SIGNING[name] = query.get("signing", "idp")
+            return self.answer(200, json.dumps({"fetches": METADATA_FETCHES.get(name, 0)}))
+        return self.answer(404, "{}")
+
     def do_GET(self):
         url = urlparse(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if url.path.startswith("/metadata/"):
+            name = url.path.removeprefix("/metadata/")
+            return self.answer(200, idp_metadata(name), "application/samlmetadata+xml")
         if url.path != "/sso":
             return self.answer(404, "{}")
         try:
@@ -353,5 +408,6 @@ SERVER = Server(
 )
 threading.Thread(target=server.serve_forever, daemon=True).start()
 print(f"certificate {IDP_CERT}", flush=True)
+print(f"expiring-certificate {EXPIRING_CERT}", flush=True)
 print(f"listening {BASE}", flush=True)
 sys.stdin.read()
