@@ -3,6 +3,7 @@
 //! configure a provider from its metadata URL or document instead of
 //! copying its entity id, endpoint and certificates by hand).
 
+use crate::request::xml_escape;
 use roxmltree::{Document, Node, ParsingOptions};
 
 const METADATA: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
@@ -16,22 +17,6 @@ const MAX_NODES: u32 = 20_000;
 
 /// The media type of SAML metadata (registered with IANA by OASIS).
 pub const MEDIA_TYPE: &str = "application/samlmetadata+xml";
-
-/// Escapes `text` for an XML attribute value in double quotes.
-fn attribute(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The SP metadata of this gateway for one provider: its entity id and
 /// its ACS (HTTP-POST). Requests are not signed; the IdP is asked for a
@@ -48,11 +33,11 @@ pub fn service_provider(entity_id: &str, acs_url: &str) -> String {
             "</md:EntityDescriptor>\n"
         ),
         md = METADATA,
-        entity = attribute(entity_id),
+        entity = xml_escape(entity_id),
         protocol = PROTOCOL,
         persistent = PERSISTENT,
         post = HTTP_POST,
-        acs = attribute(acs_url),
+        acs = xml_escape(acs_url),
     )
 }
 

@@ -5,7 +5,7 @@ use crate::time;
 use base64::Engine;
 
 /// `value` escaped for an XML attribute or text.
-fn xml_escape(value: &str) -> String {
+pub fn xml_escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         match c {
