@@ -159,7 +159,14 @@ impl SamlIdp {
     /// certificate (the one `mode=other-key` answers are signed with);
     /// how many times the document had been read.
     pub async fn rotate_metadata(&self, name: &str) -> u64 {
-        let url = format!("{}/__test/metadata/{name}?signing=other", self.base);
+        self.metadata_mode(name, "other").await
+    }
+
+    /// Makes metadata document `name` list the IdP's own certificate
+    /// (`idp`), the other key's (`other`) or answer 503 (`down`); how many
+    /// times it had been asked for.
+    pub async fn metadata_mode(&self, name: &str, mode: &str) -> u64 {
+        let url = format!("{}/__test/metadata/{name}?signing={mode}", self.base);
         let reply = Browser::default().post_form(&url, "").await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         reply.json()["fetches"].as_u64().expect("fetches")

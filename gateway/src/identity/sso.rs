@@ -582,7 +582,7 @@ impl Identity {
     /// checks of its settings); the plugin's refusal is the error.
     async fn check_provider(&self, record: &IdentityProviderRecord) -> Result<(), IdentityError> {
         check_provider_name(&record.name)?;
-        match self.plugins.sso_provider(record).await {
+        match self.plugins.check_sso_provider(record).await {
             Ok(_) => Ok(()),
             Err(crate::plugin::PluginLoadError::Incompatible { plugin, .. }) => {
                 Err(IdentityError::InvalidInput(format!(

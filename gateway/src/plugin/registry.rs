@@ -72,6 +72,21 @@ pub struct PluginRegistry {
     /// Running instances of identity providers configured at run time,
     /// by provider id.
     sso: std::sync::Mutex<std::collections::HashMap<String, SsoInstance>>,
+    /// Identity providers whose plugin failed to start, by provider id.
+    sso_failures: std::sync::Mutex<std::collections::HashMap<String, FailedSsoStart>>,
+}
+
+/// How long a failed start of an identity provider's plugin is remembered:
+/// until then, requests (public ones among them) fail at once instead of
+/// starting the plugin again, which may call out to its IdP each time.
+const SSO_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A failed start and what it was of.
+struct FailedSsoStart {
+    revision: i64,
+    template_fingerprint: String,
+    at: std::time::Instant,
+    message: String,
 }
 
 /// A running identity provider and what it was started from, so a change
@@ -188,6 +203,7 @@ impl PluginRegistry {
             shadow_authorizer: auth.shadow_authorizer.clone(),
             providers: auth.providers.clone(),
             sso: std::sync::Mutex::new(std::collections::HashMap::new()),
+            sso_failures: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -195,10 +211,36 @@ impl PluginRegistry {
     /// time): an instance of the auth-provider plugin it names, with its
     /// settings. Started on first use and again after the record or that
     /// plugin changes; starting it runs the plugin's `init`, so settings
-    /// the plugin refuses are an error here.
+    /// the plugin refuses are an error here. A start that failed is not
+    /// tried again for [`SSO_RETRY_AFTER`] (see [`Self::check_sso_provider`]).
     pub async fn sso_provider(
         &self,
         record: &crate::store::IdentityProviderRecord,
+    ) -> Result<Arc<AuthProviderPlugin>, PluginLoadError> {
+        self.start_sso(record, true).await
+    }
+
+    /// [`Self::sso_provider`], trying to start it whatever an earlier
+    /// attempt did: for checking settings an administrator submits.
+    pub async fn check_sso_provider(
+        &self,
+        record: &crate::store::IdentityProviderRecord,
+    ) -> Result<Arc<AuthProviderPlugin>, PluginLoadError> {
+        self.start_sso(record, false).await
+    }
+
+    fn sso_failures(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, FailedSsoStart>> {
+        self.sso_failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn start_sso(
+        &self,
+        record: &crate::store::IdentityProviderRecord,
+        remembered_failures: bool,
     ) -> Result<Arc<AuthProviderPlugin>, PluginLoadError> {
         let template =
             self.auth_provider(&record.plugin)
@@ -212,18 +254,54 @@ impl PluginRegistry {
         {
             return Ok(running.plugin);
         }
+        let name = sso_instance_name(&record.id);
+        if remembered_failures
+            && let Some(failed) = self.sso_failures().get(&record.id)
+            && failed.revision == record.revision
+            && failed.template_fingerprint == template.fingerprint()
+            && failed.at.elapsed() < SSO_RETRY_AFTER
+        {
+            return Err(PluginLoadError::Start {
+                plugin: name,
+                message: format!(
+                    "{} (it failed {} s ago and is tried again {} s after that)",
+                    failed.message,
+                    failed.at.elapsed().as_secs(),
+                    SSO_RETRY_AFTER.as_secs()
+                ),
+            });
+        }
         let config = serde_json::Value::Object(record.settings.plugin_config()).to_string();
-        let plugin = Arc::new(
-            template
-                .derive(
-                    &self.engine,
-                    &sso_instance_name(&record.id),
-                    config,
-                    &self.store,
-                    self.metrics.clone(),
-                )
-                .await?,
-        );
+        let started = template
+            .derive(
+                &self.engine,
+                &name,
+                config,
+                &self.store,
+                self.metrics.clone(),
+            )
+            .await;
+        let plugin = match started {
+            Ok(plugin) => {
+                self.sso_failures().remove(&record.id);
+                Arc::new(plugin)
+            }
+            Err(error) => {
+                self.sso_failures().insert(
+                    record.id.clone(),
+                    FailedSsoStart {
+                        revision: record.revision,
+                        template_fingerprint: template.fingerprint().to_string(),
+                        at: std::time::Instant::now(),
+                        message: match &error {
+                            PluginLoadError::Start { message, .. } => message.clone(),
+                            other => other.to_string(),
+                        },
+                    },
+                );
+                return Err(error);
+            }
+        };
         if let Ok(mut running) = self.sso.lock() {
             running.insert(
                 record.id.clone(),
@@ -247,6 +325,7 @@ impl PluginRegistry {
         if let Ok(mut running) = self.sso.lock() {
             running.remove(id);
         }
+        self.sso_failures().remove(id);
     }
 
     /// The configured authorizer, if any.

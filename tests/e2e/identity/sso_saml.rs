@@ -608,3 +608,56 @@ async fn a_saml_provider_takes_an_idp_metadata_document_and_refuses_unusable_met
         assert!(refused.text().contains(says), "{says}: {}", refused.text());
     }
 }
+
+#[tokio::test]
+async fn an_identity_provider_that_cannot_start_is_not_started_again_on_every_request() {
+    let idp = SamlIdp::shared();
+    let mut f = gateway("").await;
+    let name = format!("down-{}", now());
+    let created = f
+        .call(
+            Method::POST,
+            "/api/v1/identity-providers",
+            &f.admin,
+            Some(json!({"name": "flaky", "plugin": "saml", "config": {"idp_metadata_url": idp.metadata_url(&name)}})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let provider = created.json()["id"].as_str().unwrap().to_string();
+
+    // The IdP's metadata goes away; a restarted gateway cannot start the
+    // provider (it reads the metadata to start).
+    idp.metadata_mode(&name, "down").await;
+    f.gateway = f.gateway.restart().await.expect("restart");
+    f.client = f.gateway.client();
+    assert!(
+        f.gateway
+            .wait_for_log(
+                "cannot describe its certificates",
+                std::time::Duration::from_secs(20)
+            )
+            .await,
+        "the boot-time certificate watch tried it"
+    );
+    let before = idp.metadata_mode(&name, "down").await;
+    for _ in 0..5 {
+        let begun = f
+            .client
+            .get(&format!("/auth/sso/{provider}"))
+            .await
+            .unwrap();
+        assert_eq!(begun.status, 503, "{}", begun.text());
+        let metadata = f
+            .client
+            .get(&format!("/auth/sso/{provider}/metadata"))
+            .await
+            .unwrap();
+        assert_eq!(metadata.status, 503, "{}", metadata.text());
+    }
+    let after = idp.metadata_mode(&name, "down").await;
+    assert_eq!(
+        after, before,
+        "ten public requests within the retry delay started nothing"
+    );
+    assert!(f.gateway.log().contains("is tried again 30 s after that"));
+}

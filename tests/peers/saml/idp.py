@@ -22,7 +22,9 @@ It prints `certificate PATH` (its certificate, PEM) and
 `GET /metadata/NAME` is its IdP metadata as pysaml2 writes it, listing
 its signing certificate, or the other key's after
 `POST /__test/metadata/NAME?signing=other` (a rotation, seen by a
-provider that reads the metadata again). `POST /__test/sp-metadata`
+provider that reads the metadata again), or answers 503 after
+`?signing=down`; each answer counts as a fetch, and the `POST` answers
+`{"fetches"}` so far. `POST /__test/sp-metadata`
 loads an SP metadata document into pysaml2 and answers what pysaml2
 read from it: `{"entity_id", "acs_url"}`, or 400 with pysaml2's error.
 """
@@ -363,6 +365,9 @@ class Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         if url.path.startswith("/metadata/"):
             name = url.path.removeprefix("/metadata/")
+            if METADATA_SIGNING.get(name) == "down":
+                METADATA_FETCHES[name] = METADATA_FETCHES.get(name, 0) + 1
+                return self.answer(503, "{}")
             return self.answer(200, idp_metadata(name), "application/samlmetadata+xml")
         if url.path != "/sso":
             return self.answer(404, "{}")
