@@ -76,6 +76,7 @@ pub trait AuthProvider: Sized + 'static {
         Ok(ProviderDescription {
             metadata: None,
             trusted_certificates: Vec::new(),
+            accepts_unsolicited: false,
         })
     }
 

@@ -42,21 +42,23 @@ pub struct SamlAnswer {
     pub sp_entity_id: String,
 }
 
+/// `value` percent-encoded for a query or form.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 impl SamlAnswer {
     /// The form body a browser posts to the ACS.
     pub fn form(&self) -> String {
-        let encode = |value: &str| {
-            value
-                .bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                        char::from(b).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect::<String>()
-        };
         format!(
             "SAMLResponse={}&RelayState={}",
             encode(&self.saml_response),
@@ -134,7 +136,33 @@ impl SamlIdp {
         if let Some(mode) = mode {
             url.push_str(&format!("&mode={mode}"));
         }
-        let reply = Browser::default().get(&url).await;
+        Self::answer_at(&url).await
+    }
+
+    /// A login the IdP starts itself for `login`, to the ACS at the
+    /// gateway's `acs_path` for `sp_entity_id`; with `in_response_to`, it
+    /// claims to answer that request.
+    pub async fn unsolicited(
+        &self,
+        acs_path: &str,
+        sp_entity_id: &str,
+        login: &str,
+        in_response_to: Option<&str>,
+    ) -> SamlAnswer {
+        let mut url = format!(
+            "{}/idp-initiated?acs={}&sp={}&login={login}",
+            self.base,
+            encode(&format!("https://localhost{acs_path}")),
+            encode(sp_entity_id)
+        );
+        if let Some(id) = in_response_to {
+            url.push_str(&format!("&in_response_to={}", encode(id)));
+        }
+        Self::answer_at(&url).await
+    }
+
+    async fn answer_at(url: &str) -> SamlAnswer {
+        let reply = Browser::default().get(url).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         let body = reply.json();
         let acs = body["acs_url"].as_str().expect("acs_url");

@@ -47,6 +47,21 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Served {
     }
 }
 
+/// The host this request was served as, if known (a callback with a
+/// flow does not need it).
+pub struct MaybeServed(Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for MaybeServed {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(match parts.extensions.get::<ServedHost>() {
+            Some(ServedHost(Some(host))) => Some(host.clone()),
+            _ => None,
+        }))
+    }
+}
+
 /// Query or form fields; a field sent twice is refused (which value a
 /// check read would otherwise depend on the reader).
 fn fields_of(encoded: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
@@ -124,15 +139,18 @@ async fn finish(
     state: &GatewayState,
     id: &str,
     headers: &HeaderMap,
+    host: Option<String>,
     fields: Vec<(String, String)>,
     context: &LoginContext,
 ) -> Result<Response, ApiError> {
     let flow_id = identify::session_cookie(headers, FLOW_COOKIE);
     let clear = flow_cookie("", 0);
+    let endpoints = host.map(|host| service_endpoints(&host, id));
     let result = state
         .identity
         .finish_sso(
             id,
+            endpoints.as_ref(),
             flow_id.as_deref(),
             &fields,
             &context.info,
@@ -167,10 +185,11 @@ pub async fn callback(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
+    MaybeServed(host): MaybeServed,
     context: LoginContext,
 ) -> Result<Response, ApiError> {
     let fields = fields_of(query.as_deref().unwrap_or_default().as_bytes())?;
-    finish(&state, &id, &headers, fields, &context).await
+    finish(&state, &id, &headers, host, fields, &context).await
 }
 
 /// `POST /auth/sso/{provider_id}/callback`: the provider's answer as a
@@ -179,6 +198,7 @@ pub async fn callback_form(
     State(state): State<Arc<GatewayState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    MaybeServed(host): MaybeServed,
     context: LoginContext,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -192,7 +212,7 @@ pub async fn callback_form(
         ));
     }
     let fields = fields_of(&body)?;
-    finish(&state, &id, &headers, fields, &context).await
+    finish(&state, &id, &headers, host, fields, &context).await
 }
 
 /// What an identity provider's administrator registers for this gateway

@@ -90,6 +90,23 @@ pub fn service_endpoints(host: &str, id: &str) -> ServiceEndpoints {
     }
 }
 
+/// The login fields only the gateway sets: where the provider's callback
+/// and metadata are.
+const GATEWAY_FIELDS: &[&str] = &["redirect_uri", "metadata_url"];
+
+/// The fields named in [`GATEWAY_FIELDS`], for `endpoints`.
+fn gateway_fields(endpoints: &ServiceEndpoints) -> Vec<Attribute> {
+    let values = [&endpoints.callback_url, &endpoints.metadata_url];
+    GATEWAY_FIELDS
+        .iter()
+        .zip(values)
+        .map(|(name, value)| Attribute {
+            name: (*name).to_string(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
 /// The host named in the endpoints the gateway's own upkeep describes
 /// providers with; what it reads (certificates) does not depend on it.
 const UPKEEP_HOST: &str = "localhost";
@@ -172,17 +189,7 @@ impl Identity {
         let name = sso_instance_name(id);
         let input = LoginInput {
             request: request.clone(),
-            // Set by the gateway, never taken from the client.
-            fields: vec![
-                Attribute {
-                    name: "redirect_uri".into(),
-                    value: endpoints.callback_url.clone(),
-                },
-                Attribute {
-                    name: "metadata_url".into(),
-                    value: endpoints.metadata_url.clone(),
-                },
-            ],
+            fields: gateway_fields(endpoints),
         };
         let step = from_guest(&name, plugin.begin_login(&input).await)?;
         let LoginStep::Redirect(location) = step.step else {
@@ -204,17 +211,21 @@ impl Identity {
 
     /// Finishes the login `flow_id` with identity provider `id` from the
     /// callback's `fields`. The flow ends here whatever the outcome, so a
-    /// callback (its `state`, its code or assertion) works once.
+    /// callback (its `state`, its code or assertion) works once. Without a
+    /// flow, only a provider that accepts unsolicited answers (a SAML
+    /// login the IdP started, when enabled) is asked, with the gateway's
+    /// `endpoints`.
     pub async fn finish_sso(
         &self,
         id: &str,
+        endpoints: Option<&ServiceEndpoints>,
         flow_id: Option<&str>,
         fields: &[(String, String)],
         request: &RequestInfo,
         user_agent: &str,
     ) -> Result<SsoSignIn, IdentityError> {
         let result = self
-            .finish_sso_flow(id, flow_id, fields, request, user_agent)
+            .finish_sso_flow(id, endpoints, flow_id, fields, request, user_agent)
             .await;
         let name = sso_instance_name(id);
         match &result {
@@ -243,6 +254,7 @@ impl Identity {
     async fn finish_sso_flow(
         &self,
         id: &str,
+        endpoints: Option<&ServiceEndpoints>,
         flow_id: Option<&str>,
         fields: &[(String, String)],
         request: &RequestInfo,
@@ -254,27 +266,48 @@ impl Identity {
                 "this sign-in is not in progress in this browser (it finished, expired or was started elsewhere): start again",
             )
         };
-        let flow_id = flow_id.ok_or_else(no_flow)?;
-        let flow = self.flows.get(flow_id, now()).await?.ok_or_else(no_flow)?;
-        self.flows.finish(flow_id).await?;
-        if flow.provider != sso_instance_name(id) {
-            return Err(no_flow());
-        }
-        let state: FlowState =
-            serde_json::from_slice(&flow.state).map_err(|_| IdentityError::Internal)?;
-        let plugin_state = hex::decode(&state.plugin_state).map_err(|_| IdentityError::Internal)?;
+        let name = sso_instance_name(id);
+        // What only the gateway sets; a client's field of that name is
+        // dropped.
+        let mut input_fields = Vec::with_capacity(fields.len() + 2);
+        let (plugin_state, return_to) = match (flow_id, endpoints) {
+            (Some(flow_id), _) => {
+                let flow = self.flows.get(flow_id, now()).await?.ok_or_else(no_flow)?;
+                self.flows.finish(flow_id).await?;
+                if flow.provider != name {
+                    return Err(no_flow());
+                }
+                let state: FlowState =
+                    serde_json::from_slice(&flow.state).map_err(|_| IdentityError::Internal)?;
+                let plugin_state =
+                    hex::decode(&state.plugin_state).map_err(|_| IdentityError::Internal)?;
+                (plugin_state, state.return_to)
+            }
+            (None, Some(endpoints)) => {
+                let (_, plugin) = self.sso_plugin(id).await?;
+                let described = from_guest(&name, plugin.describe(endpoints).await)?;
+                if !described.accepts_unsolicited {
+                    return Err(no_flow());
+                }
+                input_fields.extend(gateway_fields(endpoints));
+                (Vec::new(), "/".to_string())
+            }
+            (None, None) => return Err(no_flow()),
+        };
         let (record, plugin) = self.sso_plugin(id).await?;
-        let input = LoginInput {
-            request: request.clone(),
-            fields: fields
+        input_fields.extend(
+            fields
                 .iter()
+                .filter(|(name, _)| !GATEWAY_FIELDS.contains(&name.as_str()))
                 .map(|(name, value)| Attribute {
                     name: name.clone(),
                     value: value.clone(),
-                })
-                .collect(),
+                }),
+        );
+        let input = LoginInput {
+            request: request.clone(),
+            fields: input_fields,
         };
-        let name = sso_instance_name(id);
         let step = from_guest(&name, plugin.continue_login(&plugin_state, &input).await)?;
         let LoginStep::Authenticated(mut principal) = step.step else {
             tracing::error!(provider = %id, "identity provider asked for another step after its callback");
@@ -296,10 +329,7 @@ impl Identity {
             // will not be offered for it.
             tracing::error!(provider = %id, %error, "the provider's session state cannot be kept");
         }
-        Ok(SsoSignIn {
-            session,
-            return_to: state.return_to,
-        })
+        Ok(SsoSignIn { session, return_to })
     }
 
     /// The directory user `principal` (vouched for by `provider`) signs in

@@ -9,8 +9,10 @@
 //! InResponseTo, validity windows with a capped skew), then the assertion
 //! ID is recorded in the plugin's store until the assertion expires, so
 //! a replay is refused by any gateway sharing the store. Logins the IdP
-//! starts itself are refused: the gateway only accepts an answer to a
-//! login its browser began.
+//! starts itself are refused unless `allow_idp_initiated` is set; then a
+//! response that claims to answer a request (`InResponseTo`) is still
+//! refused when no login of the gateway is in progress, and a replay is
+//! refused by the same cache.
 //!
 //! ```toml
 //! [plugins.saml]
@@ -213,12 +215,35 @@ fn finish(
     state: &[u8],
     input: &LoginInput,
 ) -> Result<StepResult, PluginError> {
-    let pending: Pending =
-        serde_json::from_slice(state).map_err(|_| refused("login state unreadable"))?;
-    let relay_state = field(input, "RelayState").ok_or_else(|| refused("no RelayState"))?;
-    if !crypto::constant_time_equals(relay_state.as_bytes(), pending.relay_state.as_bytes()) {
-        return Err(refused("RelayState is not this login's"));
-    }
+    // No state: a response no login of the gateway asked for (the IdP
+    // started the login). The gateway sends its ACS and metadata URLs.
+    let (request_id, acs_url, sp_entity_id) = if state.is_empty() {
+        if !settings.allow_idp_initiated {
+            return Err(refused(
+                "an unsolicited response (a login the IdP started) is refused: `allow_idp_initiated` is off",
+            ));
+        }
+        let gateway_field = |name: &str| {
+            field(input, name)
+                .map(str::to_string)
+                .ok_or_else(|| PluginError::InvalidInput(format!("the gateway sent no {name}")))
+        };
+        let acs_url = gateway_field("redirect_uri")?;
+        let sp_entity_id = sp_entity_id(settings, gateway_field("metadata_url")?);
+        (None, acs_url, sp_entity_id)
+    } else {
+        let pending: Pending =
+            serde_json::from_slice(state).map_err(|_| refused("login state unreadable"))?;
+        let relay_state = field(input, "RelayState").ok_or_else(|| refused("no RelayState"))?;
+        if !crypto::constant_time_equals(relay_state.as_bytes(), pending.relay_state.as_bytes()) {
+            return Err(refused("RelayState is not this login's"));
+        }
+        (
+            Some(pending.request_id),
+            pending.acs_url,
+            pending.sp_entity_id,
+        )
+    };
     let encoded = field(input, "SAMLResponse").ok_or_else(|| refused("no SAMLResponse"))?;
     if encoded.len() > settings.max_response_bytes.saturating_mul(4) / 3 + 4 {
         return Err(refused("the SAMLResponse is larger than allowed"));
@@ -235,9 +260,9 @@ fn finish(
     }
     let xml = String::from_utf8(bytes).map_err(|_| refused("the SAMLResponse is not UTF-8"))?;
     let expected = Expected {
-        request_id: &pending.request_id,
-        acs_url: &pending.acs_url,
-        sp_entity_id: &pending.sp_entity_id,
+        request_id: request_id.as_deref(),
+        acs_url: &acs_url,
+        sp_entity_id: &sp_entity_id,
         idp_entity_id: &idp.entity_id,
         certificates: &idp.certificates,
         skew: i64::try_from(settings.clock_skew_secs).unwrap_or(0),
@@ -341,6 +366,7 @@ impl AuthProvider for Saml {
                 metadata::service_provider(&entity_id, &endpoints.callback_url),
             )),
             trusted_certificates: idp.certificates,
+            accepts_unsolicited: settings.allow_idp_initiated,
         })
     }
 }

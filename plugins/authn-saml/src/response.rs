@@ -23,8 +23,9 @@ const MAX_NODES: u32 = 20_000;
 
 /// What the response must match.
 pub struct Expected<'a> {
-    /// The `ID` of our AuthnRequest.
-    pub request_id: &'a str,
+    /// The `ID` of our AuthnRequest; `None` for a login the IdP started
+    /// (which then must not claim to answer any request).
+    pub request_id: Option<&'a str>,
     /// Our assertion consumer service URL.
     pub acs_url: &'a str,
     /// Our entity id (the audience).
@@ -128,10 +129,20 @@ pub fn validate(xml: &str, expected: &Expected<'_>) -> Result<Asserted, String> 
     if response.attribute("Destination") != Some(expected.acs_url) {
         return Err("the response's Destination is not this gateway's ACS".into());
     }
-    match response.attribute("InResponseTo") {
-        Some(id) if id == expected.request_id => {}
-        Some(_) => return Err("the response answers another request (InResponseTo)".into()),
-        None => return Err("an unsolicited response (no InResponseTo) is refused".into()),
+    match (response.attribute("InResponseTo"), expected.request_id) {
+        (Some(id), Some(ours)) if id == ours => {}
+        (Some(_), Some(_)) => {
+            return Err("the response answers another request (InResponseTo)".into());
+        }
+        (None, Some(_)) => {
+            return Err("an unsolicited response (no InResponseTo) is refused".into());
+        }
+        (Some(_), None) => {
+            return Err(
+                "a response the IdP started must not answer a request (InResponseTo)".into(),
+            );
+        }
+        (None, None) => {}
     }
     if let Some(issuer) = children(response, ASSERTION, "Issuer").next()
         && only_text(issuer, "Issuer")? != expected.idp_entity_id
@@ -208,7 +219,7 @@ fn read_assertion(assertion: Node<'_, '_>, expected: &Expected<'_>) -> Result<As
         if data.attribute("Recipient") != Some(expected.acs_url) {
             return Err("the bearer confirmation's Recipient is not this gateway's ACS".into());
         }
-        if data.attribute("InResponseTo") != Some(expected.request_id) {
+        if data.attribute("InResponseTo") != expected.request_id {
             return Err("the bearer confirmation answers another request".into());
         }
         if data.attribute("NotBefore").is_some() {

@@ -38,6 +38,8 @@ struct Raw {
     name_attribute: String,
     #[serde(default = "default_max_bytes")]
     max_response_bytes: usize,
+    #[serde(default)]
+    allow_idp_initiated: bool,
 }
 
 fn default_refresh() -> u64 {
@@ -97,6 +99,8 @@ pub struct Settings {
     pub name_attribute: String,
     /// Largest `SAMLResponse` accepted (decoded).
     pub max_response_bytes: usize,
+    /// Whether logins the IdP starts (unsolicited responses) are accepted.
+    pub allow_idp_initiated: bool,
 }
 
 fn invalid(key: &str, why: impl std::fmt::Display) -> PluginError {
@@ -239,6 +243,7 @@ impl Settings {
             groups_attribute: raw.groups_attribute,
             name_attribute: raw.name_attribute,
             max_response_bytes: raw.max_response_bytes,
+            allow_idp_initiated: raw.allow_idp_initiated,
         };
         Ok((settings, fetched))
     }

@@ -661,3 +661,76 @@ async fn an_identity_provider_that_cannot_start_is_not_started_again_on_every_re
     );
     assert!(f.gateway.log().contains("is tried again 30 s after that"));
 }
+
+#[tokio::test]
+async fn a_login_the_idp_starts_is_refused_unless_enabled_and_then_only_once_and_unsolicited() {
+    let idp = SamlIdp::shared();
+    let f = gateway("").await;
+    let log_has = |check: &str| {
+        f.gateway
+            .log()
+            .lines()
+            .any(|l| l.contains("SAML login refused") && l.contains(check))
+    };
+
+    // Off (the default): a response no login of the gateway asked for is
+    // refused before any provider sees it.
+    let off = create(&f, idp, &f.admin, "sp-initiated only").await;
+    let acs_path = |id: &str| format!("/auth/sso/{id}/callback");
+    let sp = |id: &str| format!("https://localhost/auth/sso/{id}/metadata");
+    let answer = idp
+        .unsolicited(&acs_path(&off), &sp(&off), "alice", None)
+        .await;
+    let refused = post_acs(&f.client, &answer.acs_path, &answer.form(), None).await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert_eq!(code(&refused), "login_flow_unknown");
+
+    let created = f
+        .call(
+            Method::POST,
+            "/api/v1/identity-providers",
+            &f.admin,
+            Some(
+                json!({"name": "idp-initiated", "plugin": "saml", "config": {
+                    "idp_entity_id": idp.entity_id(),
+                    "idp_sso_url": idp.sso_url(),
+                    "idp_certificates": [idp.certificate],
+                    "allow_idp_initiated": true,
+                }}),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let on = created.json()["id"].as_str().unwrap().to_string();
+
+    let answer = idp.unsolicited(&acs_path(&on), &sp(&on), "bob", None).await;
+    let signed_in = post_acs(&f.client, &answer.acs_path, &answer.form(), None).await;
+    assert_eq!(signed_in.status, 302, "{}", signed_in.text());
+    assert_eq!(location(&signed_in), "/");
+    let cookie = set_cookie(&signed_in, SESSION_COOKIE).expect("a session");
+    let me = with_cookie(&f, "/api/v1/me", &format!("{SESSION_COOKIE}={cookie}")).await;
+    assert_eq!(me.json()["email"], "bob@acme.test", "{}", me.text());
+
+    // The same response again, from anywhere: refused by the replay cache.
+    let again = post_acs(&f.client, &answer.acs_path, &answer.form(), None).await;
+    assert_eq!(again.status, 401, "{}", again.text());
+    assert!(log_has("already used (replay)"));
+    // Claiming to answer a request nobody made.
+    let claims = idp
+        .unsolicited(&acs_path(&on), &sp(&on), "bob", Some("_forged"))
+        .await;
+    let refused = post_acs(&f.client, &claims.acs_path, &claims.form(), None).await;
+    assert_eq!(refused.status, 401, "{}", refused.text());
+    assert!(log_has("must not answer a request"));
+    // Within a login this browser started, an unsolicited response is not
+    // the answer (it does not carry that login's RelayState, nor answer
+    // its request).
+    let (flow, _) = start(&f.client, &on).await;
+    let fresh = idp.unsolicited(&acs_path(&on), &sp(&on), "bob", None).await;
+    let refused = post_acs(&f.client, &fresh.acs_path, &fresh.form(), Some(&flow)).await;
+    assert_eq!(refused.status, 401, "{}", refused.text());
+    assert!(log_has("RelayState is not this login's"));
+    // And SP-initiated logins still work.
+    let done = login(&f, idp, &on, "alice", None).await;
+    assert_eq!(done.status, 302, "{}", done.text());
+}

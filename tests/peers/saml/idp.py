@@ -5,6 +5,9 @@
 It prints `listening http://127.0.0.1:PORT` once it serves, and exits when
 its standard input closes (the test process ended).
 
+`GET /idp-initiated?acs=URL&sp=ENTITY_ID&login=NAME[&in_response_to=ID]`
+answers the same way with a login the IdP starts (no AuthnRequest).
+
 `GET /sso?SAMLRequest=…&RelayState=…&login=NAME[&mode=MODE]` is its single
 sign-on endpoint (HTTP-Redirect binding): it inflates and reads the
 AuthnRequest, and answers JSON `{"acs_url", "SAMLResponse", "RelayState"}`
@@ -210,7 +213,8 @@ def register_sp(request):
 
 
 def pysaml2_response(request, login):
-    """The response pysaml2 makes for `login` (the honest IdP)."""
+    """The response pysaml2 makes for `login` (the honest IdP); with
+    `request["id"]` None, a login the IdP starts itself."""
     register_sp(request)
     account = ACCOUNTS.get(login, {"email": [f"{login}@acme.test"], "groups": [], "displayName": [login]})
     return str(
@@ -369,10 +373,20 @@ class Handler(BaseHTTPRequestHandler):
                 METADATA_FETCHES[name] = METADATA_FETCHES.get(name, 0) + 1
                 return self.answer(503, "{}")
             return self.answer(200, idp_metadata(name), "application/samlmetadata+xml")
-        if url.path != "/sso":
+        if url.path not in ("/sso", "/idp-initiated"):
             return self.answer(404, "{}")
         try:
-            request = read_request(query["SAMLRequest"])
+            if url.path == "/idp-initiated":
+                # No AuthnRequest: the SP's ACS and entity id in the query,
+                # and `in_response_to` only to claim an answer to one.
+                request = {
+                    "id": query.get("in_response_to"),
+                    "acs_url": query["acs"],
+                    "destination": None,
+                    "sp_entity_id": query["sp"],
+                }
+            else:
+                request = read_request(query["SAMLRequest"])
             login = query.get("login", "alice")
             mode = query.get("mode")
             xml = mode_response(request, login, mode) if mode else pysaml2_response(request, login)
