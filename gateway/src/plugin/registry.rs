@@ -212,7 +212,7 @@ impl PluginRegistry {
     /// settings. Started on first use and again after the record or that
     /// plugin changes; starting it runs the plugin's `init`, so settings
     /// the plugin refuses are an error here. A start that failed is not
-    /// tried again for [`SSO_RETRY_AFTER`] (see [`Self::check_sso_provider`]).
+    /// tried again for 30 s (see [`Self::check_sso_provider`]).
     pub async fn sso_provider(
         &self,
         record: &crate::store::IdentityProviderRecord,
