@@ -9,7 +9,8 @@ mod validate;
 
 pub use model::{
     AuditConfig, AuditSinkConfig, AuditSinkFormat, AuditSinkKind, AuthConfig, Config,
-    IdentityConfig, Permission, PluginConfig, RouteConfig, ServerConfig, TlsConfig,
+    IdentityConfig, IdentityProviderConfig, Permission, PluginConfig, RouteConfig, ServerConfig,
+    TlsConfig,
 };
 
 use std::path::{Path, PathBuf};

@@ -68,6 +68,9 @@ pub struct Identity {
     orgs: TtlCache<OrgRecord>,
     flows: LoginFlows,
     sso_certificates: certificates::CertificateWatch,
+    /// Identity providers the configuration file declares (the API cannot
+    /// change them).
+    declared_providers: std::sync::RwLock<std::collections::BTreeSet<String>>,
     metrics: Arc<Metrics>,
     events: crate::audit::Events,
 }
@@ -109,6 +112,7 @@ impl Identity {
         Ok(Self {
             flows: LoginFlows::new(store.clone(), config.login_flow_timeout_secs),
             sso_certificates: certificates::CertificateWatch::default(),
+            declared_providers: std::sync::RwLock::default(),
             store,
             plugins,
             signer,

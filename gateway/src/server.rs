@@ -241,6 +241,24 @@ impl Core {
     }
 }
 
+/// Creates or changes the identity providers `config` declares; the first
+/// one refused is a configuration error naming it.
+async fn apply_declared_providers(identity: &Identity, config: &Config) -> Result<(), ServerError> {
+    identity
+        .apply_declared_providers(&config.identity_providers)
+        .await
+        .map_err(|(i, error)| {
+            ServerError::Config(ConfigError::Invalid {
+                file: config
+                    .source
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("<embedded default>")),
+                key: format!("identity_providers[{i}]"),
+                expected: format!("an identity provider its plugin accepts ({})", error),
+            })
+        })
+}
+
 /// How often signing keys are rotated/retired, dead sessions and expired
 /// plugin records purged.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
@@ -333,6 +351,8 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
             )
             .await?;
     }
+    // After the default organization exists.
+    apply_declared_providers(&core.identity, &config).await?;
     let data = &core.data;
     let certificate_source = certificate_source(&config, data);
     let certificate = certificate_source.load()?;
@@ -518,6 +538,14 @@ impl RunningGateway {
         let plugins = self.state.plugins.reload(&config.plugins).await;
         self.state.routes.store(Arc::new(routes));
         let events = self.state.audit.events();
+        // A declared provider its plugin refuses keeps its previous
+        // settings; the others and the rest of the reload stand.
+        if let Err(error) = apply_declared_providers(&self.state.identity, &config).await {
+            tracing::error!(%error, "a declared identity provider was refused at reload");
+            events.emit(crate::audit::Event::ConfigReloadFailed {
+                error: error.to_string(),
+            });
+        }
         let worlds: std::collections::BTreeMap<_, _> =
             self.state.plugins.list().into_iter().collect();
         for plugin in &plugins.swapped {

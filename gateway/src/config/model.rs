@@ -37,6 +37,10 @@ pub struct Config {
     /// Reverse-proxy routes, matched in order of specificity.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Single sign-on identity providers declared here rather than through
+    /// the API (which then cannot change them).
+    #[serde(default)]
+    pub identity_providers: Vec<IdentityProviderConfig>,
     /// The file this configuration came from (not part of the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -44,6 +48,27 @@ pub struct Config {
 
 fn default_data_dir() -> PathBuf {
     PathBuf::from("portcullis-data")
+}
+
+/// An organization's identity provider, declared in the file: applied at
+/// start and at every reload (created, or changed when it differs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProviderConfig {
+    /// Its stable id, in its URLs: `idp_` then 1 to 60 of `a-z`, `0-9`, `_`.
+    pub id: String,
+    /// The id of the organization whose users sign in through it.
+    pub org: String,
+    /// Its name, unique in the organization.
+    pub name: String,
+    /// The configured auth-provider plugin (a template) it instantiates.
+    pub plugin: String,
+    /// Its settings, as the plugin documents them.
+    #[serde(default = "empty_table")]
+    pub config: toml::Table,
+    /// Its secret settings: stored sealed, never returned by the API.
+    #[serde(default = "empty_table")]
+    pub secrets: toml::Table,
 }
 
 /// Listeners, limits and timeouts.
@@ -467,6 +492,7 @@ pub(super) fn embedded_default(data_dir: &Path, plugin_dir: &Path) -> Config {
         audit: AuditConfig::default(),
         plugins,
         routes: Vec::new(),
+        identity_providers: Vec::new(),
         source: None,
     }
 }

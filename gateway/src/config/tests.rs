@@ -175,3 +175,49 @@ fn audit_settings_are_checked_and_sink_paths_resolved() {
         Some(Path::new("/etc/audit.jsonl"))
     );
 }
+
+#[test]
+fn declared_identity_providers_are_checked_before_any_is_applied() {
+    let provider = |id: &str, plugin: &str, extra: &str| {
+        format!(
+            "[plugins.saml]\npath = \"saml.wasm\"\n\n[[identity_providers]]\nid = \"{id}\"\norg = \"org_default\"\nname = \"Acme\"\nplugin = \"{plugin}\"\n{extra}"
+        )
+    };
+    let fine = parse(&provider(
+        "idp_acme",
+        "saml",
+        "[identity_providers.config]\nidp_metadata_url = \"https://idp.test/md\"\n",
+    ))
+    .unwrap();
+    assert_eq!(fine.identity_providers[0].id, "idp_acme");
+    assert_eq!(
+        fine.identity_providers[0].config["idp_metadata_url"].as_str(),
+        Some("https://idp.test/md")
+    );
+    for (text, key) in [
+        (provider("acme", "saml", ""), "identity_providers[0].id"),
+        (provider("idp_Acme", "saml", ""), "identity_providers[0].id"),
+        (
+            provider("idp_acme", "oidc", ""),
+            "identity_providers[0].plugin",
+        ),
+        (
+            provider(
+                "idp_acme",
+                "saml",
+                "config = { a = 1 }\nsecrets = { a = 2 }\n",
+            ),
+            "identity_providers[0].secrets",
+        ),
+        (
+            format!(
+                "{}\n[[identity_providers]]\nid = \"idp_acme\"\norg = \"o\"\nname = \"Other\"\nplugin = \"saml\"\n",
+                provider("idp_acme", "saml", "")
+            ),
+            "identity_providers[1].id",
+        ),
+    ] {
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains(&format!("key `{key}`")), "{key}: {err}");
+    }
+}

@@ -14,6 +14,7 @@ fn problem(key: impl Into<String>, expected: impl Into<String>) -> Problem {
 
 /// Validates a parsed configuration.
 pub(super) fn validate(config: &Config) -> Result<(), Problem> {
+    validate_identity_providers(config)?;
     let server = &config.server;
     if server.max_body_bytes == 0 {
         return Err(problem(
@@ -349,6 +350,50 @@ fn validate_audit(audit: &super::model::AuditConfig) -> Result<(), Problem> {
             return Err(problem(
                 format!("audit.sinks[{i}].max_bytes"),
                 "a size in bytes of at least 4096",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Declared identity providers: well-formed unique ids, known plugins, and
+/// no key both secret and not.
+fn validate_identity_providers(config: &Config) -> Result<(), Problem> {
+    let mut ids = std::collections::BTreeSet::new();
+    for (i, provider) in config.identity_providers.iter().enumerate() {
+        let key = |field: &str| format!("identity_providers[{i}].{field}");
+        let well_formed = provider.id.strip_prefix("idp_").is_some_and(|rest| {
+            (1..=60).contains(&rest.len())
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        });
+        if !well_formed {
+            return Err(problem(key("id"), "`idp_` then 1 to 60 of a-z, 0-9 and _"));
+        }
+        if !ids.insert(provider.id.as_str()) {
+            return Err(problem(key("id"), "an id no other identity provider has"));
+        }
+        if provider.org.trim().is_empty() {
+            return Err(problem(key("org"), "an organization id"));
+        }
+        if !(1..=100).contains(&provider.name.chars().count()) {
+            return Err(problem(key("name"), "1 to 100 characters"));
+        }
+        if !config.plugins.contains_key(&provider.plugin) {
+            return Err(problem(
+                key("plugin"),
+                "the name of a plugin in [plugins] (an auth-provider plugin)",
+            ));
+        }
+        if let Some(both) = provider
+            .config
+            .keys()
+            .find(|k| provider.secrets.contains_key(*k))
+        {
+            return Err(problem(
+                key("secrets"),
+                format!("keys not also in `config` (`{both}` is in both)"),
             ));
         }
     }

@@ -659,6 +659,115 @@ impl Identity {
         }
     }
 
+    /// Creates or changes the identity providers the configuration file
+    /// declares, each checked by its plugin; from then on the API cannot
+    /// change or delete them. One its plugin refuses keeps its previous
+    /// settings (if it had any) and the others are still applied; the
+    /// first refused is the error, with its index.
+    pub async fn apply_declared_providers(
+        &self,
+        declared: &[crate::config::IdentityProviderConfig],
+    ) -> Result<(), (usize, IdentityError)> {
+        *self
+            .declared_providers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            declared.iter().map(|p| p.id.clone()).collect();
+        let mut first_refused = None;
+        for (i, provider) in declared.iter().enumerate() {
+            if let Err(error) = self.apply_declared_provider(provider).await {
+                tracing::error!(provider = %provider.id, %error, "declared identity provider refused");
+                first_refused.get_or_insert((i, error));
+            }
+        }
+        first_refused.map_or(Ok(()), Err)
+    }
+
+    async fn apply_declared_provider(
+        &self,
+        declared: &crate::config::IdentityProviderConfig,
+    ) -> Result<(), IdentityError> {
+        let object = |table: &toml::Table, key: &str| match serde_json::to_value(table) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            _ => Err(IdentityError::InvalidInput(format!(
+                "`{key}` must be a table of plain values"
+            ))),
+        };
+        let settings = ProviderSettings {
+            config: object(&declared.config, "config")?,
+            secrets: object(&declared.secrets, "secrets")?,
+        };
+        let now = now();
+        match self.store.identity_provider(&declared.id).await? {
+            Some(existing) if existing.org_id != declared.org => {
+                Err(IdentityError::InvalidInput(format!(
+                    "the id `{}` is an identity provider of another organization",
+                    declared.id
+                )))
+            }
+            Some(existing) if existing.plugin != declared.plugin => {
+                Err(IdentityError::InvalidInput(format!(
+                    "`plugin` of the existing identity provider `{}` is `{}`; it cannot change (declare a new id)",
+                    declared.id, existing.plugin
+                )))
+            }
+            Some(existing) if existing.name == declared.name && existing.settings == settings => {
+                Ok(())
+            }
+            Some(mut existing) => {
+                existing.name.clone_from(&declared.name);
+                existing.settings = settings;
+                existing.revision += 1;
+                existing.updated_at = now;
+                self.check_provider(&existing).await?;
+                self.store.update_identity_provider(&existing).await?;
+                tracing::info!(provider = %existing.id, "identity provider changed from the configuration file");
+                Ok(())
+            }
+            None => {
+                if self.store.org(&declared.org).await?.is_none() {
+                    return Err(IdentityError::InvalidInput(format!(
+                        "`org`: no organization `{}`",
+                        declared.org
+                    )));
+                }
+                let record = IdentityProviderRecord {
+                    id: declared.id.clone(),
+                    org_id: declared.org.clone(),
+                    name: declared.name.clone(),
+                    plugin: declared.plugin.clone(),
+                    settings,
+                    revision: 1,
+                    created_at: now,
+                    updated_at: now,
+                };
+                self.check_provider(&record).await?;
+                if let Err(error) = self.store.insert_identity_provider(&record).await {
+                    self.plugins.forget_sso_provider(&record.id);
+                    return Err(error.into());
+                }
+                tracing::info!(provider = %record.id, "identity provider created from the configuration file");
+                Ok(())
+            }
+        }
+    }
+
+    /// Refuses a change through the API to a provider the configuration
+    /// file declares.
+    fn refuse_if_declared(&self, id: &str) -> Result<(), IdentityError> {
+        let declared = self
+            .declared_providers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(id);
+        if declared {
+            return Err(IdentityError::Conflict(format!(
+                "identity provider `{id}` is declared in the configuration file; change it there"
+            )));
+        }
+        Ok(())
+    }
+
     /// Replaces identity provider `id`'s name and settings (`None` secrets
     /// keep the stored ones); checked by its plugin first.
     pub async fn update_identity_provider(
@@ -670,6 +779,7 @@ impl Identity {
         secrets: Option<serde_json::Map<String, serde_json::Value>>,
     ) -> Result<IdentityProviderRecord, IdentityError> {
         let mut record = self.identity_provider(org_id, id).await?;
+        self.refuse_if_declared(id)?;
         if let Some(name) = name {
             record.name = name;
         }
@@ -695,6 +805,8 @@ impl Identity {
         org_id: &str,
         id: &str,
     ) -> Result<(), IdentityError> {
+        self.identity_provider(org_id, id).await?;
+        self.refuse_if_declared(id)?;
         if !self.store.delete_identity_provider(id, org_id).await? {
             return Err(IdentityError::NotFound("identity provider"));
         }

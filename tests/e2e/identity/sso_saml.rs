@@ -734,3 +734,74 @@ async fn a_login_the_idp_starts_is_refused_unless_enabled_and_then_only_once_and
     let done = login(&f, idp, &on, "alice", None).await;
     assert_eq!(done.status, 302, "{}", done.text());
 }
+
+/// A `[[identity_providers]]` entry for the shared IdP's metadata `url`.
+fn declared(id: &str, url: &str) -> String {
+    format!(
+        "[[identity_providers]]\nid = \"{id}\"\norg = \"org_default\"\nname = \"Declared Acme\"\nplugin = \"saml\"\n[identity_providers.config]\nidp_metadata_url = \"{url}\"\n\n"
+    )
+}
+
+#[tokio::test]
+async fn an_identity_provider_declared_in_the_configuration_file_signs_in_and_the_api_cannot_change_it()
+ {
+    let idp = SamlIdp::shared();
+    let id = "idp_declared_acme";
+    let f = gateway(&declared(id, &idp.metadata_url("declared"))).await;
+    let listed = f
+        .call(Method::GET, "/api/v1/identity-providers", &f.admin, None)
+        .await
+        .json();
+    let provider = listed["identity_providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap_or_else(|| panic!("declared provider listed: {listed}"));
+    assert_eq!(provider["name"], "Declared Acme");
+    assert_eq!(provider["org_id"], "org_default");
+    let done = login(&f, idp, id, "alice", None).await;
+    assert_eq!(done.status, 302, "{}", done.text());
+
+    for (method, body) in [
+        (Method::PATCH, Some(json!({"name": "renamed"}))),
+        (Method::DELETE, None),
+    ] {
+        let refused = f
+            .call(
+                method.clone(),
+                &format!("/api/v1/identity-providers/{id}"),
+                &f.admin,
+                body,
+            )
+            .await;
+        assert_eq!(refused.status, 409, "{method}: {}", refused.text());
+        assert!(
+            refused
+                .text()
+                .contains("declared in the configuration file"),
+            "{}",
+            refused.text()
+        );
+    }
+
+    // One its plugin refuses keeps the gateway from starting, named.
+    let upstream = portcullis_tests::Upstream::start().await;
+    let block = format!(
+        "{}{}{}",
+        super::rbac_authorizer(),
+        saml_template(),
+        declared("idp_broken", "http://127.0.0.1:9/metadata")
+    );
+    let config = super::identity_config_with(&upstream, NO_MFA_RULES, &block, "");
+    let failure = portcullis_tests::Gateway::with_config(&config)
+        .await
+        .err()
+        .expect("the gateway refuses to start");
+    assert!(
+        failure.stderr.contains("identity_providers[0]")
+            && failure.stderr.contains("idp_metadata_url"),
+        "{}",
+        failure.stderr
+    );
+}
