@@ -377,6 +377,39 @@ fn pyotp(secret: &str, steps: i64) -> String {
 }
 
 /// The error code of a JSON error reply.
+/// The value `reply` sets cookie `name` to; `None` when it does not set it
+/// or clears it.
+fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
+    cookie_values(reply, name).find(|value| !value.is_empty())
+}
+
+/// Whether `reply` clears cookie `name` (sets it empty).
+fn clears_cookie(reply: &Reply, name: &str) -> bool {
+    cookie_values(reply, name).any(|value| value.is_empty())
+}
+
+fn cookie_values<'a>(reply: &'a Reply, name: &'a str) -> impl Iterator<Item = String> + 'a {
+    reply
+        .headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(move |v| {
+            let (n, value) = v.split(';').next()?.split_once('=')?;
+            (n == name).then(|| value.to_string())
+        })
+}
+
+/// Where a redirect sends the browser.
+fn location(reply: &Reply) -> String {
+    reply
+        .headers
+        .get(http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no Location: {} {}", reply.status, reply.text()))
+        .to_string()
+}
+
 fn code(reply: &Reply) -> String {
     reply.json()["code"]
         .as_str()

@@ -5,7 +5,7 @@
 //! with after signing. Then two organizations, one on OIDC and one on
 //! SAML, side by side.
 
-use super::{Fixture, code};
+use super::{Fixture, code, location, set_cookie};
 use http::Method;
 use portcullis_tests::oidc::{OidcProvider, client_secret};
 use portcullis_tests::saml::SamlIdp;
@@ -34,47 +34,37 @@ async fn gateway(extra_plugins: &str) -> Fixture {
     Fixture::start_authorized(NO_MFA_RULES, &block, "").await
 }
 
-fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
-    reply
-        .headers
-        .get_all(http::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| {
-            let (n, value) = v.split(';').next()?.split_once('=')?;
-            (n == name && !value.is_empty()).then(|| value.to_string())
-        })
-}
-
-fn location(reply: &Reply) -> String {
-    reply
-        .headers
-        .get(http::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_else(|| panic!("no Location: {} {}", reply.status, reply.text()))
-        .to_string()
-}
-
-/// Creates a SAML identity provider for `idp` with `token`; its id.
-async fn create(f: &Fixture, idp: &SamlIdp, token: &str, name: &str) -> String {
-    let created = f
+/// Creates identity provider `body` with `token`; its view.
+async fn create_provider(f: &Fixture, token: &str, body: serde_json::Value) -> serde_json::Value {
+    let reply = f
         .call(
             Method::POST,
             "/api/v1/identity-providers",
             token,
-            Some(json!({
-                "name": name,
-                "plugin": "saml",
-                "config": {
-                    "idp_entity_id": idp.entity_id(),
-                    "idp_sso_url": idp.sso_url(),
-                    "idp_certificates": [idp.certificate],
-                },
-            })),
+            Some(body),
         )
         .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    created.json()["id"].as_str().unwrap().to_string()
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    reply.json()
+}
+
+/// Creates a SAML identity provider for `idp` with `token`; its id.
+async fn create(f: &Fixture, idp: &SamlIdp, token: &str, name: &str) -> String {
+    let view = create_provider(
+        f,
+        token,
+        json!({
+            "name": name,
+            "plugin": "saml",
+            "config": {
+                "idp_entity_id": idp.entity_id(),
+                "idp_sso_url": idp.sso_url(),
+                "idp_certificates": [idp.certificate],
+            },
+        }),
+    )
+    .await;
+    view["id"].as_str().unwrap().to_string()
 }
 
 /// A started login: the flow cookie and the IdP URL.
@@ -282,20 +272,12 @@ async fn two_organizations_sign_in_side_by_side_with_oidc_and_saml() {
 
     // Organization A on OIDC, organization B on SAML, configured at run time.
     let n = OidcProvider::take_client();
-    let created = f
-        .call(
-            Method::POST,
-            "/api/v1/identity-providers",
-            &f.admin,
-            Some(json!({
+    let created = create_provider(&f, &f.admin, json!({
                 "name": "a-oidc", "plugin": "oidc",
                 "config": {"issuer": oidc.issuer, "client_id": format!("client-{n}"), "scopes": ["email", "profile", "groups"]},
                 "secrets": {"client_secret": client_secret(n)},
-            })),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let oidc_provider = created.json()["id"].as_str().unwrap().to_string();
+            })).await;
+    let oidc_provider = created["id"].as_str().unwrap().to_string();
     let (org_b, admin_b) = f
         .second_org("Beta", "admin@beta.test", "beta harbour 2026 lantern")
         .await;
@@ -402,24 +384,21 @@ async fn saml_sp_metadata_is_what_pysaml2_reads_and_trusted_certificates_show_th
         "portcullis_sso_certificates_expiring 0"
     );
     // The current certificate and the next one, which expires soon.
-    let created = f
-        .call(
-            Method::POST,
-            "/api/v1/identity-providers",
-            &f.admin,
-            Some(json!({
-                "name": "rotating",
-                "plugin": "saml",
-                "config": {
-                    "idp_entity_id": idp.entity_id(),
-                    "idp_sso_url": idp.sso_url(),
-                    "idp_certificates": [idp.certificate, idp.expiring_certificate],
-                },
-            })),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let view = created.json();
+    let created = create_provider(
+        &f,
+        &f.admin,
+        json!({
+            "name": "rotating",
+            "plugin": "saml",
+            "config": {
+                "idp_entity_id": idp.entity_id(),
+                "idp_sso_url": idp.sso_url(),
+                "idp_certificates": [idp.certificate, idp.expiring_certificate],
+            },
+        }),
+    )
+    .await;
+    let view = created;
     let provider = view["id"].as_str().unwrap().to_string();
     let certificates = view["certificates"].as_array().expect("certificates");
     assert_eq!(certificates.len(), 2, "{view}");
@@ -505,22 +484,19 @@ async fn a_saml_provider_configured_from_idp_metadata_follows_its_rotation() {
     let idp = SamlIdp::shared();
     let f = gateway("").await;
     let name = format!("rotation-{}", now());
-    let created = f
-        .call(
-            Method::POST,
-            "/api/v1/identity-providers",
-            &f.admin,
-            Some(json!({
-                "name": "from metadata",
-                "plugin": "saml",
-                "config": {"idp_metadata_url": idp.metadata_url(&name), "metadata_refresh_secs": 60},
-            })),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let provider = created.json()["id"].as_str().unwrap().to_string();
+    let created = create_provider(
+        &f,
+        &f.admin,
+        json!({
+            "name": "from metadata",
+            "plugin": "saml",
+            "config": {"idp_metadata_url": idp.metadata_url(&name), "metadata_refresh_secs": 60},
+        }),
+    )
+    .await;
+    let provider = created["id"].as_str().unwrap().to_string();
     assert_eq!(
-        created.json()["certificates"][0]["sha256_fingerprint"],
+        created["certificates"][0]["sha256_fingerprint"],
         fingerprint(&idp.certificate)
     );
     let honest = login(&f, idp, &provider, "alice", None).await;
@@ -559,16 +535,13 @@ async fn a_saml_provider_takes_an_idp_metadata_document_and_refuses_unusable_met
         .get(&idp.metadata_url("document"))
         .await
         .text();
-    let created = f
-        .call(
-            Method::POST,
-            "/api/v1/identity-providers",
-            &f.admin,
-            Some(json!({"name": "pasted", "plugin": "saml", "config": {"idp_metadata": document}})),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let provider = created.json()["id"].as_str().unwrap().to_string();
+    let created = create_provider(
+        &f,
+        &f.admin,
+        json!({"name": "pasted", "plugin": "saml", "config": {"idp_metadata": document}}),
+    )
+    .await;
+    let provider = created["id"].as_str().unwrap().to_string();
     let done = login(&f, idp, &provider, "bob", None).await;
     assert_eq!(done.status, 302, "{}", done.text());
 
@@ -614,16 +587,8 @@ async fn an_identity_provider_that_cannot_start_is_not_started_again_on_every_re
     let idp = SamlIdp::shared();
     let mut f = gateway("").await;
     let name = format!("down-{}", now());
-    let created = f
-        .call(
-            Method::POST,
-            "/api/v1/identity-providers",
-            &f.admin,
-            Some(json!({"name": "flaky", "plugin": "saml", "config": {"idp_metadata_url": idp.metadata_url(&name)}})),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let provider = created.json()["id"].as_str().unwrap().to_string();
+    let created = create_provider(&f, &f.admin, json!({"name": "flaky", "plugin": "saml", "config": {"idp_metadata_url": idp.metadata_url(&name)}})).await;
+    let provider = created["id"].as_str().unwrap().to_string();
 
     // The IdP's metadata goes away; a restarted gateway cannot start the
     // provider (it reads the metadata to start).
@@ -685,23 +650,18 @@ async fn a_login_the_idp_starts_is_refused_unless_enabled_and_then_only_once_and
     assert_eq!(refused.status, 403, "{}", refused.text());
     assert_eq!(code(&refused), "login_flow_unknown");
 
-    let created = f
-        .call(
-            Method::POST,
-            "/api/v1/identity-providers",
-            &f.admin,
-            Some(
-                json!({"name": "idp-initiated", "plugin": "saml", "config": {
-                    "idp_entity_id": idp.entity_id(),
-                    "idp_sso_url": idp.sso_url(),
-                    "idp_certificates": [idp.certificate],
-                    "allow_idp_initiated": true,
-                }}),
-            ),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let on = created.json()["id"].as_str().unwrap().to_string();
+    let created = create_provider(
+        &f,
+        &f.admin,
+        json!({"name": "idp-initiated", "plugin": "saml", "config": {
+            "idp_entity_id": idp.entity_id(),
+            "idp_sso_url": idp.sso_url(),
+            "idp_certificates": [idp.certificate],
+            "allow_idp_initiated": true,
+        }}),
+    )
+    .await;
+    let on = created["id"].as_str().unwrap().to_string();
 
     let answer = idp.unsolicited(&acs_path(&on), &sp(&on), "bob", None).await;
     let signed_in = post_acs(&f.client, &answer.acs_path, &answer.form(), None).await;
