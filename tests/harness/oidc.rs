@@ -144,10 +144,19 @@ impl OidcProvider {
 
     /// How many times the JWKS was fetched.
     pub async fn jwks_fetches(&self) -> u64 {
+        self.stat("jwks_fetches").await
+    }
+
+    /// How many times the Graph stand-in was asked for a user's groups.
+    pub async fn graph_calls(&self) -> u64 {
+        self.stat("graph_calls").await
+    }
+
+    async fn stat(&self, name: &str) -> u64 {
         let reply = Browser::default()
             .get(&format!("{}/__test/stats", self.issuer))
             .await;
-        reply.json()["jwks_fetches"].as_u64().expect("count")
+        reply.json()[name].as_u64().expect("count")
     }
 
     /// Signs `login` in at the provider, starting from the authorization

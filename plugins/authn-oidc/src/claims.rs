@@ -82,11 +82,18 @@ fn groups_of(value: Option<&Value>) -> Vec<String> {
     }
 }
 
-/// The principal the claims describe, or which check refused them.
+/// Reads the groups of Entra user `(tid, oid)` when a token carries too
+/// many to list (Microsoft Graph).
+pub type OverageGroups<'a> = dyn Fn(&str, &str) -> Result<Vec<String>, String> + 'a;
+
+/// The principal the claims describe, or which check refused them. An
+/// Entra groups overage is resolved by `overage_groups(tid, oid)` when
+/// Graph is configured.
 pub fn principal_of(
     settings: &Settings,
     claims: &IdTokenClaims<Extra, CoreGenderClaim>,
     userinfo: Option<&UserInfo>,
+    overage_groups: &OverageGroups<'_>,
 ) -> Result<Principal, String> {
     let extra = claims.additional_claims();
     let issuer = claims.issuer().as_str();
@@ -140,14 +147,23 @@ pub fn principal_of(
         .and_then(Value::as_object)
         .is_some_and(|names| names.contains_key(&settings.groups_claim))
         || extra.flag("hasgroups");
-    if overage && groups_claim.is_none() {
-        return Err(
-            "the user is in more groups than the token can carry (groups overage); \
-             resolving them through Microsoft Graph is not configured, so the login is refused \
-             rather than signing in without groups"
-                .into(),
-        );
-    }
+    let groups = match (overage && groups_claim.is_none(), &settings.graph, tid) {
+        (false, _, _) => groups_of(groups_claim),
+        (true, Some(_), Some(tid)) => {
+            let oid = extra.text("oid").ok_or("Entra ID token without `oid`")?;
+            overage_groups(tid, oid).map_err(|why| {
+                format!("groups overage: reading them from Microsoft Graph failed: {why}")
+            })?
+        }
+        (true, _, _) => {
+            return Err(
+                "the user is in more groups than the token can carry (groups overage); \
+                 resolving them through Microsoft Graph is not configured (`graph_groups`), so the \
+                 login is refused rather than signing in without groups"
+                    .into(),
+            );
+        }
+    };
     let display_name = claims
         .name()
         .and_then(|n| n.get(None))
@@ -177,7 +193,7 @@ pub fn principal_of(
         organization: None,
         email,
         display_name,
-        groups: groups_of(groups_claim),
+        groups,
         amr,
         attributes,
     })

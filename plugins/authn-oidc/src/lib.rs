@@ -26,6 +26,7 @@
 
 mod claims;
 mod documents;
+mod graph;
 mod jwk;
 mod settings;
 
@@ -400,8 +401,15 @@ impl Configured<'_> {
             )?),
             _ => None,
         };
-        let principal =
-            principal_of(self.settings, &claims, userinfo.as_ref()).map_err(|why| refused(&why))?;
+        let overage_groups =
+            |tid: &str, oid: &str| match (&self.settings.graph, &self.settings.client_secret) {
+                (Some(graph), Some(secret)) => {
+                    graph::member_groups(graph, &self.settings.client_id, secret, tid, oid)
+                }
+                _ => Err("Microsoft Graph is not configured".to_string()),
+            };
+        let principal = principal_of(self.settings, &claims, userinfo.as_ref(), &overage_groups)
+            .map_err(|why| refused(&why))?;
         let session = SessionState {
             id_token: raw_token,
             end_session_endpoint,

@@ -61,6 +61,12 @@ struct Raw {
     allowed_tenants: Vec<String>,
     #[serde(default)]
     allowed_domains: Vec<String>,
+    #[serde(default)]
+    graph_groups: bool,
+    #[serde(default)]
+    graph_url: Option<String>,
+    #[serde(default)]
+    graph_token_url: Option<String>,
 }
 
 fn default_skew() -> u64 {
@@ -115,6 +121,18 @@ pub struct Settings {
     pub allowed_tenants: Vec<String>,
     /// Google Workspace domains (`hd`) accepted.
     pub allowed_domains: Vec<String>,
+    /// Entra: resolve a groups overage through Microsoft Graph.
+    pub graph: Option<GraphSettings>,
+}
+
+/// Where Microsoft Graph is reached for a groups overage, with the app's
+/// own client credentials.
+#[derive(Debug, Clone)]
+pub struct GraphSettings {
+    /// Graph's base URL (`https://graph.microsoft.com`).
+    pub api_url: String,
+    /// The token endpoint, `{tenantid}` standing for the user's tenant.
+    pub token_url: String,
 }
 
 fn invalid(key: &str, why: impl std::fmt::Display) -> PluginError {
@@ -260,6 +278,32 @@ impl Settings {
         if let Some(tenant) = raw.tenant_id {
             allowed_tenants.push(tenant);
         }
+        let graph = if raw.graph_groups {
+            if raw.preset != Preset::Entra {
+                return Err(invalid("graph_groups", "only for the entra preset"));
+            }
+            if raw.client_secret.is_none() {
+                return Err(invalid(
+                    "graph_groups",
+                    "needs `client_secret` (the app reads Graph with its own credentials)",
+                ));
+            }
+            let api_url = raw
+                .graph_url
+                .unwrap_or_else(|| "https://graph.microsoft.com".into())
+                .trim_end_matches('/')
+                .to_string();
+            https_url("graph_url", &api_url)?;
+            let token_url = raw.graph_token_url.unwrap_or_else(|| {
+                format!(
+                    "https://login.microsoftonline.com/{ENTRA_TENANT_PLACEHOLDER}/oauth2/v2.0/token"
+                )
+            });
+            https_url("graph_token_url", &token_url)?;
+            Some(GraphSettings { api_url, token_url })
+        } else {
+            None
+        };
         let groups_claim = raw.groups_claim.unwrap_or_else(|| "groups".into());
         let mut scopes = raw.scopes;
         if scopes.is_empty() {
@@ -287,6 +331,7 @@ impl Settings {
                 .into_iter()
                 .map(|d| d.to_ascii_lowercase())
                 .collect(),
+            graph,
         })
     }
 
@@ -379,5 +424,24 @@ mod tests {
         assert!(!settings.accepts_issuer(&iss("t1"), Some("t2")));
         assert!(!settings.accepts_issuer(&iss("t1"), None));
         assert_eq!(settings.discovery_issuer(), iss("t1"));
+    }
+
+    #[test]
+    fn graph_groups_are_for_entra_with_a_client_secret() {
+        let okta = error_of(
+            serde_json::json!({"preset": "okta", "client_id": "c", "issuer": "https://i", "client_secret": "s", "graph_groups": true}),
+        );
+        assert!(
+            okta.starts_with("graph_groups: only for the entra preset"),
+            "{okta}"
+        );
+        let public = error_of(
+            serde_json::json!({"preset": "entra", "client_id": "c", "tenant_id": "t", "graph_groups": true}),
+        );
+        assert!(public.contains("needs `client_secret`"), "{public}");
+        let url = error_of(
+            serde_json::json!({"preset": "entra", "client_id": "c", "tenant_id": "t", "client_secret": "s", "graph_groups": true, "graph_url": "graph.microsoft.com"}),
+        );
+        assert!(url.starts_with("graph_url:"), "{url}");
     }
 }

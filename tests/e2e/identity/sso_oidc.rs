@@ -638,3 +638,90 @@ fn percent_decoded(value: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+#[tokio::test]
+async fn an_entra_groups_overage_is_read_from_microsoft_graph_or_refuses_the_login() {
+    let provider = OidcProvider::shared();
+    let f = gateway(provider).await;
+    let n = OidcProvider::take_client();
+    let client_id = format!("client-{n}");
+    provider.set_mode(&client_id, Some("entra-overage")).await;
+    provider
+        .set_account(
+            "dana",
+            json!({"email": "dana@acme.test", "email_verified": true, "name": "Dana",
+                   "groups": ["7d0c3a4e-eng", "91b2f6aa-ops"]}),
+        )
+        .await;
+    let entra = |name: &str, graph: bool| {
+        json!({
+            "name": name,
+            "plugin": "oidc",
+            "config": {
+                "preset": "entra",
+                "issuer": provider.issuer,
+                "tenant_id": "tenant-test",
+                "client_id": client_id,
+                "scopes": ["email", "profile"],
+                "graph_groups": graph,
+                "graph_url": format!("{}/graph", provider.issuer),
+                "graph_token_url": format!("{}/graph/{{tenantid}}/oauth2/v2.0/token", provider.issuer),
+            },
+            "secrets": {"client_secret": client_secret(n)},
+        })
+    };
+    let create = |body: Value| {
+        let f = &f;
+        async move {
+            let created = f
+                .call(
+                    Method::POST,
+                    "/api/v1/identity-providers",
+                    &f.admin,
+                    Some(body),
+                )
+                .await;
+            assert_eq!(created.status, 201, "{}", created.text());
+            created.json()["id"].as_str().unwrap().to_string()
+        }
+    };
+
+    // Without Graph: refused, never a login without groups.
+    let without = Sso {
+        provider,
+        client_id: client_id.clone(),
+        idp: create(entra("entra without graph", false)).await,
+    };
+    let refused = without.login(&f.client, "dana").await;
+    assert_eq!(refused.status, 401, "{}", refused.text());
+    assert!(
+        f.gateway
+            .log()
+            .lines()
+            .any(|l| l.contains("groups overage") && l.contains("not configured")),
+        "the log says why"
+    );
+
+    // With Graph: the groups come from getMemberGroups.
+    let calls = provider.graph_calls().await;
+    let with = Sso {
+        provider,
+        client_id: client_id.clone(),
+        idp: create(entra("entra with graph", true)).await,
+    };
+    let cookie = with.session(&f, "dana").await;
+    let me = f
+        .with_cookie(Method::GET, "/api/v1/me", &cookie)
+        .await
+        .json();
+    let groups = me["groups"].as_array().unwrap();
+    for group in ["7d0c3a4e-eng", "91b2f6aa-ops"] {
+        assert!(
+            groups.contains(&json!(format!("{}/{group}", with.idp))),
+            "{me}"
+        );
+    }
+    assert_eq!(me["email"], "dana@acme.test", "{me}");
+    assert_eq!(provider.graph_calls().await, calls + 1);
+    provider.set_mode(&client_id, None).await;
+}

@@ -19,7 +19,9 @@
 // exchanges with
 // a forged ID token: re-signed by the provider's own key with one claim
 // wrong (`expired`, `issuer`, `nonce`, `audience`, `future`), or signed
-// wrongly (`alg-none`, `hs256-public-key`, `unknown-kid`, `tampered`).
+// wrongly (`alg-none`, `hs256-public-key`, `unknown-kid`, `tampered`), or
+// made an Entra ID token with a groups overage (`entra-overage`), whose
+// groups the Graph stand-in under `/graph/` serves.
 // `GET /__test/stats` counts JWKS fetches; `POST /__test/account` with
 // `{"login", …claims}` changes an account. The provider exits when its
 // standard input closes (the test process ended).
@@ -122,6 +124,20 @@ function forge(original, mode) {
       const input = `${json(forgedHeader)}.${p}`;
       return `${input}.${createHmac('sha256', pem).update(input).digest('base64url')}`;
     }
+    case 'entra-overage': {
+      // An Entra ID token for a user in too many groups: `tid`/`oid`, the
+      // verified-domain flag, and a claim source instead of `groups`.
+      const { groups: _, ...rest } = payload;
+      const oid = `oid-${payload.sub}`;
+      return signRs256(header, {
+        ...rest,
+        tid: ENTRA_TENANT,
+        oid,
+        xms_edov: true,
+        _claim_names: { groups: 'src1' },
+        _claim_sources: { src1: { endpoint: `https://graph.microsoft.com/v1.0/users/${oid}/getMemberObjects` } },
+      }, signing.privateKey);
+    }
     case 'unknown-kid': {
       const other = rsaKey(`k-${randomBytes(6).toString('hex')}`);
       return signRs256({ ...header, kid: other.kid }, payload, other.privateKey);
@@ -132,6 +148,68 @@ function forge(original, mode) {
 }
 
 const modes = new Map();
+
+// A stand-in for Microsoft Graph and the Entra token endpoint (no real
+// one runs here), following their published contracts:
+// `POST /graph/{tenant}/oauth2/v2.0/token` (client credentials, form body,
+// scope `{graph}/.default`; AADSTS-style errors) and
+// `POST /graph/v1.0/users/{id}/getMemberGroups` (bearer token, JSON body
+// with `securityEnabledOnly`; Graph error bodies `{"error": {"code",
+// "message"}}`). A user `oid-<login>` is in that account's groups.
+const ENTRA_TENANT = 'tenant-test';
+const graphTokens = new Set();
+let graphCalls = 0;
+
+async function rawBody(ctx) {
+  const chunks = [];
+  for await (const chunk of ctx.req) chunks.push(chunk);
+  return Buffer.concat(chunks).toString();
+}
+
+async function graph(ctx) {
+  const token = ctx.path.match(/^\/graph\/([^/]+)\/oauth2\/v2\.0\/token$/);
+  if (token && ctx.method === 'POST') {
+    const form = new URLSearchParams(await rawBody(ctx));
+    const client = config.clients.find((c) => c.client_id === form.get('client_id'));
+    if (form.get('grant_type') !== 'client_credentials') {
+      ctx.status = 400;
+      ctx.body = { error: 'unsupported_grant_type', error_description: 'AADSTS70003: The app requested an unsupported grant type.' };
+    } else if (!client || client.client_secret !== form.get('client_secret')) {
+      ctx.status = 401;
+      ctx.body = { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.', error_codes: [7000215] };
+    } else if (token[1] !== ENTRA_TENANT || form.get('scope') !== `${issuer}/graph/.default`) {
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_scope', error_description: 'AADSTS70011: The provided value for the input parameter scope is not valid.' };
+    } else {
+      const accessToken = randomBytes(24).toString('base64url');
+      graphTokens.add(accessToken);
+      ctx.body = { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: accessToken };
+    }
+    return true;
+  }
+  const members = ctx.path.match(/^\/graph\/v1\.0\/users\/oid-([^/]+)\/getMemberGroups$/);
+  if (members && ctx.method === 'POST') {
+    graphCalls += 1;
+    const bearer = (ctx.get('authorization') || '').replace(/^Bearer /, '');
+    let body = null;
+    try { body = JSON.parse(await rawBody(ctx)); } catch { body = null; }
+    if (!graphTokens.has(bearer)) {
+      ctx.status = 401;
+      ctx.set('WWW-Authenticate', 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"');
+      ctx.body = { error: { code: 'InvalidAuthenticationToken', message: 'Access token validation failure.' } };
+    } else if (typeof body?.securityEnabledOnly !== 'boolean') {
+      ctx.status = 400;
+      ctx.body = { error: { code: 'Request_BadRequest', message: 'securityEnabledOnly is required.' } };
+    } else {
+      ctx.body = {
+        '@odata.context': 'https://graph.microsoft.com/v1.0/$metadata#Collection(Edm.String)',
+        value: (accounts[members[1]] ?? {}).groups ?? [],
+      };
+    }
+    return true;
+  }
+  return false;
+}
 let jwksFetches = 0;
 
 async function bodyOf(ctx) {
@@ -154,9 +232,10 @@ provider.use(async (ctx, next) => {
     return;
   }
   if (ctx.path === '/__test/stats') {
-    ctx.body = { jwks_fetches: jwksFetches };
+    ctx.body = { jwks_fetches: jwksFetches, graph_calls: graphCalls };
     return;
   }
+  if (await graph(ctx)) return;
   if (ctx.path === '/jwks') jwksFetches += 1;
   await next();
   const mode = modes.get(ctx.oidc?.client?.clientId);
