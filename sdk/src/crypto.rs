@@ -1,5 +1,6 @@
 //! Native cryptography provided by the gateway: signature verification,
-//! digests, HMAC and constant-time comparison.
+//! signing with a key the plugin holds, digests, HMAC and constant-time
+//! comparison.
 
 use crate::__raw::crypto as raw;
 pub use crate::__raw::crypto::{CryptoError, HashAlgorithm, PublicKey, SignatureAlgorithm};
@@ -13,6 +14,16 @@ pub fn verify_signature(
     signature: &[u8],
 ) -> Result<bool, CryptoError> {
     raw::verify_signature(algorithm, key, message, signature)
+}
+
+/// Signs `message` with a PEM PKCS#8 private key the plugin holds
+/// (`Rs256` or `Es256`; the signature in JWS form).
+pub fn sign(
+    algorithm: SignatureAlgorithm,
+    private_key_pem: &str,
+    message: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    raw::sign(algorithm, private_key_pem, message)
 }
 
 /// Computes a digest.

@@ -152,6 +152,17 @@ impl OidcProvider {
         self.stat("graph_calls").await
     }
 
+    /// The Google service account the directory stand-in trusts:
+    /// `{"client_email", "private_key", "directory_calls"}`, as in a key
+    /// file (and a count of directory calls).
+    pub async fn service_account(&self) -> serde_json::Value {
+        let reply = Browser::default()
+            .get(&format!("{}/__test/service-account", self.issuer))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        reply.json()
+    }
+
     async fn stat(&self, name: &str) -> u64 {
         let reply = Browser::default()
             .get(&format!("{}/__test/stats", self.issuer))

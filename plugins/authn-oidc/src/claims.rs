@@ -82,18 +82,33 @@ fn groups_of(value: Option<&Value>) -> Vec<String> {
     }
 }
 
-/// Reads the groups of Entra user `(tid, oid)` when a token carries too
-/// many to list (Microsoft Graph).
-pub type OverageGroups<'a> = dyn Fn(&str, &str) -> Result<Vec<String>, String> + 'a;
+/// Groups the ID token does not list, and where they are read.
+pub enum GroupLookup<'a> {
+    /// An Entra user in more groups than a token carries: Microsoft Graph.
+    EntraOverage {
+        /// The tenant.
+        tid: &'a str,
+        /// The user's object id.
+        oid: &'a str,
+    },
+    /// A Google Workspace user: the Admin SDK Directory API.
+    GoogleDirectory {
+        /// The user's (verified) email.
+        email: &'a str,
+    },
+}
 
-/// The principal the claims describe, or which check refused them. An
-/// Entra groups overage is resolved by `overage_groups(tid, oid)` when
-/// Graph is configured.
+/// Reads groups from where a [`GroupLookup`] says.
+pub type GroupsFrom<'a> = dyn Fn(GroupLookup<'_>) -> Result<Vec<String>, String> + 'a;
+
+/// The principal the claims describe, or which check refused them. Groups
+/// the token does not list (an Entra overage with Graph configured, a
+/// Google directory) are read by `groups_from`.
 pub fn principal_of(
     settings: &Settings,
     claims: &IdTokenClaims<Extra, CoreGenderClaim>,
     userinfo: Option<&UserInfo>,
-    overage_groups: &OverageGroups<'_>,
+    groups_from: &GroupsFrom<'_>,
 ) -> Result<Principal, String> {
     let extra = claims.additional_claims();
     let issuer = claims.issuer().as_str();
@@ -151,7 +166,7 @@ pub fn principal_of(
         (false, _, _) => groups_of(groups_claim),
         (true, Some(_), Some(tid)) => {
             let oid = extra.text("oid").ok_or("Entra ID token without `oid`")?;
-            overage_groups(tid, oid).map_err(|why| {
+            groups_from(GroupLookup::EntraOverage { tid, oid }).map_err(|why| {
                 format!("groups overage: reading them from Microsoft Graph failed: {why}")
             })?
         }
@@ -163,6 +178,16 @@ pub fn principal_of(
                     .into(),
             );
         }
+    };
+    let groups = match (&settings.directory, &email) {
+        (Some(_), Some(email)) => groups_from(GroupLookup::GoogleDirectory { email })
+            .map_err(|why| format!("reading groups from the Google directory failed: {why}"))?,
+        (Some(_), None) => {
+            return Err(
+                "the Google directory is read by email, and the token has no verified email".into(),
+            );
+        }
+        (None, _) => groups,
     };
     let display_name = claims
         .name()

@@ -26,11 +26,12 @@
 
 mod claims;
 mod documents;
+mod google;
 mod graph;
 mod jwk;
 mod settings;
 
-use claims::{Extra, principal_of};
+use claims::{Extra, GroupLookup, principal_of};
 use jwk::HostJwk;
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreGenderClaim, CoreJweContentEncryptionAlgorithm,
@@ -401,14 +402,21 @@ impl Configured<'_> {
             )?),
             _ => None,
         };
-        let overage_groups =
-            |tid: &str, oid: &str| match (&self.settings.graph, &self.settings.client_secret) {
-                (Some(graph), Some(secret)) => {
-                    graph::member_groups(graph, &self.settings.client_id, secret, tid, oid)
+        let groups_from = |lookup: GroupLookup<'_>| match lookup {
+            GroupLookup::EntraOverage { tid, oid } => {
+                match (&self.settings.graph, &self.settings.client_secret) {
+                    (Some(graph), Some(secret)) => {
+                        graph::member_groups(graph, &self.settings.client_id, secret, tid, oid)
+                    }
+                    _ => Err("Microsoft Graph is not configured".to_string()),
                 }
-                _ => Err("Microsoft Graph is not configured".to_string()),
-            };
-        let principal = principal_of(self.settings, &claims, userinfo.as_ref(), &overage_groups)
+            }
+            GroupLookup::GoogleDirectory { email } => match &self.settings.directory {
+                Some(directory) => google::user_groups(directory, email, documents::now()),
+                None => Err("the Google directory is not configured".to_string()),
+            },
+        };
+        let principal = principal_of(self.settings, &claims, userinfo.as_ref(), &groups_from)
             .map_err(|why| refused(&why))?;
         let session = SessionState {
             id_token: raw_token,

@@ -67,6 +67,18 @@ struct Raw {
     graph_url: Option<String>,
     #[serde(default)]
     graph_token_url: Option<String>,
+    #[serde(default)]
+    directory_groups: bool,
+    #[serde(default)]
+    service_account_email: Option<String>,
+    #[serde(default)]
+    service_account_key: Option<String>,
+    #[serde(default)]
+    directory_admin: Option<String>,
+    #[serde(default)]
+    google_token_url: Option<String>,
+    #[serde(default)]
+    directory_url: Option<String>,
 }
 
 fn default_skew() -> u64 {
@@ -123,6 +135,33 @@ pub struct Settings {
     pub allowed_domains: Vec<String>,
     /// Entra: resolve a groups overage through Microsoft Graph.
     pub graph: Option<GraphSettings>,
+    /// Google: read groups from the Admin SDK Directory API.
+    pub directory: Option<DirectorySettings>,
+}
+
+/// How the Google Workspace directory is read for a user's groups: as a
+/// service account with domain-wide delegation, acting as an admin.
+#[derive(Clone)]
+pub struct DirectorySettings {
+    /// The service account (`client_email` of its key file).
+    pub service_account_email: String,
+    /// Its private key (`private_key` of its key file), PEM PKCS#8.
+    pub service_account_key: String,
+    /// The Workspace admin it acts as.
+    pub admin: String,
+    /// Google's token endpoint.
+    pub token_url: String,
+    /// The Admin SDK's base URL.
+    pub api_url: String,
+}
+
+impl std::fmt::Debug for DirectorySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectorySettings")
+            .field("service_account_email", &self.service_account_email)
+            .field("admin", &self.admin)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where Microsoft Graph is reached for a groups overage, with the app's
@@ -304,6 +343,45 @@ impl Settings {
         } else {
             None
         };
+        let directory = if raw.directory_groups {
+            if raw.preset != Preset::Google {
+                return Err(invalid("directory_groups", "only for the google preset"));
+            }
+            let required = |value: Option<String>, key: &str| {
+                value
+                    .filter(|v| !v.trim().is_empty())
+                    .ok_or_else(|| invalid(key, "required with `directory_groups`"))
+            };
+            let service_account_key = required(raw.service_account_key, "service_account_key")?;
+            if !service_account_key.contains("-----BEGIN PRIVATE KEY-----") {
+                return Err(invalid(
+                    "service_account_key",
+                    "expected the key file's `private_key` (a PEM `PRIVATE KEY`)",
+                ));
+            }
+            let token_url = raw
+                .google_token_url
+                .unwrap_or_else(|| "https://oauth2.googleapis.com/token".into());
+            https_url("google_token_url", &token_url)?;
+            let api_url = raw
+                .directory_url
+                .unwrap_or_else(|| "https://admin.googleapis.com".into())
+                .trim_end_matches('/')
+                .to_string();
+            https_url("directory_url", &api_url)?;
+            Some(DirectorySettings {
+                service_account_email: required(
+                    raw.service_account_email,
+                    "service_account_email",
+                )?,
+                service_account_key,
+                admin: required(raw.directory_admin, "directory_admin")?,
+                token_url,
+                api_url,
+            })
+        } else {
+            None
+        };
         let groups_claim = raw.groups_claim.unwrap_or_else(|| "groups".into());
         let mut scopes = raw.scopes;
         if scopes.is_empty() {
@@ -332,6 +410,7 @@ impl Settings {
                 .map(|d| d.to_ascii_lowercase())
                 .collect(),
             graph,
+            directory,
         })
     }
 

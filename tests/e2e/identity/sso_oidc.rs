@@ -725,3 +725,119 @@ async fn an_entra_groups_overage_is_read_from_microsoft_graph_or_refuses_the_log
     assert_eq!(provider.graph_calls().await, calls + 1);
     provider.set_mode(&client_id, None).await;
 }
+
+#[tokio::test]
+async fn google_workspace_groups_are_read_from_the_directory_as_the_service_account() {
+    let provider = OidcProvider::shared();
+    let f = gateway(provider).await;
+    let n = OidcProvider::take_client();
+    let client_id = format!("client-{n}");
+    provider
+        .set_mode(&client_id, Some("google-workspace"))
+        .await;
+    provider
+        .set_account(
+            "erin",
+            json!({"email": "erin@acme.test", "email_verified": true, "name": "Erin",
+                   "groups": ["eng", "ops", "oncall"]}),
+        )
+        .await;
+    let account = provider.service_account().await;
+    let key = account["private_key"].as_str().unwrap().to_string();
+    let google = |name: &str, service_account: &str| {
+        json!({
+            "name": name,
+            "plugin": "oidc",
+            "config": {
+                "preset": "google",
+                "issuer": provider.issuer,
+                "client_id": client_id,
+                "allowed_domains": ["acme.test"],
+                "scopes": ["email", "profile"],
+                "directory_groups": true,
+                "service_account_email": service_account,
+                "directory_admin": "admin@acme.test",
+                "google_token_url": format!("{}/google/token", provider.issuer),
+                "directory_url": format!("{}/google", provider.issuer),
+            },
+            "secrets": {"client_secret": client_secret(n), "service_account_key": key},
+        })
+    };
+    let create = |body: Value| {
+        let f = &f;
+        async move {
+            let created = f
+                .call(
+                    Method::POST,
+                    "/api/v1/identity-providers",
+                    &f.admin,
+                    Some(body),
+                )
+                .await;
+            assert_eq!(created.status, 201, "{}", created.text());
+            assert!(
+                !created.text().contains("PRIVATE KEY"),
+                "the key is never shown"
+            );
+            created.json()["id"].as_str().unwrap().to_string()
+        }
+    };
+
+    // A service account the directory does not know: refused, and why.
+    let stranger = Sso {
+        provider,
+        client_id: client_id.clone(),
+        idp: create(google(
+            "google as a stranger",
+            "someone@else.iam.gserviceaccount.com",
+        ))
+        .await,
+    };
+    let refused = stranger.login(&f.client, "erin").await;
+    assert_eq!(refused.status, 401, "{}", refused.text());
+    assert!(
+        f.gateway
+            .log()
+            .lines()
+            .any(|l| l.contains("Google directory") && l.contains("unknown service account")),
+        "the log says which check failed: {}",
+        f.gateway
+            .log()
+            .lines()
+            .filter(|l| l.contains("refused"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // The service account: a JWT signed by the host with its key, then the
+    // groups page by page.
+    let calls = provider.service_account().await["directory_calls"]
+        .as_u64()
+        .unwrap();
+    let sso = Sso {
+        provider,
+        client_id: client_id.clone(),
+        idp: create(google(
+            "google workspace",
+            account["client_email"].as_str().unwrap(),
+        ))
+        .await,
+    };
+    let cookie = sso.session(&f, "erin").await;
+    let me = f
+        .with_cookie(Method::GET, "/api/v1/me", &cookie)
+        .await
+        .json();
+    let groups = me["groups"].as_array().unwrap();
+    for group in ["eng", "ops", "oncall"] {
+        assert!(
+            groups.contains(&json!(format!("{}/{group}@acme.test", sso.idp))),
+            "{me}"
+        );
+    }
+    let after = provider.service_account().await["directory_calls"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(after, calls + 2, "three groups in pages of two");
+    provider.set_mode(&client_id, None).await;
+}

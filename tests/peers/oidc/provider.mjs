@@ -25,7 +25,7 @@
 // `GET /__test/stats` counts JWKS fetches; `POST /__test/account` with
 // `{"login", …claims}` changes an account. The provider exits when its
 // standard input closes (the test process ended).
-import { createHmac, createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHmac, createSign, createVerify, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -138,6 +138,9 @@ function forge(original, mode) {
         _claim_sources: { src1: { endpoint: `https://graph.microsoft.com/v1.0/users/${oid}/getMemberObjects` } },
       }, signing.privateKey);
     }
+    case 'google-workspace':
+      // A Google Workspace account: its domain in `hd`, no groups.
+      return signRs256(header, { ...payload, hd: payload.email.split('@')[1], groups: undefined }, signing.privateKey);
     case 'unknown-kid': {
       const other = rsaKey(`k-${randomBytes(6).toString('hex')}`);
       return signRs256({ ...header, kid: other.kid }, payload, other.privateKey);
@@ -164,6 +167,83 @@ async function rawBody(ctx) {
   const chunks = [];
   for await (const chunk of ctx.req) chunks.push(chunk);
   return Buffer.concat(chunks).toString();
+}
+
+// A stand-in for Google's token endpoint and the Admin SDK Directory API
+// (no real one runs here), following their published contracts:
+// `POST /google/token` exchanges a service account's JWT assertion
+// (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`; RS256 signed
+// by the key of `GET /__test/service-account`, `aud` this URL, the
+// directory scope, `sub` the admin it acts as) for an access token;
+// `GET /google/admin/directory/v1/groups?userKey=&maxResults=&pageToken=`
+// pages through the account's groups (as `{login}@acme.test` addresses).
+const serviceAccount = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const SERVICE_ACCOUNT_EMAIL = 'portcullis@acme-test.iam.gserviceaccount.com';
+const DIRECTORY_SCOPE = 'https://www.googleapis.com/auth/admin.directory.group.readonly';
+const googleTokens = new Set();
+let directoryCalls = 0;
+
+function googleAssertionValid(assertion) {
+  const [h, p, s] = (assertion ?? '').split('.');
+  if (!s) return 'malformed';
+  const header = JSON.parse(Buffer.from(h, 'base64url'));
+  const claims = JSON.parse(Buffer.from(p, 'base64url'));
+  const verifier = createVerify('RSA-SHA256').update(`${h}.${p}`);
+  if (header.alg !== 'RS256' || !verifier.verify(serviceAccount.publicKey, Buffer.from(s, 'base64url'))) return 'bad signature';
+  const now = Math.floor(Date.now() / 1000);
+  if (claims.iss !== SERVICE_ACCOUNT_EMAIL) return 'unknown service account';
+  if (claims.aud !== `${issuer}/google/token`) return 'wrong audience';
+  if (claims.scope !== DIRECTORY_SCOPE) return 'wrong scope';
+  if (!(claims.exp > now && claims.iat <= now + 60 && claims.exp - claims.iat <= 3600)) return 'expired';
+  if (!claims.sub) return 'no admin to act as';
+  return null;
+}
+
+async function google(ctx) {
+  if (ctx.path === '/__test/service-account') {
+    ctx.body = {
+      client_email: SERVICE_ACCOUNT_EMAIL,
+      private_key: serviceAccount.privateKey.export({ format: 'pem', type: 'pkcs8' }),
+      directory_calls: directoryCalls,
+    };
+    return true;
+  }
+  if (ctx.path === '/google/token' && ctx.method === 'POST') {
+    const form = new URLSearchParams(await rawBody(ctx));
+    const why = form.get('grant_type') === 'urn:ietf:params:oauth:grant-type:jwt-bearer'
+      ? googleAssertionValid(form.get('assertion'))
+      : 'unsupported grant type';
+    if (why) {
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_grant', error_description: why };
+    } else {
+      const accessToken = randomBytes(24).toString('base64url');
+      googleTokens.add(accessToken);
+      ctx.body = { access_token: accessToken, expires_in: 3599, token_type: 'Bearer' };
+    }
+    return true;
+  }
+  if (ctx.path === '/google/admin/directory/v1/groups' && ctx.method === 'GET') {
+    directoryCalls += 1;
+    const bearer = (ctx.get('authorization') || '').replace(/^Bearer /, '');
+    if (!googleTokens.has(bearer)) {
+      ctx.status = 401;
+      ctx.body = { error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' } };
+      return true;
+    }
+    const userKey = ctx.query.userKey ?? '';
+    const login = userKey.split('@')[0];
+    const all = ((accounts[login] ?? {}).groups ?? []).map((g) => ({ kind: 'admin#directory#group', email: `${g}@acme.test`, name: g }));
+    const size = Math.min(Number(ctx.query.maxResults ?? 200), 200);
+    // Pages of at most 2 here, so that paging is exercised.
+    const pageSize = Math.min(size, 2);
+    const start = Number(ctx.query.pageToken ?? 0);
+    const page = all.slice(start, start + pageSize);
+    ctx.body = { kind: 'admin#directory#groups', groups: page };
+    if (start + pageSize < all.length) ctx.body.nextPageToken = String(start + pageSize);
+    return true;
+  }
+  return false;
 }
 
 async function graph(ctx) {
@@ -236,6 +316,7 @@ provider.use(async (ctx, next) => {
     return;
   }
   if (await graph(ctx)) return;
+  if (await google(ctx)) return;
   if (ctx.path === '/jwks') jwksFetches += 1;
   await next();
   const mode = modes.get(ctx.oidc?.client?.clientId);

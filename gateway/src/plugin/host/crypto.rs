@@ -56,6 +56,37 @@ pub fn verify_signature(
         .is_ok())
 }
 
+/// Signs `message` with a PEM PKCS#8 private key (RS256 or ES256).
+pub fn sign(
+    alg: SignatureAlgorithm,
+    private_key_pem: &str,
+    message: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let der = keys::private_key_der(private_key_pem).map_err(CryptoError::InvalidKey)?;
+    let random = ring::rand::SystemRandom::new();
+    match alg {
+        SignatureAlgorithm::Rs256 => {
+            let pair = sig::RsaKeyPair::from_pkcs8(&der)
+                .map_err(|e| CryptoError::InvalidKey(format!("not an RSA private key: {e}")))?;
+            let mut signature = vec![0; pair.public().modulus_len()];
+            pair.sign(&sig::RSA_PKCS1_SHA256, &random, message, &mut signature)
+                .map_err(|_| CryptoError::KeyAlgorithmMismatch)?;
+            Ok(signature)
+        }
+        SignatureAlgorithm::Es256 => {
+            let pair =
+                sig::EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, &der, &random)
+                    .map_err(|e| {
+                        CryptoError::InvalidKey(format!("not a P-256 private key: {e}"))
+                    })?;
+            pair.sign(&random, message)
+                .map(|signature| signature.as_ref().to_vec())
+                .map_err(|_| CryptoError::KeyAlgorithmMismatch)
+        }
+        _ => Err(CryptoError::KeyAlgorithmMismatch),
+    }
+}
+
 /// Computes a digest.
 pub fn digest(alg: HashAlgorithm, data: &[u8]) -> Vec<u8> {
     let algorithm = match alg {
@@ -89,6 +120,15 @@ impl Host for HostState {
         signature: Vec<u8>,
     ) -> wasmtime::Result<Result<bool, CryptoError>> {
         Ok(verify_signature(algorithm, &key, &message, &signature))
+    }
+
+    fn sign(
+        &mut self,
+        algorithm: SignatureAlgorithm,
+        private_key_pem: String,
+        message: Vec<u8>,
+    ) -> wasmtime::Result<Result<Vec<u8>, CryptoError>> {
+        Ok(sign(algorithm, &private_key_pem, &message))
     }
 
     fn digest(&mut self, algorithm: HashAlgorithm, data: Vec<u8>) -> wasmtime::Result<Vec<u8>> {

@@ -87,6 +87,16 @@ pub fn from_pem(pem: &str) -> Result<KeyMaterial, String> {
     }
 }
 
+/// The DER of a PEM `PRIVATE KEY` (PKCS#8).
+pub fn private_key_der(pem: &str) -> Result<Vec<u8>, String> {
+    match pem_block(pem)? {
+        (label, der) if label == "PRIVATE KEY" => Ok(der),
+        (label, _) => Err(format!(
+            "expected a PEM `PRIVATE KEY` (PKCS#8), found `{label}`"
+        )),
+    }
+}
+
 fn pem_block(pem: &str) -> Result<(String, Vec<u8>), String> {
     let (_, after_begin) = pem.split_once("-----BEGIN ").ok_or("no PEM block")?;
     let (label, after_header) = after_begin.split_once("-----").ok_or("bad PEM header")?;

@@ -241,3 +241,55 @@ fn key_parsers_never_panic_on_arbitrary_input() {
         }
     }
 }
+
+fn private_pem(der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    )
+}
+
+#[test]
+fn signatures_made_with_a_plugins_private_key_verify_and_wrong_keys_are_errors() {
+    let rsa = private_pem(RSA_PKCS8);
+    let signature = sign(SignatureAlgorithm::Rs256, &rsa, MESSAGE).unwrap();
+    let public = PublicKey::Pem(RSA_PUBLIC_PEM.into());
+    assert_eq!(
+        verify_signature(SignatureAlgorithm::Rs256, &public, MESSAGE, &signature),
+        Ok(true)
+    );
+    assert_eq!(
+        verify_signature(SignatureAlgorithm::Rs256, &public, b"other", &signature),
+        Ok(false)
+    );
+    let random = SystemRandom::new();
+    let ec = EcdsaKeyPair::generate_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, &random).unwrap();
+    let ec_pem = private_pem(ec.as_ref());
+    let signature = sign(SignatureAlgorithm::Es256, &ec_pem, MESSAGE).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, ec.as_ref(), &random)
+            .unwrap();
+    assert!(
+        sig::UnparsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref())
+            .verify(MESSAGE, &signature)
+            .is_ok()
+    );
+    assert!(matches!(
+        sign(SignatureAlgorithm::Rs256, &ec_pem, MESSAGE),
+        Err(CryptoError::InvalidKey(_))
+    ));
+    assert_eq!(
+        sign(SignatureAlgorithm::Ps256, &rsa, MESSAGE),
+        Err(CryptoError::KeyAlgorithmMismatch)
+    );
+    assert!(matches!(
+        sign(SignatureAlgorithm::Rs256, RSA_PUBLIC_PEM, MESSAGE),
+        Err(CryptoError::InvalidKey(_))
+    ));
+}
