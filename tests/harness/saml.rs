@@ -40,6 +40,9 @@ pub struct SamlAnswer {
     pub relay_state: String,
     /// The SP entity id the AuthnRequest named (its `Issuer`).
     pub sp_entity_id: String,
+    /// What the IdP found of the request's signature: `valid`, `invalid`
+    /// or `none`.
+    pub request_signature: String,
 }
 
 /// `value` percent-encoded for a query or form.
@@ -170,6 +173,10 @@ impl SamlIdp {
             acs_path: acs.trim_start_matches("https://localhost").to_string(),
             saml_response: body["SAMLResponse"].as_str().expect("response").to_string(),
             relay_state: body["RelayState"].as_str().unwrap_or_default().to_string(),
+            request_signature: body["request_signature"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
             sp_entity_id: body["request"]["sp_entity_id"]
                 .as_str()
                 .unwrap_or_default()
@@ -198,6 +205,22 @@ impl SamlIdp {
         let reply = Browser::default().post_form(&url, "").await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         reply.json()["fetches"].as_u64().expect("fetches")
+    }
+
+    /// A key pair for the gateway to sign AuthnRequests with, whose
+    /// certificate the IdP checks them against: `(private key, certificate)`.
+    pub async fn sp_keypair(&self) -> (String, String) {
+        let reply = Browser::default()
+            .get(&format!("{}/__test/sp-keypair", self.base))
+            .await;
+        let body = reply.json();
+        (
+            body["private_key"].as_str().expect("key").to_string(),
+            body["certificate"]
+                .as_str()
+                .expect("certificate")
+                .to_string(),
+        )
     }
 
     /// What pysaml2 reads from SP metadata `xml`: `{"entity_id",

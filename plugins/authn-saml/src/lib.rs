@@ -204,7 +204,14 @@ fn begin(
         now: now(),
     };
     Ok(StepResult {
-        step: LoginStep::Redirect(request.redirect_url(&pending.relay_state)),
+        step: LoginStep::Redirect(
+            request
+                .redirect_url(
+                    &pending.relay_state,
+                    settings.signing.as_ref().map(|s| s.private_key.as_str()),
+                )
+                .map_err(internal)?,
+        ),
         state: serde_json::to_vec(&pending).map_err(internal)?,
     })
 }
@@ -363,7 +370,11 @@ impl AuthProvider for Saml {
         Ok(ProviderDescription {
             metadata: Some((
                 metadata::MEDIA_TYPE.to_string(),
-                metadata::service_provider(&entity_id, &endpoints.callback_url),
+                metadata::service_provider(
+                    &entity_id,
+                    &endpoints.callback_url,
+                    settings.signing.as_ref().map(|s| s.certificate.as_str()),
+                ),
             )),
             trusted_certificates: idp.certificates,
             accepts_unsolicited: settings.allow_idp_initiated,

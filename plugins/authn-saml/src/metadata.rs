@@ -18,15 +18,38 @@ const MAX_NODES: u32 = 20_000;
 /// The media type of SAML metadata (registered with IANA by OASIS).
 pub const MEDIA_TYPE: &str = "application/samlmetadata+xml";
 
-/// The SP metadata of this gateway for one provider: its entity id and
-/// its ACS (HTTP-POST). Requests are not signed; the IdP is asked for a
-/// persistent NameID, the stable subject accounts are keyed by.
-pub fn service_provider(entity_id: &str, acs_url: &str) -> String {
+/// The SP metadata of this gateway for one provider: its entity id, its
+/// ACS (HTTP-POST) and, when requests are signed, the certificate of the
+/// key that signs them; the IdP is asked for a persistent NameID, the
+/// stable subject accounts are keyed by.
+pub fn service_provider(
+    entity_id: &str,
+    acs_url: &str,
+    signing_certificate: Option<&str>,
+) -> String {
+    let (signed, key) = match signing_certificate {
+        Some(pem) => {
+            let body: String = pem
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .map(str::trim)
+                .collect();
+            (
+                "true",
+                format!(
+                    "    <md:KeyDescriptor use=\"signing\"><ds:KeyInfo xmlns:ds=\"{DSIG}\"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>\n",
+                    xml_escape(&body)
+                ),
+            )
+        }
+        None => ("false", String::new()),
+    };
     format!(
         concat!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
             "<md:EntityDescriptor xmlns:md=\"{md}\" entityID=\"{entity}\">\n",
-            "  <md:SPSSODescriptor AuthnRequestsSigned=\"false\" protocolSupportEnumeration=\"{protocol}\">\n",
+            "  <md:SPSSODescriptor AuthnRequestsSigned=\"{signed}\" protocolSupportEnumeration=\"{protocol}\">\n",
+            "{key}",
             "    <md:NameIDFormat>{persistent}</md:NameIDFormat>\n",
             "    <md:AssertionConsumerService Binding=\"{post}\" Location=\"{acs}\" index=\"0\" isDefault=\"true\"/>\n",
             "  </md:SPSSODescriptor>\n",
@@ -38,6 +61,8 @@ pub fn service_provider(entity_id: &str, acs_url: &str) -> String {
         persistent = PERSISTENT,
         post = HTTP_POST,
         acs = xml_escape(acs_url),
+        signed = signed,
+        key = key,
     )
 }
 
@@ -210,14 +235,14 @@ mod tests {
                 .unwrap_err()
                 .contains("DTD")
         );
-        let sp = service_provider("https://sp/", "https://sp/acs");
+        let sp = service_provider("https://sp/", "https://sp/acs", None);
         let error = identity_provider(&sp, None, 0).unwrap_err();
         assert!(error.contains("not an identity provider"), "{error}");
     }
 
     #[test]
     fn sp_metadata_escapes_what_it_embeds() {
-        let xml = service_provider("https://sp/?a=1&b=\"2\"", "https://sp/acs");
+        let xml = service_provider("https://sp/?a=1&b=\"2\"", "https://sp/acs", None);
         let doc = Document::parse(&xml).unwrap();
         let root = doc.root_element();
         assert_eq!(root.attribute("entityID"), Some("https://sp/?a=1&b=\"2\""));

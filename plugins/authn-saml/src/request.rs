@@ -3,6 +3,10 @@
 
 use crate::time;
 use base64::Engine;
+use portcullis_sdk::crypto::{self, SignatureAlgorithm};
+
+/// The `SigAlg` of a signed request.
+const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
 
 /// `value` escaped for an XML attribute or text.
 pub fn xml_escape(value: &str) -> String {
@@ -67,8 +71,15 @@ impl AuthnRequest<'_> {
         )
     }
 
-    /// The IdP URL that carries the request and `relay_state`.
-    pub fn redirect_url(&self, relay_state: &str) -> String {
+    /// The IdP URL that carries the request and `relay_state`, signed
+    /// with `signing_key` (PEM PKCS#8, RSA-SHA256) when given: the
+    /// HTTP-Redirect binding's signature over `SAMLRequest`,
+    /// `RelayState` and `SigAlg` as sent (SAML bindings, 3.4.4.1).
+    pub fn redirect_url(
+        &self,
+        relay_state: &str,
+        signing_key: Option<&str>,
+    ) -> Result<String, String> {
         let deflated = miniz_oxide::deflate::compress_to_vec(self.xml().as_bytes(), 6);
         let encoded = base64::engine::general_purpose::STANDARD.encode(deflated);
         let separator = if self.destination.contains('?') {
@@ -76,11 +87,18 @@ impl AuthnRequest<'_> {
         } else {
             '?'
         };
-        format!(
-            "{}{separator}SAMLRequest={}&RelayState={}",
-            self.destination,
+        let mut query = format!(
+            "SAMLRequest={}&RelayState={}",
             url_encode(&encoded),
             url_encode(relay_state)
-        )
+        );
+        if let Some(key) = signing_key {
+            query.push_str(&format!("&SigAlg={}", url_encode(RSA_SHA256)));
+            let signature = crypto::sign(SignatureAlgorithm::Rs256, key, query.as_bytes())
+                .map_err(|e| format!("the SP key cannot sign: {e:?}"))?;
+            let signature = base64::engine::general_purpose::STANDARD.encode(signature);
+            query.push_str(&format!("&Signature={}", url_encode(&signature)));
+        }
+        Ok(format!("{}{separator}{query}", self.destination))
     }
 }

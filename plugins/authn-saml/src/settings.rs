@@ -40,6 +40,10 @@ struct Raw {
     max_response_bytes: usize,
     #[serde(default)]
     allow_idp_initiated: bool,
+    #[serde(default)]
+    sp_private_key: Option<String>,
+    #[serde(default)]
+    sp_certificate: Option<String>,
 }
 
 fn default_refresh() -> u64 {
@@ -101,6 +105,24 @@ pub struct Settings {
     pub max_response_bytes: usize,
     /// Whether logins the IdP starts (unsolicited responses) are accepted.
     pub allow_idp_initiated: bool,
+    /// The key AuthnRequests are signed with, and its certificate (for the
+    /// SP metadata); `None`: requests are not signed.
+    pub signing: Option<SpSigning>,
+}
+
+/// This SP's request-signing key and certificate.
+#[derive(Clone)]
+pub struct SpSigning {
+    /// PEM PKCS#8 private key (RSA).
+    pub private_key: String,
+    /// Its certificate, PEM.
+    pub certificate: String,
+}
+
+impl std::fmt::Debug for SpSigning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpSigning").finish_non_exhaustive()
+    }
 }
 
 fn invalid(key: &str, why: impl std::fmt::Display) -> PluginError {
@@ -235,6 +257,36 @@ impl Settings {
                 format!("at most {MAX_CLOCK_SKEW_SECS} seconds"),
             ));
         }
+        let signing = match (raw.sp_private_key, raw.sp_certificate) {
+            (None, None) => None,
+            (Some(private_key), Some(certificate)) => {
+                let probe = crypto::sign(SignatureAlgorithm::Rs256, &private_key, b"probe")
+                    .map_err(|e| invalid("sp_private_key", format!("{e:?}")))?;
+                let matches = crypto::verify_signature(
+                    SignatureAlgorithm::Rs256,
+                    &PublicKey::Pem(certificate.clone()),
+                    b"probe",
+                    &probe,
+                )
+                .map_err(|e| invalid("sp_certificate", format!("{e:?}")))?;
+                if !matches {
+                    return Err(invalid(
+                        "sp_certificate",
+                        "is not the certificate of `sp_private_key`",
+                    ));
+                }
+                Some(SpSigning {
+                    private_key,
+                    certificate,
+                })
+            }
+            _ => {
+                return Err(invalid(
+                    "sp_private_key",
+                    "signing requests needs both `sp_private_key` (secret) and `sp_certificate`",
+                ));
+            }
+        };
         let settings = Self {
             idp,
             sp_entity_id: raw.sp_entity_id,
@@ -244,6 +296,7 @@ impl Settings {
             name_attribute: raw.name_attribute,
             max_response_bytes: raw.max_response_bytes,
             allow_idp_initiated: raw.allow_idp_initiated,
+            signing,
         };
         Ok((settings, fetched))
     }

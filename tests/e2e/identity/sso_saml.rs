@@ -765,3 +765,84 @@ async fn an_identity_provider_declared_in_the_configuration_file_signs_in_and_th
         failure.stderr
     );
 }
+
+#[tokio::test]
+async fn authn_requests_are_signed_with_the_providers_key_and_the_idp_checks_them() {
+    let idp = SamlIdp::shared();
+    let f = gateway("").await;
+    let (key, certificate) = idp.sp_keypair().await;
+    let config = json!({
+        "idp_entity_id": idp.entity_id(),
+        "idp_sso_url": idp.sso_url(),
+        "idp_certificates": [idp.certificate],
+        "sp_certificate": certificate,
+    });
+    let view = create_provider(
+        &f,
+        &f.admin,
+        json!({"name": "signing", "plugin": "saml", "config": config, "secrets": {"sp_private_key": key}}),
+    )
+    .await;
+    assert!(!view.to_string().contains("PRIVATE KEY"), "{view}");
+    let provider = view["id"].as_str().unwrap().to_string();
+
+    let (flow, redirect) = start(&f.client, &provider).await;
+    assert!(
+        redirect.contains("&SigAlg=") && redirect.contains("&Signature="),
+        "{redirect}"
+    );
+    let answer = idp.answer(&redirect, "alice", None).await;
+    assert_eq!(answer.request_signature, "valid");
+    let done = post_acs(&f.client, &answer.acs_path, &answer.form(), Some(&flow)).await;
+    assert_eq!(done.status, 302, "{}", done.text());
+    // The IdP tells a request changed after signing.
+    let (_, redirect) = start(&f.client, &provider).await;
+    let tampered = redirect.replacen("RelayState=", "RelayState=x", 1);
+    assert_eq!(
+        idp.answer(&tampered, "alice", None).await.request_signature,
+        "invalid"
+    );
+
+    // The metadata names the signing certificate, and pysaml2 reads it.
+    let metadata = f
+        .client
+        .get(&format!("/auth/sso/{provider}/metadata"))
+        .await
+        .unwrap()
+        .text();
+    assert!(
+        metadata.contains("AuthnRequestsSigned=\"true\""),
+        "{metadata}"
+    );
+    let body: String = certificate
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    assert!(metadata.contains(&body), "{metadata}");
+    let (status, read) = idp.read_sp_metadata(&metadata).await;
+    assert_eq!(status, 200, "{read}");
+
+    // A certificate that is not the key's is refused.
+    let refused = f
+        .call(
+            Method::POST,
+            "/api/v1/identity-providers",
+            &f.admin,
+            Some(json!({"name": "mismatch", "plugin": "saml",
+                "config": {"idp_entity_id": idp.entity_id(), "idp_sso_url": idp.sso_url(),
+                           "idp_certificates": [idp.certificate], "sp_certificate": idp.certificate},
+                "secrets": {"sp_private_key": idp.sp_keypair().await.0}})),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(
+        refused.text().contains("sp_certificate"),
+        "{}",
+        refused.text()
+    );
+    assert!(
+        !refused.text().contains("PRIVATE KEY"),
+        "{}",
+        refused.text()
+    );
+}

@@ -5,6 +5,10 @@
 It prints `listening http://127.0.0.1:PORT` once it serves, and exits when
 its standard input closes (the test process ended).
 
+`GET /__test/sp-keypair` gives a key and certificate for the gateway to
+sign AuthnRequests with; `/sso` answers `request_signature`: `valid`,
+`invalid` or `none`.
+
 `GET /idp-initiated?acs=URL&sp=ENTITY_ID&login=NAME[&in_response_to=ID]`
 answers the same way with a login the IdP starts (no AuthnRequest).
 
@@ -44,12 +48,12 @@ import threading
 import uuid
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 from xml.etree import ElementTree
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, saml
@@ -312,6 +316,29 @@ def read_request(encoded):
     }
 
 
+# The key pair a test gives the gateway to sign its AuthnRequests with.
+SP_KEY, SP_CERT = key_and_cert("service-provider")
+
+
+def request_signature(raw_query):
+    """`valid`, `invalid` or `none`: the HTTP-Redirect binding's signature
+    over SAMLRequest, RelayState and SigAlg as sent (SAML bindings
+    3.4.4.1), checked with the test SP's certificate."""
+    parts = dict(p.split("=", 1) for p in raw_query.split("&") if "=" in p)
+    if "Signature" not in parts:
+        return "none"
+    signed = "&".join(f"{k}={parts[k]}" for k in ("SAMLRequest", "RelayState", "SigAlg") if k in parts)
+    if unquote(parts.get("SigAlg", "")) != "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256":
+        return "invalid"
+    with open(SP_CERT, "rb") as f:
+        public_key = x509.load_pem_x509_certificate(f.read()).public_key()
+    try:
+        public_key.verify(base64.b64decode(unquote(parts["Signature"])), signed.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return "valid"
+    except Exception:
+        return "invalid"
+
+
 METADATA_SIGNING = {}
 METADATA_FETCHES = {}
 
@@ -367,6 +394,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         url = urlparse(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if url.path == "/__test/sp-keypair":
+            with open(SP_KEY) as k, open(SP_CERT) as c:
+                return self.answer(200, json.dumps({"private_key": k.read(), "certificate": c.read()}))
         if url.path.startswith("/metadata/"):
             name = url.path.removeprefix("/metadata/")
             if METADATA_SIGNING.get(name) == "down":
@@ -400,6 +430,7 @@ class Handler(BaseHTTPRequestHandler):
                     "request": request,
                     "SAMLResponse": base64.b64encode(xml.encode()).decode(),
                     "RelayState": query.get("RelayState", ""),
+                    "request_signature": request_signature(url.query),
                 }
             ),
         )
