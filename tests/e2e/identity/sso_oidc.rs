@@ -614,6 +614,26 @@ async fn signing_out_of_an_oidc_session_ends_it_here_and_hands_the_provider_its_
     assert_eq!(local.json()["logout_url"], serde_json::Value::Null);
 }
 
+/// Creates identity provider `body` as the administrator; its id. What
+/// comes back never holds a private key.
+async fn create_provider(f: &Fixture, body: Value) -> String {
+    let created = f
+        .call(
+            Method::POST,
+            "/api/v1/identity-providers",
+            &f.admin,
+            Some(body),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert!(
+        !created.text().contains("PRIVATE KEY"),
+        "{}",
+        created.text()
+    );
+    created.json()["id"].as_str().unwrap().to_string()
+}
+
 /// `value` with `%XX` escapes and `+` decoded (a query component).
 fn percent_decoded(value: &str) -> String {
     let bytes = value.as_bytes();
@@ -670,27 +690,12 @@ async fn an_entra_groups_overage_is_read_from_microsoft_graph_or_refuses_the_log
             "secrets": {"client_secret": client_secret(n)},
         })
     };
-    let create = |body: Value| {
-        let f = &f;
-        async move {
-            let created = f
-                .call(
-                    Method::POST,
-                    "/api/v1/identity-providers",
-                    &f.admin,
-                    Some(body),
-                )
-                .await;
-            assert_eq!(created.status, 201, "{}", created.text());
-            created.json()["id"].as_str().unwrap().to_string()
-        }
-    };
 
     // Without Graph: refused, never a login without groups.
     let without = Sso {
         provider,
         client_id: client_id.clone(),
-        idp: create(entra("entra without graph", false)).await,
+        idp: create_provider(&f, entra("entra without graph", false)).await,
     };
     let refused = without.login(&f.client, "dana").await;
     assert_eq!(refused.status, 401, "{}", refused.text());
@@ -707,7 +712,7 @@ async fn an_entra_groups_overage_is_read_from_microsoft_graph_or_refuses_the_log
     let with = Sso {
         provider,
         client_id: client_id.clone(),
-        idp: create(entra("entra with graph", true)).await,
+        idp: create_provider(&f, entra("entra with graph", true)).await,
     };
     let cookie = with.session(&f, "dana").await;
     let me = f
@@ -763,34 +768,18 @@ async fn google_workspace_groups_are_read_from_the_directory_as_the_service_acco
             "secrets": {"client_secret": client_secret(n), "service_account_key": key},
         })
     };
-    let create = |body: Value| {
-        let f = &f;
-        async move {
-            let created = f
-                .call(
-                    Method::POST,
-                    "/api/v1/identity-providers",
-                    &f.admin,
-                    Some(body),
-                )
-                .await;
-            assert_eq!(created.status, 201, "{}", created.text());
-            assert!(
-                !created.text().contains("PRIVATE KEY"),
-                "the key is never shown"
-            );
-            created.json()["id"].as_str().unwrap().to_string()
-        }
-    };
 
     // A service account the directory does not know: refused, and why.
     let stranger = Sso {
         provider,
         client_id: client_id.clone(),
-        idp: create(google(
-            "google as a stranger",
-            "someone@else.iam.gserviceaccount.com",
-        ))
+        idp: create_provider(
+            &f,
+            google(
+                "google as a stranger",
+                "someone@else.iam.gserviceaccount.com",
+            ),
+        )
         .await,
     };
     let refused = stranger.login(&f.client, "erin").await;
@@ -817,10 +806,13 @@ async fn google_workspace_groups_are_read_from_the_directory_as_the_service_acco
     let sso = Sso {
         provider,
         client_id: client_id.clone(),
-        idp: create(google(
-            "google workspace",
-            account["client_email"].as_str().unwrap(),
-        ))
+        idp: create_provider(
+            &f,
+            google(
+                "google workspace",
+                account["client_email"].as_str().unwrap(),
+            ),
+        )
         .await,
     };
     let cookie = sso.session(&f, "erin").await;
