@@ -67,5 +67,16 @@ pub use __raw::types::{
 };
 pub use portcullis_wire::{AsPair, CheckRequest, PairList, Pairs, PrincipalView, Strings};
 
+impl LoginInput {
+    /// The value of field `name` (the first, if sent more than once; the
+    /// gateway refuses duplicates on callbacks).
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.value.as_str())
+    }
+}
+
 /// The WIT package version this SDK builds plugins against.
 pub const WIT_VERSION: &str = "0.1.0";

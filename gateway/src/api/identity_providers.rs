@@ -75,13 +75,7 @@ impl ProviderView {
                     })
                     .collect()
             });
-        Self::with_certificates(record, certificates)
-    }
-
-    fn with_certificates(
-        r: IdentityProviderRecord,
-        certificates: Option<Vec<CertificateView>>,
-    ) -> Self {
+        let r = record;
         Self {
             login_path: format!("/auth/sso/{}", r.id),
             callback_path: format!("/auth/sso/{}/callback", r.id),

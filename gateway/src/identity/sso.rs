@@ -270,7 +270,9 @@ impl Identity {
         // What only the gateway sets; a client's field of that name is
         // dropped.
         let mut input_fields = Vec::with_capacity(fields.len() + 2);
-        let (plugin_state, return_to) = match (flow_id, endpoints) {
+        // The flow ends before the provider is looked up, so a failure
+        // there cannot leave it usable.
+        let (plugin_state, return_to, provider) = match (flow_id, endpoints) {
             (Some(flow_id), _) => {
                 let flow = self.flows.get(flow_id, now()).await?.ok_or_else(no_flow)?;
                 self.flows.finish(flow_id).await?;
@@ -281,20 +283,23 @@ impl Identity {
                     serde_json::from_slice(&flow.state).map_err(|_| IdentityError::Internal)?;
                 let plugin_state =
                     hex::decode(&state.plugin_state).map_err(|_| IdentityError::Internal)?;
-                (plugin_state, state.return_to)
+                (plugin_state, state.return_to, None)
             }
             (None, Some(endpoints)) => {
-                let (_, plugin) = self.sso_plugin(id).await?;
-                let described = from_guest(&name, plugin.describe(endpoints).await)?;
+                let provider = self.sso_plugin(id).await?;
+                let described = from_guest(&name, provider.1.describe(endpoints).await)?;
                 if !described.accepts_unsolicited {
                     return Err(no_flow());
                 }
                 input_fields.extend(gateway_fields(endpoints));
-                (Vec::new(), "/".to_string())
+                (Vec::new(), "/".to_string(), Some(provider))
             }
             (None, None) => return Err(no_flow()),
         };
-        let (record, plugin) = self.sso_plugin(id).await?;
+        let (record, plugin) = match provider {
+            Some(provider) => provider,
+            None => self.sso_plugin(id).await?,
+        };
         input_fields.extend(
             fields
                 .iter()

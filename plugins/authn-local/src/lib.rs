@@ -102,13 +102,9 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Field `name`, unless empty.
 fn field<'a>(input: &'a LoginInput, name: &str) -> Option<&'a str> {
-    input
-        .fields
-        .iter()
-        .find(|f| f.name == name)
-        .map(|f| f.value.as_str())
-        .filter(|v| !v.is_empty())
+    input.field(name).filter(|v| !v.is_empty())
 }
 
 fn internal(error: impl std::fmt::Display) -> PluginError {

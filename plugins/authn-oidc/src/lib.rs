@@ -87,14 +87,6 @@ fn random_token() -> String {
     out
 }
 
-fn field<'a>(input: &'a LoginInput, name: &str) -> Option<&'a str> {
-    input
-        .fields
-        .iter()
-        .find(|f| f.name == name)
-        .map(|f| f.value.as_str())
-}
-
 /// A refused login, logged with the check that failed.
 fn refused(check: &str) -> PluginError {
     log::warn(&format!("OIDC login refused: {check}"));
@@ -295,7 +287,7 @@ impl AuthProvider for Oidc {
 
 impl Configured<'_> {
     fn begin_login(&self, input: &LoginInput) -> Result<StepResult, PluginError> {
-        let redirect_uri = match (&self.settings.redirect_uri, field(input, "redirect_uri")) {
+        let redirect_uri = match (&self.settings.redirect_uri, input.field("redirect_uri")) {
             (Some(fixed), _) => fixed.clone(),
             (None, Some(callback)) => callback.to_string(),
             (None, None) => {
@@ -346,17 +338,17 @@ impl Configured<'_> {
     fn continue_login(&self, state: &[u8], input: &LoginInput) -> Result<StepResult, PluginError> {
         let pending: Pending =
             serde_json::from_slice(state).map_err(|_| refused("login state unreadable"))?;
-        if let Some(error) = field(input, "error") {
-            let description = field(input, "error_description").unwrap_or_default();
+        if let Some(error) = input.field("error") {
+            let description = input.field("error_description").unwrap_or_default();
             return Err(refused(&format!(
                 "the provider answered `{error}` {description}"
             )));
         }
-        let returned_state = field(input, "state").ok_or_else(|| refused("no `state`"))?;
+        let returned_state = input.field("state").ok_or_else(|| refused("no `state`"))?;
         if !crypto::constant_time_equals(returned_state.as_bytes(), pending.state.as_bytes()) {
             return Err(refused("`state` is not this login's"));
         }
-        let code = field(input, "code").ok_or_else(|| refused("no `code`"))?;
+        let code = input.field("code").ok_or_else(|| refused("no `code`"))?;
         let documents::Discovery {
             metadata,
             end_session_endpoint,

@@ -133,14 +133,6 @@ fn random_hex() -> String {
     portcullis_sdk::hex::encode(&portcullis_sdk::random::bytes::<20>())
 }
 
-fn field<'a>(input: &'a LoginInput, name: &str) -> Option<&'a str> {
-    input
-        .fields
-        .iter()
-        .find(|f| f.name == name)
-        .map(|f| f.value.as_str())
-}
-
 /// A refused login, logged with the check that failed.
 fn refused(check: &str) -> PluginError {
     log::warn(&format!("SAML login refused: {check}"));
@@ -184,10 +176,12 @@ fn begin(
     idp: &IdentityProvider,
     input: &LoginInput,
 ) -> Result<StepResult, PluginError> {
-    let acs_url = field(input, "redirect_uri")
+    let acs_url = input
+        .field("redirect_uri")
         .ok_or_else(|| PluginError::InvalidInput("the gateway sent no redirect_uri".into()))?
         .to_string();
-    let metadata_url = field(input, "metadata_url")
+    let metadata_url = input
+        .field("metadata_url")
         .ok_or_else(|| PluginError::InvalidInput("the gateway sent no metadata_url".into()))?;
     let sp_entity_id = sp_entity_id(settings, metadata_url.to_string());
     let pending = Pending {
@@ -231,7 +225,8 @@ fn finish(
             ));
         }
         let gateway_field = |name: &str| {
-            field(input, name)
+            input
+                .field(name)
                 .map(str::to_string)
                 .ok_or_else(|| PluginError::InvalidInput(format!("the gateway sent no {name}")))
         };
@@ -241,7 +236,9 @@ fn finish(
     } else {
         let pending: Pending =
             serde_json::from_slice(state).map_err(|_| refused("login state unreadable"))?;
-        let relay_state = field(input, "RelayState").ok_or_else(|| refused("no RelayState"))?;
+        let relay_state = input
+            .field("RelayState")
+            .ok_or_else(|| refused("no RelayState"))?;
         if !crypto::constant_time_equals(relay_state.as_bytes(), pending.relay_state.as_bytes()) {
             return Err(refused("RelayState is not this login's"));
         }
@@ -251,7 +248,9 @@ fn finish(
             pending.sp_entity_id,
         )
     };
-    let encoded = field(input, "SAMLResponse").ok_or_else(|| refused("no SAMLResponse"))?;
+    let encoded = input
+        .field("SAMLResponse")
+        .ok_or_else(|| refused("no SAMLResponse"))?;
     if encoded.len() > settings.max_response_bytes.saturating_mul(4) / 3 + 4 {
         return Err(refused("the SAMLResponse is larger than allowed"));
     }
