@@ -80,7 +80,7 @@ clippy: wasm-target
 	cd tests/fixtures && $(CARGO) clippy --target $(WASM) -- -D warnings
 
 doc:
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p portcullis -p portcullis-sdk
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p portcullis -p portcullis-sdk -p portcullis-sealing -p portcullis-agent
 
 lint: fmt-check clippy doc
 

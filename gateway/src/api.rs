@@ -9,6 +9,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod authz;
+mod credentials;
 mod environments;
 mod extract;
 mod identity_providers;
@@ -217,6 +218,14 @@ pub static ENDPOINTS: &[Endpoint] = &[
     endpoint!(GET "/api/v1/connections/{conn_id}", "getConnection", "connections", perm("connections:read", "orgs/{org}/connections/{conn_id}"), Any, None, (200, body::<environments::ConnectionView>()), environments::get_connection, "One connection"),
     endpoint!(PATCH "/api/v1/connections/{conn_id}", "updateConnection", "connections", perm("connections:write", "orgs/{org}/connections/{conn_id}"), Any, body::<environments::ConnectionBody>(), (200, body::<environments::ConnectionView>()), environments::update_connection, "Change a connection's metadata"),
     endpoint!(DELETE "/api/v1/connections/{conn_id}", "deleteConnection", "connections", perm("connections:delete", "orgs/{org}/connections/{conn_id}"), Any, None, (204, None), environments::delete_connection, "Delete a connection and the bindings scoped to it"),
+    endpoint!(GET "/api/v1/orgs/{org_id}/sealing", "getSealing", "credentials", perm("settings:read", "orgs/{org_id}"), Any, None, (200, body::<credentials::SealingView>()), credentials::sealing, "The organization's trust key (its public half) and whether server-side sealing is on"),
+    endpoint!(PATCH "/api/v1/orgs/{org_id}/sealing", "updateSealing", "credentials", perm("settings:manage", "orgs/{org_id}"), Any, body::<credentials::SealingPatch>(), (200, body::<credentials::SealingView>()), credentials::update_sealing, "Set the trust key (from `portcullis trust init`) or turn server-side sealing on or off"),
+    endpoint!(GET "/api/v1/environments/{env_id}/agent-keys", "listAgentKeys", "credentials", perm("agents:read", "orgs/{org}/environments/{env_id}"), Any, None, (200, body::<credentials::AgentKeyList>()), credentials::agent_keys, "The agent keys of an environment, with their endorsements"),
+    endpoint!(POST "/api/v1/environments/{env_id}/agent-keys", "enrollAgentKey", "credentials", perm("agents:manage", "orgs/{org}/environments/{env_id}"), Any, body::<credentials::NewAgentKey>(), (201, body::<credentials::AgentKeyView>()), credentials::enroll_agent_key, "Enroll an agent key the trust key endorsed for this environment"),
+    endpoint!(DELETE "/api/v1/environments/{env_id}/agent-keys/{key_id}", "removeAgentKey", "credentials", perm("agents:manage", "orgs/{org}/environments/{env_id}"), Any, None, (204, None), credentials::remove_agent_key, "Remove an agent key (seal the environment's credentials again to drop it from them)"),
+    endpoint!(GET "/api/v1/connections/{conn_id}/credential", "getCredential", "credentials", perm("connections:read", "orgs/{org}/connections/{conn_id}"), Any, None, (200, body::<credentials::CredentialView>()), credentials::credential, "A connection's credential: its seals (ciphertext only) or its reference"),
+    endpoint!(PUT "/api/v1/connections/{conn_id}/credential", "putCredential", "credentials", perm("connections:write", "orgs/{org}/connections/{conn_id}"), Any, body::<credentials::CredentialBody>(), (200, body::<credentials::CredentialView>()), credentials::put_credential, "Replace a connection's credential: sealed on your side (`portcullis seal`), a reference, or — only with server-side sealing on — a plaintext"),
+    endpoint!(DELETE "/api/v1/connections/{conn_id}/credential", "removeCredential", "credentials", perm("connections:write", "orgs/{org}/connections/{conn_id}"), Any, None, (204, None), credentials::remove_credential, "Remove a connection's credential"),
     endpoint!(GET "/api/v1/roles", "listRoles", "roles", perm("roles:read", "orgs/{org}/roles"), Any, None, (200, body::<roles::RoleList>()), roles::list, "Predefined and custom roles"),
     endpoint!(POST "/api/v1/roles", "createRole", "roles", perm("roles:manage", "orgs/{org}/roles"), Any, body::<roles::RoleBody>(), (201, body::<roles::RoleView>()), roles::create, "Create a custom role"),
     endpoint!(GET "/api/v1/roles/{role_id}", "getRole", "roles", perm("roles:read", "orgs/{org}/roles/{role_id}"), Any, None, (200, body::<roles::RoleView>()), roles::get, "One role"),

@@ -1,9 +1,12 @@
 //! The `portcullis` command line.
 
 mod admin;
+mod api_client;
 mod audit;
 mod plugin;
+mod seal;
 mod serve;
+mod trust;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +33,13 @@ pub enum Command {
     /// Verify the audit log (the store's, or exported bundles offline)
     /// and export bundles.
     Audit(audit::AuditArgs),
+    /// The organization's trust key, on your machine: create it, endorse
+    /// agent keys with it.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
+    /// Seal a connection's credential on your side to the agent keys your
+    /// trust key endorsed, and upload only the ciphertext.
+    Seal(seal::SealArgs),
 }
 
 /// Runs the parsed command; the exit code on success.
@@ -39,5 +49,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Plugin(command) => plugin::run(command),
         Command::Admin(args) => admin::run(args).await,
         Command::Audit(args) => audit::run(args).await,
+        Command::Trust(command) => trust::run(command),
+        Command::Seal(args) => seal::run(args).await,
     }
 }

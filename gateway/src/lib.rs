@@ -10,6 +10,7 @@ pub mod audit;
 pub mod authz;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod data_dir;
 pub mod http;
 pub mod identity;

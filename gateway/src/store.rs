@@ -7,6 +7,7 @@
 mod api_keys;
 mod audit;
 mod authz;
+mod credentials;
 mod directory;
 mod kv;
 mod login_flows;
@@ -22,6 +23,7 @@ pub use authz::{
     BindingRecord, ConnectionChanges, ConnectionRecord, EnvironmentRecord, PolicyRecords, Removal,
     RoleRecord,
 };
+pub use credentials::{AgentKeyRecord, CredentialForm, CredentialRecord, SealingSettings};
 pub use directory::{OrgChanges, OrgRecord, UserChanges, UserRecord};
 pub use kv::KvNamespace;
 pub use login_flows::LoginFlowRecord;

@@ -7,6 +7,7 @@ mod api_keys;
 mod audit;
 mod bootstrap;
 mod cli;
+mod credentials;
 mod csrf;
 mod login;
 mod openapi;

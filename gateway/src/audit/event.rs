@@ -204,6 +204,12 @@ pub enum RecordKind {
     SigningKey,
     /// A single sign-on identity provider of an organization.
     IdentityProvider,
+    /// An organization's sealing settings (its trust key).
+    SealingSettings,
+    /// A data-plane agent's public key, enrolled in an environment.
+    AgentKey,
+    /// A connection's credential (sealed, or a reference).
+    ConnectionCredential,
 }
 
 impl RecordKind {
@@ -220,6 +226,9 @@ impl RecordKind {
             Self::Connection => "connections",
             Self::SigningKey => "signing-keys",
             Self::IdentityProvider => "identity-providers",
+            Self::SealingSettings => "sealing",
+            Self::AgentKey => "agent-keys",
+            Self::ConnectionCredential => "credentials",
         }
     }
 }
@@ -337,6 +346,7 @@ impl Event {
             Self::Changed(change) => {
                 let resource = match (change.record, &change.org) {
                     (RecordKind::Org, _) => format!("orgs/{}", change.id),
+                    (RecordKind::SealingSettings, _) => format!("orgs/{}/sealing", change.id),
                     (kind, org) => org_resource(org, kind.plural(), &change.id),
                 };
                 at(&change.org, Some(resource), Outcome::Success)

@@ -70,6 +70,17 @@ pub enum ApiError {
         /// What happened and what would help.
         message: String,
     },
+    /// Refused for a reason with its own stable code and status (a
+    /// credential sealed to the wrong agents, an endorsement that does not
+    /// verify, …).
+    Refused {
+        /// HTTP status.
+        status: StatusCode,
+        /// Stable code.
+        code: &'static str,
+        /// What happened and what would help.
+        message: String,
+    },
     /// An authentication plugin failed; the request was refused.
     AuthenticationUnavailable,
     /// The authorizer failed; the request was refused.
@@ -121,6 +132,7 @@ impl ApiError {
             | Self::NotPermitted(_)
             | Self::SsoRefused { .. }
             | Self::StepUpRequired(_) => StatusCode::FORBIDDEN,
+            Self::Refused { status, .. } => *status,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::ResourceNotFound(_) => StatusCode::NOT_FOUND,
@@ -172,6 +184,7 @@ impl ApiError {
             Self::AuditUnavailable => "audit_unavailable",
             Self::Forbidden { .. } => "forbidden",
             Self::MfaRequired { .. } => "mfa_required",
+            Self::Refused { code, .. } => code,
             Self::SsoRefused { code, .. } => code,
             Self::AuthenticationUnavailable => "authentication_unavailable",
             Self::AuthorizationUnavailable => "authorization_unavailable",
@@ -206,7 +219,8 @@ impl ApiError {
             | Self::Conflict(why)
             | Self::InvalidInput(why)
             | Self::NotConfigured(why)
-            | Self::SsoRefused { message: why, .. } => why.clone(),
+            | Self::SsoRefused { message: why, .. }
+            | Self::Refused { message: why, .. } => why.clone(),
             Self::ResourceNotFound(what) => format!("no such {what}"),
             Self::StoreUnavailable => "the store is unavailable; try again".into(),
             Self::AuditUnavailable => {
@@ -362,6 +376,36 @@ impl From<crate::authz::AuthzError> for ApiError {
                 tracing::error!(%why, "policy snapshot failed");
                 Self::Internal
             }
+        }
+    }
+}
+
+impl From<crate::credentials::CredentialsError> for ApiError {
+    fn from(error: crate::credentials::CredentialsError) -> Self {
+        use crate::credentials::{CredentialsError as E, Refusal as R};
+        match error {
+            E::Invalid(why) => Self::InvalidInput(why),
+            E::NotFound(what) => Self::ResourceNotFound(what),
+            E::Refused { refusal, message } => Self::Refused {
+                status: match refusal {
+                    R::ServerSideSealingDisabled => StatusCode::FORBIDDEN,
+                    R::AgentKeyExists => StatusCode::CONFLICT,
+                    R::TrustKeyMissing
+                    | R::EndorsementInvalid
+                    | R::TooManyAgentKeys
+                    | R::RecipientsMismatch
+                    | R::NoAgentKeys
+                    | R::SealFailed => StatusCode::UNPROCESSABLE_ENTITY,
+                },
+                code: refusal.code(),
+                message,
+            },
+            conflict @ E::VersionConflict { .. } => Self::Refused {
+                status: StatusCode::CONFLICT,
+                code: "credential_version_conflict",
+                message: conflict.to_string(),
+            },
+            E::Store(error) => error.into(),
         }
     }
 }

@@ -252,6 +252,37 @@ const MIGRATIONS: &[Migration] = &[
                   state BLOB NOT NULL -- sealed: the provider's session state (e.g. its ID token)
               ) WITHOUT ROWID;",
     },
+    Migration {
+        version: 10,
+        name: "zero-knowledge connection credentials: trust keys, agent keys, sealed credentials",
+        // Nothing here opens a credential: the gateway keeps public keys,
+        // the customer's endorsements of them and ciphertext.
+        sql: "CREATE TABLE org_sealing (
+                  org_id TEXT PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,
+                  trust_public_key TEXT, -- base64url Ed25519; its private half is the customer's
+                  server_side_sealing INTEGER NOT NULL DEFAULT 0, -- accept plaintext and seal it here (weaker)
+                  updated_at INTEGER NOT NULL
+              );
+              CREATE TABLE agent_keys (
+                  environment_id TEXT NOT NULL REFERENCES environments(id) ON DELETE CASCADE,
+                  id TEXT NOT NULL, -- agk_..., derived from the key
+                  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+                  public_key TEXT NOT NULL, -- base64url X25519
+                  endorsement TEXT NOT NULL, -- the trust key's Ed25519 signature over org, environment and key
+                  name TEXT,
+                  created_at INTEGER NOT NULL,
+                  PRIMARY KEY (environment_id, id)
+              ) WITHOUT ROWID;
+              CREATE TABLE connection_credentials (
+                  connection_id TEXT PRIMARY KEY REFERENCES connections(id) ON DELETE CASCADE,
+                  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+                  version INTEGER NOT NULL, -- only grows, also across a removal, so an old seal cannot return
+                  form TEXT NOT NULL, -- sealed | reference | removed
+                  body TEXT NOT NULL, -- sealed: the recipients' ciphertexts (JSON); reference: the reference
+                  sealed_by TEXT NOT NULL, -- customer | gateway
+                  updated_at INTEGER NOT NULL
+              );",
+    },
 ];
 
 /// Newest schema version this build knows.
