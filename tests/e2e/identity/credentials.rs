@@ -310,7 +310,7 @@ async fn a_credential_sealed_on_the_customers_side_opens_only_with_its_agents_ke
     let moved = sealed_of(&f.credential(&other_conn).await);
     let there = Expected {
         connection: &other_conn,
-        ..here.clone()
+        ..here
     };
     assert!(matches!(
         a.open(&moved, &there),
