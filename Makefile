@@ -53,7 +53,7 @@ fixtures-release: wasm-target
 	cd tests/fixtures && $(CARGO) build --release --target $(WASM)
 
 build:
-	$(CARGO) build -p portcullis -p portcullis-agent
+	$(CARGO) build -p portcullis
 
 ## Run ---------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ pub mod identity;
 pub mod memory;
 pub mod metrics;
 pub mod plugin;
+pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod tls;

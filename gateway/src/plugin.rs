@@ -95,6 +95,17 @@ pub enum PluginLoadError {
     /// The plugin engine could not be created.
     #[error("cannot create the plugin engine: {0}")]
     Engine(String),
+    /// A secret reference in the plugin's settings could not be resolved.
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::ResolveError),
+    /// A secrets backend's own settings hold a secret reference.
+    #[error(
+        "plugin `{plugin}` is a secrets backend: its settings cannot be secret references (put its credentials in its configuration)"
+    )]
+    ReferenceInSecretsBackend {
+        /// The plugin's name.
+        plugin: String,
+    },
 }
 
 /// Why a call into a plugin failed. Every variant fails the request closed.

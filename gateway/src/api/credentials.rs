@@ -269,8 +269,6 @@ impl From<SealedCredential> for SealedBody {
 #[derive(Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum CredentialBody {
-    /// Sealed on your side with `portcullis seal` (ciphertext only).
-    Sealed(SealedBody),
     /// A reference into your secrets store that only the agent resolves
     /// (`aws-sm://…`, `azure-kv://…`).
     Reference(
@@ -280,6 +278,8 @@ pub enum CredentialBody {
         )]
         String,
     ),
+    /// Sealed on your side with `portcullis seal` (ciphertext only).
+    Sealed(SealedBody),
     /// The plaintext: refused unless the organization turned server-side
     /// sealing on (weaker: the gateway then sees it); sealed at once to
     /// the environment's trusted agent keys and never stored.

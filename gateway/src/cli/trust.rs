@@ -41,8 +41,8 @@ pub enum TrustCommand {
         #[arg(long)]
         environment: String,
         /// The agent's public key (base64url, as `portcullis-agent keygen`
-        /// prints it).
-        #[arg(long)]
+        /// prints it; base64url may start with `-`).
+        #[arg(long, allow_hyphen_values = true)]
         agent_public_key: String,
         /// A label for the agent key.
         #[arg(long)]
@@ -115,4 +115,35 @@ fn init(out_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         public.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Cli, Command};
+    use clap::Parser as _;
+
+    #[test]
+    fn an_agent_key_starting_with_a_hyphen_is_a_value() {
+        let cli = Cli::try_parse_from([
+            "portcullis",
+            "trust",
+            "sign-agent",
+            "--trust-key",
+            "trust-key.pem",
+            "--org",
+            "org_a",
+            "--environment",
+            "env_1",
+            "--agent-public-key",
+            "-f3kWQ",
+        ])
+        .expect("parses");
+        let Command::Trust(super::TrustCommand::SignAgent {
+            agent_public_key, ..
+        }) = cli.command
+        else {
+            panic!("not sign-agent");
+        };
+        assert_eq!(agent_public_key, "-f3kWQ");
+    }
 }

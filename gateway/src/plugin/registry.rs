@@ -98,6 +98,38 @@ struct SsoInstance {
     plugin: Arc<AuthProviderPlugin>,
 }
 
+/// The secrets backends among `slots`, as a source of secret references.
+struct Backends<'a>(&'a BTreeMap<String, Slot>);
+
+impl crate::secrets::SecretSource for Backends<'_> {
+    async fn fetch(
+        &self,
+        reference: &crate::secrets::SecretReference,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+        let backend = match self.0.get(&reference.backend) {
+            Some(Slot::SecretsBackend(plugin)) => plugin.load_full(),
+            Some(other) => {
+                return Err(format!(
+                    "plugin `{}` is a {} plugin, not a secrets backend",
+                    reference.backend,
+                    other.world()
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "no secrets-backend plugin `{}` is configured",
+                    reference.backend
+                ));
+            }
+        };
+        backend
+            .read_secret(&reference.name, reference.version.as_deref())
+            .await
+            .map(|secret| zeroize::Zeroizing::new(secret.value))
+            .map_err(|why| format!("backend `{}`: {why}", reference.backend))
+    }
+}
+
 /// The store namespace and log name of identity provider `id`'s plugin.
 pub fn sso_instance_name(id: &str) -> String {
     format!("sso:{id}")
@@ -175,8 +207,26 @@ impl PluginRegistry {
         metrics: Arc<Metrics>,
     ) -> Result<Self, PluginLoadError> {
         let mut slots = BTreeMap::new();
-        for (name, config) in plugins {
+        // Plugins whose settings hold secret references start after the
+        // others, with the references resolved through the secrets
+        // backends started before them.
+        let (direct, referencing): (Vec<_>, Vec<_>) = plugins
+            .iter()
+            .partition(|(_, config)| !crate::secrets::has_references(&config.config));
+        for (name, written) in direct.into_iter().chain(referencing) {
+            let resolved;
+            let config = if crate::secrets::has_references(&written.config) {
+                resolved = crate::secrets::resolve_config(name, written, &Backends(&slots)).await?;
+                &resolved
+            } else {
+                written
+            };
             let prepared = prepare(&engine, name, config, read(name, config).await?).await?;
+            if prepared.world == World::SecretsBackend && !std::ptr::eq(config, written) {
+                return Err(PluginLoadError::ReferenceInSecretsBackend {
+                    plugin: name.clone(),
+                });
+            }
             role_check(name, prepared.world, auth)?;
             let slot = match prepared.world {
                 World::Authorizer => Slot::Authorizer(ArcSwap::new(
@@ -408,15 +458,44 @@ impl PluginRegistry {
     /// previous version. Adding or removing plugins needs a restart.
     pub async fn reload(&self, plugins: &BTreeMap<String, PluginConfig>) -> ReloadReport {
         let mut report = ReloadReport::default();
-        for (name, slot) in &self.slots {
-            let Some(config) = plugins.get(name) else {
+        // Secrets backends (and every plugin without references) first, so
+        // references are resolved, fresh, through the reloaded backends.
+        let (direct, referencing): (Vec<_>, Vec<_>) = self.slots.iter().partition(|(name, _)| {
+            plugins
+                .get(*name)
+                .is_none_or(|c| !crate::secrets::has_references(&c.config))
+        });
+        for (name, slot) in direct.into_iter().chain(referencing) {
+            let Some(written) = plugins.get(name) else {
                 report.failed.push((
                     name.clone(),
                     "removed from the configuration; restart to unload it".into(),
                 ));
                 continue;
             };
-            match self.reload_one(name, slot, config).await {
+            let config = if crate::secrets::has_references(&written.config) {
+                if slot.world() == World::SecretsBackend {
+                    report.failed.push((
+                        name.clone(),
+                        PluginLoadError::ReferenceInSecretsBackend {
+                            plugin: name.clone(),
+                        }
+                        .to_string(),
+                    ));
+                    continue;
+                }
+                match crate::secrets::resolve_config(name, written, &Backends(&self.slots)).await {
+                    Ok(resolved) => std::borrow::Cow::Owned(resolved),
+                    Err(error) => {
+                        tracing::error!(plugin = %name, %error, "plugin reload failed; keeping the running version");
+                        report.failed.push((name.clone(), error.to_string()));
+                        continue;
+                    }
+                }
+            } else {
+                std::borrow::Cow::Borrowed(written)
+            };
+            match self.reload_one(name, slot, &config).await {
                 Ok(true) => report.swapped.push(name.clone()),
                 Ok(false) => report.unchanged.push(name.clone()),
                 Err(error) => {

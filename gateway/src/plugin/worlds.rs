@@ -575,6 +575,16 @@ impl SecretsBackendPlugin {
             .portcullis_plugin_secrets()
             .call_get_secret(&mut warm.store, name, version,))
     }
+
+    /// [`Self::get_secret`] with any failure as text (the plugin's answer or
+    /// the call's failure; never a value).
+    pub async fn read_secret(&self, name: &str, version: Option<&str>) -> Result<Secret, String> {
+        match self.get_secret(name, version).await {
+            Ok(Ok(secret)) => Ok(secret),
+            Ok(Err(refused)) => Err(guest_text(&refused)),
+            Err(failed) => Err(failed.to_string()),
+        }
+    }
 }
 
 impl KeyProviderPlugin {

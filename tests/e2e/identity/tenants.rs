@@ -78,7 +78,11 @@ fn body_for(document: &Value, reference: &Value, a: &TenantA) -> Value {
         .rsplit('/')
         .next()
         .unwrap();
-    let schema = &document["components"]["schemas"][name];
+    let mut schema = &document["components"]["schemas"][name];
+    // A body that is one of several forms: the first form.
+    if schema["properties"].is_null() && schema["oneOf"][0].is_object() {
+        schema = &schema["oneOf"][0];
+    }
     let properties = schema["properties"]
         .as_object()
         .cloned()
