@@ -22,7 +22,8 @@ wasm-target:
 # tests/peers/oidc/package-lock.json; the OpenID provider SSO tests sign in
 # with), xmlsec1, and — in a private folder — pyotp (an independent TOTP
 # implementation), schemathesis (tests the API against its OpenAPI
-# document) and pysaml2 (the SAML IdP, signing with xmlsec1).
+# document), pysaml2 (the SAML IdP, signing with xmlsec1) and moto (AWS
+# Secrets Manager and KMS on loopback).
 export PORTCULLIS_TEST_PYTHONPATH := $(CARGO_TARGET_DIR)/pylib
 
 test-deps:
@@ -34,9 +35,10 @@ test-deps:
 	fi
 	@command -v node >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 	@test -d tests/peers/oidc/node_modules/oidc-provider || npm ci --prefix tests/peers/oidc --no-audit --no-fund --loglevel=error
-	@PYTHONPATH=$(PORTCULLIS_TEST_PYTHONPATH) python3 -c 'import pyotp, schemathesis, saml2' 2>/dev/null || \
+	@PYTHONPATH=$(PORTCULLIS_TEST_PYTHONPATH) python3 -c 'import pyotp, schemathesis, saml2, moto.server, moto; assert moto.__version__ == "5.2.5"' 2>/dev/null || \
 	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --upgrade \
-	    --target $(PORTCULLIS_TEST_PYTHONPATH) 'pyotp==2.9.0' 'schemathesis==4.32.5' -r tests/peers/saml/requirements.txt
+	    --target $(PORTCULLIS_TEST_PYTHONPATH) 'pyotp==2.9.0' 'schemathesis==4.32.5' -r tests/peers/saml/requirements.txt \
+	    -r tests/peers/aws/requirements.txt
 
 ## Builds ------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ mod make_summary;
 mod policy_rollout;
 mod proxy;
 mod reload;
+mod secrets;
 mod tls;
 
 use portcullis_tests::paths;

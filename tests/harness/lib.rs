@@ -7,6 +7,7 @@
     reason = "test support code: a broken harness should fail the test loudly"
 )]
 
+pub mod aws;
 pub mod bench;
 pub mod browser;
 pub mod client;

@@ -109,10 +109,15 @@ impl crate::secrets::SecretSource for Backends<'_> {
         let backend = match self.0.get(&reference.backend) {
             Some(Slot::SecretsBackend(plugin)) => plugin.load_full(),
             Some(other) => {
+                let world = other.world().to_string();
+                let article = if world.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                };
                 return Err(format!(
-                    "plugin `{}` is a {} plugin, not a secrets backend",
-                    reference.backend,
-                    other.world()
+                    "plugin `{}` is not a secrets backend (it is {article} {world} plugin)",
+                    reference.backend
                 ));
             }
             None => {
