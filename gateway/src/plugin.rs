@@ -31,10 +31,10 @@ pub use registry::{PluginRegistry, ReloadReport, sso_instance_name};
 pub use state::PluginContext;
 pub use worlds::{
     Attribute, AuthProviderPlugin, AuthorizerPlugin, CheckRequest, Credential, Decision,
-    DecisionBasis, Form, FormField, GuestError, GuestResult, KeyProviderPlugin, LoginInput,
-    LoginStep, MfaStatus, Pairs, Principal, PrincipalView, ProviderDescription, RequestInfo,
-    Secret, SecretsBackendPlugin, ServiceEndpoints, StepResult, Strings, TotpEnrollment,
-    WrappedKey, principal_view,
+    DecisionBasis, Form, FormField, GeneratedKey, GuestError, GuestResult, KeyProviderPlugin,
+    LoginInput, LoginStep, MfaStatus, Pairs, Principal, PrincipalView, ProviderDescription,
+    RequestInfo, Secret, SecretsBackendPlugin, ServiceEndpoints, StepResult, Strings,
+    TotpEnrollment, WrappedKey, principal_view,
 };
 
 use std::path::PathBuf;

@@ -60,7 +60,7 @@ pub use __raw::authenticate::{
     Credential, Form, FormField, LoginInput, LoginStep, ProviderDescription, ServiceEndpoints,
     StepResult,
 };
-pub use __raw::keys::WrappedKey;
+pub use __raw::keys::{GeneratedKey, WrappedKey};
 pub use __raw::secrets::Secret;
 pub use __raw::types::{
     Attribute, Decision, DecisionBasis, PluginError, Principal, RequestInfo, Verdict,

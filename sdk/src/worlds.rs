@@ -5,9 +5,9 @@
 //! call that arrives before a successful `init` fails closed.
 
 use crate::{
-    Attribute, CheckRequest, Credential, Decision, LoginInput, MfaStatus, PluginError, Principal,
-    ProviderDescription, RequestInfo, Secret, ServiceEndpoints, StepResult, TotpEnrollment,
-    WrappedKey,
+    Attribute, CheckRequest, Credential, Decision, GeneratedKey, LoginInput, MfaStatus,
+    PluginError, Principal, ProviderDescription, RequestInfo, Secret, ServiceEndpoints, StepResult,
+    TotpEnrollment, WrappedKey,
 };
 
 /// A policy decision point (`authorizer` world).
@@ -172,6 +172,16 @@ pub trait KeyProvider: Sized + 'static {
         plaintext: &[u8],
         context: &[Attribute],
     ) -> Result<WrappedKey, PluginError>;
+
+    /// A new 256-bit data key bound to `context`, in the clear and wrapped.
+    /// By default 32 bytes of the host's randomness, wrapped with
+    /// [`Self::wrap_key`]; a provider with its own generator (a KMS)
+    /// overrides it.
+    fn generate_key(&mut self, context: &[Attribute]) -> Result<GeneratedKey, PluginError> {
+        let plaintext = crate::random::bytes::<32>().to_vec();
+        let wrapped = self.wrap_key(&plaintext, context)?;
+        Ok(GeneratedKey { plaintext, wrapped })
+    }
 
     /// Unwraps a data key; must fail unless `context` matches the wrap.
     fn unwrap_key(
@@ -370,6 +380,11 @@ macro_rules! export_key_provider {
             impl $crate::__raw::keys::Guest for __PortcullisPlugin {
                 fn init() -> ::std::result::Result<(), $crate::PluginError> {
                     __init()
+                }
+                fn generate_key(
+                    context: ::std::vec::Vec<$crate::Attribute>,
+                ) -> ::std::result::Result<$crate::GeneratedKey, $crate::PluginError> {
+                    __with_state(|s| <$ty as $crate::KeyProvider>::generate_key(s, &context))?
                 }
                 fn wrap_key(
                     plaintext: ::std::vec::Vec<u8>,

@@ -12,6 +12,7 @@ mod faults;
 mod hardening;
 mod identity;
 mod inspect;
+mod keys;
 mod limits;
 mod make_summary;
 mod policy_rollout;

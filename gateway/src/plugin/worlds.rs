@@ -20,7 +20,9 @@ pub use super::bindings::auth_provider::exports::portcullis::plugin::authenticat
     Credential, Form, FormField, LoginInput, LoginStep, ProviderDescription, ServiceEndpoints,
     StepResult,
 };
-pub use super::bindings::key_provider::exports::portcullis::plugin::keys::WrappedKey;
+pub use super::bindings::key_provider::exports::portcullis::plugin::keys::{
+    GeneratedKey, WrappedKey,
+};
 pub use super::bindings::secrets_backend::exports::portcullis::plugin::secrets::Secret;
 pub use portcullis_wire::{CheckRequest, Pairs, PrincipalView, Strings};
 pub use types::{Attribute, Decision, DecisionBasis, Principal, RequestInfo};
@@ -588,6 +590,17 @@ impl SecretsBackendPlugin {
 }
 
 impl KeyProviderPlugin {
+    /// A new data key bound to `context`, in the clear and wrapped.
+    pub async fn generate_key(
+        &self,
+        context: &[Attribute],
+    ) -> Result<Result<GeneratedKey, GuestError>, PluginCallError> {
+        plugin_call!(self, Isolation::Warm, "generate-key", |warm| warm
+            .bindings
+            .portcullis_plugin_keys()
+            .call_generate_key(&mut warm.store, context,))
+    }
+
     /// Wraps a data key.
     pub async fn wrap_key(
         &self,

@@ -1,0 +1,176 @@
+//! Key providers through the gateway's plugin host: `keys-aws-kms`
+//! against AWS KMS (moto on loopback) — GenerateDataKey and Decrypt with
+//! an encryption context, Encrypt of a key the gateway made, a wrong
+//! context or a tampered blob refused — and `keys-local`, whose
+//! `generate-key` is the SDK's default.
+
+use portcullis::config::{AuthConfig, PluginConfig};
+use portcullis::metrics::Metrics;
+use portcullis::plugin::{Attribute, GuestError, PluginEngine, PluginRegistry};
+use portcullis::store::Store;
+use portcullis_tests::aws::{ACCESS_KEY_ID, Moto, REGION, SECRET_ACCESS_KEY};
+use portcullis_tests::paths;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+fn context(pairs: &[(&str, &str)]) -> Vec<Attribute> {
+    pairs
+        .iter()
+        .map(|(name, value)| Attribute {
+            name: (*name).into(),
+            value: (*value).into(),
+        })
+        .collect()
+}
+
+async fn registry(plugins: BTreeMap<String, PluginConfig>) -> PluginRegistry {
+    let auth = AuthConfig {
+        authorizer: None,
+        providers: Vec::new(),
+        shadow_authorizer: None,
+    };
+    PluginRegistry::load(
+        PluginEngine::new().expect("engine"),
+        &plugins,
+        &auth,
+        Store::open_in_memory().await.expect("store"),
+        Metrics::new(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("plugins load: {e}"))
+}
+
+fn kms_plugin(moto: &Moto, key_id: &str) -> PluginConfig {
+    let mut config = PluginConfig::new(
+        paths::component("keys_aws_kms"),
+        toml::from_str(&format!(
+            r#"
+            region = "{REGION}"
+            key_id = "{key_id}"
+            endpoint_url = "{endpoint}"
+            access_key_id = "{ACCESS_KEY_ID}"
+            secret_access_key = "{SECRET_ACCESS_KEY}"
+            max_attempts = 1
+            "#,
+            endpoint = moto.endpoint
+        ))
+        .unwrap(),
+    );
+    config.allow_hosts = vec![format!("http://{}", moto.authority())];
+    config.deadline_ms = 10_000;
+    config
+}
+
+#[tokio::test]
+async fn kms_data_keys_are_bound_to_their_encryption_context() {
+    let moto = Moto::shared();
+    let created = moto
+        .call(
+            "kms",
+            "TrentService.CreateKey",
+            &json!({"Description": "portcullis test"}),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let key_arn = created.body["KeyMetadata"]["Arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let registry = registry(BTreeMap::from([(
+        "kms".to_string(),
+        kms_plugin(moto, &key_arn),
+    )]))
+    .await;
+    let kms = registry.key_provider("kms").expect("a key provider");
+    let record = context(&[("table", "users"), ("org", "org_a"), ("id", "usr_1")]);
+
+    // GenerateDataKey, then Decrypt with the same context.
+    let generated = kms.generate_key(&record).await.unwrap().unwrap();
+    assert_eq!(generated.plaintext.len(), 32);
+    assert_eq!(generated.wrapped.key_id, key_arn);
+    assert_ne!(generated.wrapped.ciphertext, generated.plaintext);
+    let unwrapped = kms
+        .unwrap_key(&generated.wrapped, &record)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unwrapped, generated.plaintext);
+
+    // Another context (another row, another organization) is refused.
+    for wrong in [
+        context(&[("table", "users"), ("org", "org_b"), ("id", "usr_1")]),
+        context(&[("table", "users"), ("org", "org_a"), ("id", "usr_2")]),
+        context(&[("table", "users"), ("org", "org_a")]),
+    ] {
+        let refused = kms.unwrap_key(&generated.wrapped, &wrong).await.unwrap();
+        assert!(
+            matches!(&refused, Err(GuestError::InvalidInput(why)) if why.contains("InvalidCiphertextException")),
+            "{refused:?}"
+        );
+    }
+    // A tampered blob is refused.
+    let mut tampered = generated.wrapped.clone();
+    let last = tampered.ciphertext.len() - 1;
+    tampered.ciphertext[last] ^= 1;
+    assert!(kms.unwrap_key(&tampered, &record).await.unwrap().is_err());
+
+    // Encrypt of a key the gateway made round-trips the same way.
+    let own = [7u8; 32];
+    let wrapped = kms.wrap_key(&own, &record).await.unwrap().unwrap();
+    assert_eq!(
+        kms.unwrap_key(&wrapped, &record).await.unwrap().unwrap(),
+        own
+    );
+
+    // A key that does not exist is "not found"; nothing secret is echoed.
+    let registry = registry_with_missing_key(moto).await;
+    let missing = registry.key_provider("kms").unwrap();
+    let refused = missing.generate_key(&record).await.unwrap();
+    assert!(matches!(refused, Err(GuestError::NotFound)), "{refused:?}");
+}
+
+async fn registry_with_missing_key(moto: &Moto) -> PluginRegistry {
+    let absent =
+        format!("arn:aws:kms:{REGION}:123456789012:key/00000000-0000-0000-0000-000000000000");
+    registry(BTreeMap::from([(
+        "kms".to_string(),
+        kms_plugin(moto, &absent),
+    )]))
+    .await
+}
+
+#[tokio::test]
+async fn a_local_key_provider_generates_keys_with_the_sdks_default() {
+    let config = PluginConfig::new(
+        paths::component("keys_local"),
+        toml::from_str(&format!(
+            "key_id = \"local-1\"\nkey_hex = \"{}\"",
+            "ab".repeat(32)
+        ))
+        .unwrap(),
+    );
+    let registry = registry(BTreeMap::from([("keys".to_string(), config)])).await;
+    let keys = registry.key_provider("keys").unwrap();
+    let record = context(&[("table", "roles"), ("id", "rol_1")]);
+    let first = keys.generate_key(&record).await.unwrap().unwrap();
+    let second = keys.generate_key(&record).await.unwrap().unwrap();
+    assert_eq!(first.plaintext.len(), 32);
+    assert_ne!(
+        first.plaintext, second.plaintext,
+        "fresh randomness each time"
+    );
+    assert_eq!(
+        keys.unwrap_key(&first.wrapped, &record)
+            .await
+            .unwrap()
+            .unwrap(),
+        first.plaintext
+    );
+    let elsewhere = context(&[("table", "roles"), ("id", "rol_2")]);
+    assert!(
+        keys.unwrap_key(&first.wrapped, &elsewhere)
+            .await
+            .unwrap()
+            .is_err()
+    );
+}
