@@ -7,19 +7,11 @@ mod forwarding;
 mod paths;
 mod providers;
 
-use super::start;
+use super::{sha256_hex, start};
 use portcullis_tests::{Gateway, Reply, Upstream, paths as components};
 
 /// `bob-token`: a caller in group `ops`, who may only read public routes.
 const BOB: &str = "Bearer bob-token";
-
-fn sha256_hex(text: &str) -> String {
-    ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// A gateway with static tokens (alice in `admins`, bob in `ops`), the
 /// static authorizer (admins may do anything; anyone, anonymous

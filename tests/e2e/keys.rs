@@ -174,3 +174,42 @@ async fn a_local_key_provider_generates_keys_with_the_sdks_default() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn an_aws_plugin_refuses_settings_it_does_not_know() {
+    let moto = Moto::shared();
+    for (name, component, extra) in [
+        (
+            "kms",
+            "keys_aws_kms",
+            "key_id = \"alias/x\"\nregoin = \"eu-west-1\"",
+        ),
+        ("aws", "secrets_aws", "regoin = \"eu-west-1\""),
+    ] {
+        let mut config = kms_plugin(moto, "alias/x");
+        config.path = paths::component(component);
+        config.config = toml::from_str(&format!(
+            "region = \"{REGION}\"\naccess_key_id = \"a\"\nsecret_access_key = \"b\"\n{extra}"
+        ))
+        .unwrap();
+        let auth = AuthConfig {
+            authorizer: None,
+            providers: Vec::new(),
+            shadow_authorizer: None,
+        };
+        let refused = PluginRegistry::load(
+            PluginEngine::new().expect("engine"),
+            &BTreeMap::from([(name.to_string(), config)]),
+            &auth,
+            Store::open_in_memory().await.expect("store"),
+            Metrics::new(),
+        )
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("{component} started with a misspelt key"));
+        assert!(
+            refused.to_string().contains("regoin"),
+            "{component}: {refused}"
+        );
+    }
+}

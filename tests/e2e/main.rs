@@ -26,6 +26,16 @@ use portcullis_tests::{Gateway, Upstream};
 
 /// `alice-token`'s SHA-256, as the static-token provider stores it.
 const ALICE_TOKEN_SHA256: &str = "9c220f200955d76c0a38d308225e0ef10c5f971acaf2f8d1d8f732affa5bd1dc";
+/// SHA-256 of `text`, in lower-case hex (as the static-token provider
+/// stores tokens).
+fn sha256_hex(text: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Authorization header value for alice.
 const ALICE: &str = "Bearer alice-token";
 

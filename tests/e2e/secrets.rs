@@ -5,18 +5,10 @@
 //! resolved stopping a start, or keeping the running plugin at a reload,
 //! with errors that name the reference and never a value.
 
-use super::{ALICE, ALICE_TOKEN_SHA256};
+use super::{ALICE, ALICE_TOKEN_SHA256, sha256_hex};
 use portcullis_tests::aws::{ACCESS_KEY_ID, Moto, REGION, SECRET_ACCESS_KEY};
 use portcullis_tests::{Gateway, Upstream, paths};
 use std::time::Duration;
-
-fn sha256_hex(text: &str) -> String {
-    ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// A gateway whose static tokens come from `tokens` (TOML of
 /// `[[plugins.tokens.config.tokens]]` tables), resolved through the

@@ -1,24 +1,11 @@
 //! The AWS KMS client, driven on the guest's `wstd` runtime.
 
-use aws_credential_types::Credentials;
-use aws_sdk_kms::config::{BehaviorVersion, Region, retry::RetryConfig};
+use aws_guest::{AwsSettings, error_chain};
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
-use aws_smithy_async::rt::sleep::SharedAsyncSleep;
-use aws_smithy_wasm::wasi::{WasiHttpClientBuilder, WasiSleep};
 use portcullis_sdk::{Attribute, GeneratedKey, PluginError, WrappedKey};
 use std::collections::HashMap;
-
-/// What the client is built from.
-pub struct Settings {
-    pub region: String,
-    pub endpoint_url: Option<String>,
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
-    pub max_attempts: u32,
-}
 
 /// A KMS client.
 pub struct Client {
@@ -50,7 +37,7 @@ fn failed<E: ProvideErrorMetadata + std::error::Error + 'static>(
     let SdkError::ServiceError(service) = &error else {
         return PluginError::Unavailable(format!(
             "KMS could not be reached ({operation}): {}",
-            chain(&error)
+            error_chain(&error)
         ));
     };
     let code = service.err().code().unwrap_or("unknown");
@@ -80,36 +67,10 @@ fn failed<E: ProvideErrorMetadata + std::error::Error + 'static>(
     }
 }
 
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 impl Client {
-    pub fn new(settings: &Settings) -> Self {
-        let credentials = Credentials::from_keys(
-            settings.access_key_id.clone(),
-            settings.secret_access_key.clone(),
-            settings.session_token.clone(),
-        );
-        let mut config = aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(settings.region.clone()))
-            .credentials_provider(credentials)
-            .http_client(WasiHttpClientBuilder::new().build())
-            .sleep_impl(SharedAsyncSleep::new(WasiSleep))
-            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts));
-        if let Some(url) = &settings.endpoint_url {
-            config = config.endpoint_url(url);
-        }
+    pub fn new(settings: &AwsSettings) -> Self {
         Self {
-            inner: aws_sdk_kms::Client::from_conf(config.build()),
+            inner: aws_sdk_kms::Client::new(&settings.sdk_config()),
         }
     }
 

@@ -24,26 +24,6 @@
 mod kms;
 
 use portcullis_sdk::{Attribute, GeneratedKey, KeyProvider, PluginError, WrappedKey};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Config {
-    region: String,
-    key_id: String,
-    #[serde(default)]
-    endpoint_url: Option<String>,
-    access_key_id: String,
-    secret_access_key: String,
-    #[serde(default)]
-    session_token: Option<String>,
-    #[serde(default = "default_attempts")]
-    max_attempts: u32,
-}
-
-fn default_attempts() -> u32 {
-    3
-}
 
 struct AwsKms {
     key_id: String,
@@ -52,29 +32,20 @@ struct AwsKms {
 
 impl KeyProvider for AwsKms {
     fn init() -> Result<Self, PluginError> {
-        let config: Config = portcullis_sdk::config::get()?;
-        for (key, value) in [("region", &config.region), ("key_id", &config.key_id)] {
-            if value.trim().is_empty() {
-                return Err(PluginError::InvalidConfig(format!(
-                    "`{key}` must not be empty"
-                )));
-            }
-        }
-        if !(1..=5).contains(&config.max_attempts) {
-            return Err(PluginError::InvalidConfig(
-                "`max_attempts` must be 1 to 5".into(),
-            ));
-        }
+        let (aws, own) = aws_guest::AwsSettings::read(&["key_id"])?;
+        let key_id = own
+            .get("key_id")
+            .and_then(|v| v.as_str())
+            .filter(|k| !k.trim().is_empty())
+            .ok_or_else(|| {
+                PluginError::InvalidConfig(
+                    "`key_id` is required: the KMS key's ARN, id or `alias/…`".into(),
+                )
+            })?
+            .to_string();
         Ok(Self {
-            key_id: config.key_id.clone(),
-            client: kms::Client::new(&kms::Settings {
-                region: config.region,
-                endpoint_url: config.endpoint_url,
-                access_key_id: config.access_key_id,
-                secret_access_key: config.secret_access_key,
-                session_token: config.session_token,
-                max_attempts: config.max_attempts,
-            }),
+            client: kms::Client::new(&aws),
+            key_id,
         })
     }
 

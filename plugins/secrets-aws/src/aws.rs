@@ -1,24 +1,11 @@
 //! The AWS SDK client, driven to completion on the guest's `wstd` runtime
 //! (each plugin call is synchronous to the host).
 
-use aws_credential_types::Credentials;
-use aws_sdk_secretsmanager::config::{BehaviorVersion, Region, retry::RetryConfig};
+use aws_guest::{AwsSettings, error_chain};
 use aws_sdk_secretsmanager::error::SdkError;
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
-use aws_smithy_async::rt::sleep::SharedAsyncSleep;
-use aws_smithy_wasm::wasi::{WasiHttpClientBuilder, WasiSleep};
 use portcullis_sdk::{PluginError, Secret};
-
-/// What the client is built from.
-pub struct Settings {
-    pub region: String,
-    pub endpoint_url: Option<String>,
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
-    pub max_attempts: u32,
-}
 
 /// Which version of a secret to read.
 pub enum Version {
@@ -46,24 +33,9 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(settings: &Settings) -> Self {
-        let credentials = Credentials::from_keys(
-            settings.access_key_id.clone(),
-            settings.secret_access_key.clone(),
-            settings.session_token.clone(),
-        );
-        let mut config = aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(settings.region.clone()))
-            .credentials_provider(credentials)
-            .http_client(WasiHttpClientBuilder::new().build())
-            .sleep_impl(SharedAsyncSleep::new(WasiSleep))
-            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts));
-        if let Some(url) = &settings.endpoint_url {
-            config = config.endpoint_url(url);
-        }
+    pub fn new(settings: &AwsSettings) -> Self {
         Self {
-            inner: aws_sdk_secretsmanager::Client::from_conf(config.build()),
+            inner: aws_sdk_secretsmanager::Client::new(&settings.sdk_config()),
         }
     }
 
@@ -102,7 +74,7 @@ impl Client {
             other => {
                 return PluginError::Unavailable(format!(
                     "Secrets Manager could not be reached: {}",
-                    describe(other)
+                    error_chain(other)
                 ));
             }
         };
@@ -158,18 +130,6 @@ impl Client {
             Err(_) => None,
         }
     }
-}
-
-/// A transport error's chain of causes, without request details.
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

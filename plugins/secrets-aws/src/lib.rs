@@ -23,27 +23,6 @@
 mod aws;
 
 use portcullis_sdk::{PluginError, Secret, SecretsBackend};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Config {
-    region: String,
-    #[serde(default)]
-    endpoint_url: Option<String>,
-    access_key_id: String,
-    secret_access_key: String,
-    #[serde(default)]
-    session_token: Option<String>,
-    /// Attempts per call (the SDK's standard retry with backoff, which
-    /// honours throttling); 1 to 5.
-    #[serde(default = "default_attempts")]
-    max_attempts: u32,
-}
-
-fn default_attempts() -> u32 {
-    3
-}
 
 struct AwsSecrets {
     client: aws::Client,
@@ -51,33 +30,9 @@ struct AwsSecrets {
 
 impl SecretsBackend for AwsSecrets {
     fn init() -> Result<Self, PluginError> {
-        let config: Config = portcullis_sdk::config::get()?;
-        if config.region.trim().is_empty() {
-            return Err(PluginError::InvalidConfig(
-                "`region` must not be empty".into(),
-            ));
-        }
-        if !(1..=5).contains(&config.max_attempts) {
-            return Err(PluginError::InvalidConfig(
-                "`max_attempts` must be 1 to 5".into(),
-            ));
-        }
-        if let Some(url) = &config.endpoint_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err(PluginError::InvalidConfig(
-                "`endpoint_url` must be an http:// or https:// URL".into(),
-            ));
-        }
+        let (settings, _) = aws_guest::AwsSettings::read(&[])?;
         Ok(Self {
-            client: aws::Client::new(&aws::Settings {
-                region: config.region,
-                endpoint_url: config.endpoint_url,
-                access_key_id: config.access_key_id,
-                secret_access_key: config.secret_access_key,
-                session_token: config.session_token,
-                max_attempts: config.max_attempts,
-            }),
+            client: aws::Client::new(&settings),
         })
     }
 
