@@ -23,7 +23,10 @@ fn context(pairs: &[(&str, &str)]) -> Vec<Attribute> {
         .collect()
 }
 
-async fn registry(plugins: BTreeMap<String, PluginConfig>) -> PluginRegistry {
+/// The plugins loaded as the gateway loads them, or why not.
+async fn try_registry(
+    plugins: BTreeMap<String, PluginConfig>,
+) -> Result<PluginRegistry, portcullis::plugin::PluginLoadError> {
     let auth = AuthConfig {
         authorizer: None,
         providers: Vec::new(),
@@ -37,7 +40,12 @@ async fn registry(plugins: BTreeMap<String, PluginConfig>) -> PluginRegistry {
         Metrics::new(),
     )
     .await
-    .unwrap_or_else(|e| panic!("plugins load: {e}"))
+}
+
+async fn registry(plugins: BTreeMap<String, PluginConfig>) -> PluginRegistry {
+    try_registry(plugins)
+        .await
+        .unwrap_or_else(|e| panic!("plugins load: {e}"))
 }
 
 fn kms_plugin(moto: &Moto, key_id: &str) -> PluginConfig {
@@ -192,21 +200,10 @@ async fn an_aws_plugin_refuses_settings_it_does_not_know() {
             "region = \"{REGION}\"\naccess_key_id = \"a\"\nsecret_access_key = \"b\"\n{extra}"
         ))
         .unwrap();
-        let auth = AuthConfig {
-            authorizer: None,
-            providers: Vec::new(),
-            shadow_authorizer: None,
-        };
-        let refused = PluginRegistry::load(
-            PluginEngine::new().expect("engine"),
-            &BTreeMap::from([(name.to_string(), config)]),
-            &auth,
-            Store::open_in_memory().await.expect("store"),
-            Metrics::new(),
-        )
-        .await
-        .err()
-        .unwrap_or_else(|| panic!("{component} started with a misspelt key"));
+        let refused = try_registry(BTreeMap::from([(name.to_string(), config)]))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{component} started with a misspelt key"));
         assert!(
             refused.to_string().contains("regoin"),
             "{component}: {refused}"
