@@ -9,8 +9,8 @@ mod validate;
 
 pub use model::{
     AuditConfig, AuditSinkConfig, AuditSinkFormat, AuditSinkKind, AuthConfig, Config,
-    IdentityConfig, IdentityProviderConfig, Permission, PluginConfig, RouteConfig, ServerConfig,
-    TlsConfig,
+    IdentityConfig, IdentityProviderConfig, Permission, PluginConfig, RouteConfig, SecretsConfig,
+    ServerConfig, TlsConfig,
 };
 
 use std::path::{Path, PathBuf};

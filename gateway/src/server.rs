@@ -336,6 +336,30 @@ async fn follow_policy(
     }
 }
 
+/// Resolves the plugins' secret references again every `every`, so a
+/// rotated secret reaches its plugin without a reload.
+async fn refresh_secrets(
+    plugins: Arc<crate::plugin::PluginRegistry>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let report = plugins.refresh_secret_references().await;
+        for name in &report.swapped {
+            tracing::info!(plugin = %name, "a secret reference changed value; the plugin was restarted with it");
+        }
+        for (name, error) in &report.failed {
+            tracing::warn!(plugin = %name, %error, "secret references could not be refreshed; the plugin keeps its current values");
+        }
+    }
+}
+
 /// Starts a gateway: data directory, store, certificate, plugins, listeners.
 pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
     let core = Core::open(&config).await?;
@@ -429,6 +453,11 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
     tasks.spawn(follow_policy(
         state.clone(),
         Duration::from_secs(config.authz.poll_interval_secs),
+        shutdown.subscribe(),
+    ));
+    tasks.spawn(refresh_secrets(
+        state.plugins.clone(),
+        Duration::from_secs(config.secrets.refresh_secs),
         shutdown.subscribe(),
     ));
     tasks.spawn(maintain_identity(

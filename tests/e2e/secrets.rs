@@ -237,3 +237,44 @@ async fn a_secrets_backend_outage_keeps_the_gateway_serving_on_what_it_resolved(
     assert_eq!(status_with(&gateway, ALICE).await, 200, "still serving");
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_rotated_secret_reaches_its_plugin_within_the_refresh_interval() {
+    let moto = Moto::shared();
+    let upstream = Upstream::start().await;
+    moto.create_secret(
+        "ci/refreshed",
+        &format!(r#"{{"sha256": "{ALICE_TOKEN_SHA256}"}}"#),
+    )
+    .await;
+    let tokens = format!(
+        "{}\n[secrets]\nrefresh_secs = 1\n",
+        token("secret://aws/ci/refreshed#sha256", "refreshed")
+    );
+    let gateway = Gateway::with_config(&secrets_config(&upstream, &moto.endpoint, &tokens))
+        .await
+        .unwrap_or_else(|f| panic!("gateway failed to start: {f:?}"));
+    assert_eq!(status_with(&gateway, ALICE).await, 200);
+    moto.rotate_secret(
+        "ci/refreshed",
+        &format!(r#"{{"sha256": "{}"}}"#, sha256_hex("bob-token")),
+    )
+    .await;
+    assert!(
+        gateway
+            .wait_for_log(
+                "a secret reference changed value; the plugin was restarted with it",
+                Duration::from_secs(20)
+            )
+            .await,
+        "{}",
+        gateway.log()
+    );
+    assert_eq!(status_with(&gateway, "Bearer bob-token").await, 200);
+    assert_eq!(
+        status_with(&gateway, ALICE).await,
+        401,
+        "the old value is gone"
+    );
+    gateway.stop().await;
+}

@@ -31,6 +31,9 @@ pub struct Config {
     /// The audit log: checkpoints, sinks, retention.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Secret references in plugin settings.
+    #[serde(default)]
+    pub secrets: SecretsConfig,
     /// Plugin instances by name.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
@@ -194,6 +197,22 @@ impl Default for AuthzConfig {
             mfa_required: crate::authz::catalogue::mfa_defaults(),
             poll_interval_secs: 5,
         }
+    }
+}
+
+/// Secret references (`secret://…`) in plugin settings.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// How long a resolved reference is used before it is read again, in
+    /// seconds: a plugin whose references now resolve to other values (a
+    /// rotated secret) is restarted with them. A reload reads them at once.
+    pub refresh_secs: u64,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self { refresh_secs: 300 }
     }
 }
 
@@ -490,6 +509,7 @@ pub(super) fn embedded_default(data_dir: &Path, plugin_dir: &Path) -> Config {
         },
         authz: AuthzConfig::default(),
         audit: AuditConfig::default(),
+        secrets: SecretsConfig::default(),
         plugins,
         routes: Vec::new(),
         identity_providers: Vec::new(),

@@ -130,6 +130,12 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
             "a number of seconds of at least 1",
         ));
     }
+    if config.secrets.refresh_secs == 0 {
+        return Err(problem(
+            "secrets.refresh_secs",
+            "a number of seconds of at least 1",
+        ));
+    }
     validate_audit(&config.audit)?;
     for (i, provider) in config.auth.providers.iter().enumerate() {
         if !known(provider) {

@@ -74,6 +74,9 @@ pub struct PluginRegistry {
     sso: std::sync::Mutex<std::collections::HashMap<String, SsoInstance>>,
     /// Identity providers whose plugin failed to start, by provider id.
     sso_failures: std::sync::Mutex<std::collections::HashMap<String, FailedSsoStart>>,
+    /// The settings, as written (references unresolved), of the plugins
+    /// whose settings hold secret references: what a refresh resolves.
+    referencing: std::sync::Mutex<BTreeMap<String, PluginConfig>>,
 }
 
 /// How long a failed start of an identity provider's plugin is remembered:
@@ -259,6 +262,13 @@ impl PluginRegistry {
             providers: auth.providers.clone(),
             sso: std::sync::Mutex::new(std::collections::HashMap::new()),
             sso_failures: std::sync::Mutex::new(std::collections::HashMap::new()),
+            referencing: std::sync::Mutex::new(
+                plugins
+                    .iter()
+                    .filter(|(_, c)| crate::secrets::has_references(&c.config))
+                    .map(|(n, c)| (n.clone(), c.clone()))
+                    .collect(),
+            ),
         })
     }
 
@@ -509,10 +519,47 @@ impl PluginRegistry {
                 }
             }
         }
+        *self.referencing() = plugins
+            .iter()
+            .filter(|(n, c)| {
+                self.slots.contains_key(*n) && crate::secrets::has_references(&c.config)
+            })
+            .map(|(n, c)| (n.clone(), c.clone()))
+            .collect();
         for name in plugins.keys().filter(|n| !self.slots.contains_key(*n)) {
             report
                 .failed
                 .push((name.clone(), "new plugin; restart to load it".into()));
+        }
+        report
+    }
+
+    fn referencing(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PluginConfig>> {
+        self.referencing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Resolves the secret references of the plugins that have them again
+    /// (`[secrets] refresh_secs`) and restarts each whose values changed (a
+    /// rotated secret); one that cannot be resolved keeps running as it is.
+    pub async fn refresh_secret_references(&self) -> ReloadReport {
+        let referencing = self.referencing().clone();
+        let mut report = ReloadReport::default();
+        for (name, written) in &referencing {
+            let Some(slot) = self.slots.get(name) else {
+                continue;
+            };
+            let outcome =
+                match crate::secrets::resolve_config(name, written, &Backends(&self.slots)).await {
+                    Ok(resolved) => self.reload_one(name, slot, &resolved).await,
+                    Err(error) => Err(error.into()),
+                };
+            match outcome {
+                Ok(true) => report.swapped.push(name.clone()),
+                Ok(false) => report.unchanged.push(name.clone()),
+                Err(error) => report.failed.push((name.clone(), error.to_string())),
+            }
         }
         report
     }
