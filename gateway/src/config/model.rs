@@ -125,6 +125,10 @@ pub struct ServerConfig {
     /// route for `/v1/admin` by a weaker catch-all. Route templates must
     /// then be lower case.
     pub case_insensitive_paths: bool,
+    /// CA certificates (PEM files) every plugin's outbound HTTPS may also
+    /// chain to, beyond the Mozilla root store; a plugin's own
+    /// `ca_bundles` add to these.
+    pub egress_ca_bundles: Vec<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -147,6 +151,7 @@ impl Default for ServerConfig {
             public_host: None,
             trusted_proxies: Vec::new(),
             case_insensitive_paths: false,
+            egress_ca_bundles: Vec::new(),
         }
     }
 }
@@ -370,6 +375,11 @@ pub struct PluginConfig {
     /// Hosts (`host` or `host:port`) the plugin may reach over HTTP(S).
     #[serde(default)]
     pub allow_hosts: Vec<String>,
+    /// CA certificates (PEM files) its outbound HTTPS may also chain to,
+    /// beyond the Mozilla root store (a private Key Vault's CA). After
+    /// loading, `server.egress_ca_bundles` come first.
+    #[serde(default)]
+    pub ca_bundles: Vec<PathBuf>,
     /// The plugin's own settings, handed to it as JSON.
     #[serde(default = "empty_table")]
     pub config: toml::Table,
@@ -384,6 +394,7 @@ impl PluginConfig {
             deadline_ms: default_deadline_ms(),
             instances: default_instances(),
             allow_hosts: Vec::new(),
+            ca_bundles: Vec::new(),
             config,
         }
     }
@@ -398,6 +409,7 @@ impl std::fmt::Debug for PluginConfig {
             .field("deadline_ms", &self.deadline_ms)
             .field("instances", &self.instances)
             .field("allow_hosts", &self.allow_hosts)
+            .field("ca_bundles", &self.ca_bundles)
             .field("config_keys", &self.config.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -467,8 +479,19 @@ impl Config {
         if let Some(key) = self.tls.key.as_mut() {
             resolve(key);
         }
+        self.server.egress_ca_bundles.iter_mut().for_each(resolve);
         for plugin in self.plugins.values_mut() {
             resolve(&mut plugin.path);
+            plugin.ca_bundles.iter_mut().for_each(resolve);
+            // The gateway's bundles first, then the plugin's own.
+            let own = std::mem::take(&mut plugin.ca_bundles);
+            plugin.ca_bundles = self
+                .server
+                .egress_ca_bundles
+                .iter()
+                .cloned()
+                .chain(own)
+                .collect();
         }
         for sink in &mut self.audit.sinks {
             if let Some(path) = sink.path.as_mut() {

@@ -85,23 +85,35 @@ fn split_host_port(value: &str) -> Option<(String, Option<u16>)> {
     }
 }
 
-/// The hosts one plugin may reach.
-#[derive(Clone, Debug)]
+/// The hosts one plugin may reach, and the TLS its HTTPS is verified with.
+#[derive(Clone)]
 pub struct EgressPolicy {
     plugin: Arc<str>,
     allowed: Arc<[EgressRule]>,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for EgressPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EgressPolicy")
+            .field("plugin", &self.plugin)
+            .field("allowed", &self.allowed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl EgressPolicy {
     /// A policy for `plugin` allowing `allowed` (entries that do not parse
-    /// allow nothing; configuration validation refuses them first).
-    pub fn new(plugin: &str, allowed: &[String]) -> Self {
+    /// allow nothing; configuration validation refuses them first), its
+    /// HTTPS verified with `tls` (see [`client_tls`]).
+    pub fn new(plugin: &str, allowed: &[String], tls: Arc<rustls::ClientConfig>) -> Self {
         Self {
             plugin: plugin.into(),
             allowed: allowed
                 .iter()
                 .filter_map(|entry| EgressRule::parse(entry).ok())
                 .collect(),
+            tls,
         }
     }
 
@@ -143,6 +155,9 @@ impl WasiHttpHooks for EgressPolicy {
         }
         tracing::debug!(plugin = %self.plugin, host = %host, port, "plugin egress");
         drop(fut);
+        if !plain_http {
+            return Box::new(send_https(request, options, self.tls.clone()));
+        }
         Box::new(async move {
             use http_body_util::BodyExt;
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
@@ -154,13 +169,115 @@ impl WasiHttpHooks for EgressPolicy {
     }
 }
 
+/// The TLS a plugin's outbound HTTPS is verified with: the Mozilla root
+/// store, plus the CA certificates in `bundles` (PEM files: the gateway's
+/// `server.egress_ca_bundles`, then the plugin's own `ca_bundles`).
+/// Verification is never off; a bundle only adds trust anchors.
+pub fn client_tls(bundles: &[std::path::PathBuf]) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject as _};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for path in bundles {
+        let shown = path.display();
+        let mut added = 0;
+        for certificate in CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("CA bundle `{shown}` cannot be read: {e}"))?
+        {
+            let certificate =
+                certificate.map_err(|e| format!("CA bundle `{shown}` is not PEM: {e}"))?;
+            roots
+                .add(certificate)
+                .map_err(|e| format!("CA bundle `{shown}` holds an unusable certificate: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(format!("CA bundle `{shown}` holds no certificate"));
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Sends `request` over HTTPS verified with `tls`, as
+/// `wasmtime_wasi_http::default_send_request` does over plain TCP and the
+/// public roots: the connect timeout bounds the connection and the TLS
+/// handshake, the first-byte timeout the wait for the response head (the
+/// plugin's call deadline bounds the rest).
+async fn send_https(
+    mut request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<
+    (
+        http::Response<WasiBody>,
+        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ),
+    HttpError,
+> {
+    use http_body_util::BodyExt as _;
+    use std::time::Duration;
+    let never = Duration::from_secs(600);
+    let connect_timeout = options.and_then(|o| o.connect_timeout).unwrap_or(never);
+    let first_byte_timeout = options.and_then(|o| o.first_byte_timeout).unwrap_or(never);
+    let uri = request.uri().clone();
+    let host = uri
+        .host()
+        .ok_or(HttpError::HttpRequestUriInvalid)?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = uri.port_u16().unwrap_or(443);
+    let server_name = rustls::pki_types::ServerName::try_from(host.clone())?;
+    let connect = async {
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(HttpError::Connect)?;
+        tokio_rustls::TlsConnector::from(tls)
+            .connect(server_name, tcp)
+            .await
+            .map_err(HttpError::Tls)
+    };
+    let stream = tokio::time::timeout(connect_timeout, connect)
+        .await
+        .map_err(|_| HttpError::ConnectionTimeout)??;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    let driver = tokio::spawn(connection);
+    // Origin form on the wire: the authority travels in `Host`.
+    if !request.headers().contains_key(http::header::HOST)
+        && let Some(authority) = uri.authority()
+        && let Ok(value) = http::HeaderValue::from_str(authority.as_str())
+    {
+        request.headers_mut().insert(http::header::HOST, value);
+    }
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    *request.uri_mut() = http::Uri::try_from(path).map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
+        .await
+        .map_err(|_| HttpError::ConnectionReadTimeout)??;
+    let io = async move {
+        match driver.await {
+            Ok(result) => result.map_err(HttpError::from),
+            Err(_) => Err(HttpError::ConnectionTerminated),
+        }
+    };
+    Ok((
+        response.map(|body| body.map_err(HttpError::from).boxed_unsync()),
+        Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn policy(entries: &[&str]) -> EgressPolicy {
         let entries: Vec<String> = entries.iter().map(|e| e.to_string()).collect();
-        EgressPolicy::new("p", &entries)
+        EgressPolicy::new("p", &entries, client_tls(&[]).unwrap())
     }
 
     #[test]

@@ -39,7 +39,13 @@ pub(crate) async fn read(name: &str, config: &PluginConfig) -> Result<Source, Pl
             path: config.path.clone(),
             source,
         })?;
-    let fingerprint = fingerprint(&bytes, config);
+    // A changed CA bundle changes the plugin's egress; one that cannot be
+    // read fails its start, which says why.
+    let mut bundles = Vec::new();
+    for path in &config.ca_bundles {
+        bundles.push(tokio::fs::read(path).await.unwrap_or_default());
+    }
+    let fingerprint = fingerprint(&bytes, config, &bundles);
     Ok(Source { bytes, fingerprint })
 }
 
@@ -74,17 +80,21 @@ pub(crate) async fn prepare(
 
 /// Identifies a plugin's code and configuration, to tell whether a reload
 /// changed anything.
-fn fingerprint(bytes: &[u8], config: &PluginConfig) -> String {
+fn fingerprint(bytes: &[u8], config: &PluginConfig, bundles: &[Vec<u8>]) -> String {
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);
     context.update(bytes);
+    for bundle in bundles {
+        context.update(&ring::digest::digest(&ring::digest::SHA256, bundle).as_ref()[..]);
+    }
     context.update(
         format!(
-            "{:?}{}{}{}{:?}",
+            "{:?}{}{}{}{:?}{:?}",
             config.config,
             config.memory_limit_mib,
             config.deadline_ms,
             config.instances,
-            config.allow_hosts
+            config.allow_hosts,
+            config.ca_bundles
         )
         .as_bytes(),
     );
@@ -205,11 +215,13 @@ impl<W: WorldBindings> LoadedPlugin<W> {
             deadline: Duration::from_millis(config.deadline_ms),
             wall_clock: prepared.info.may_wait_on_host(),
         };
+        let tls = super::egress::client_tls(&config.ca_bundles)
+            .map_err(|e| start_error(format!("plugins.{name}.ca_bundles: {e}")))?;
         let pool = InstancePool::new(
             engine.engine().clone(),
             pre,
             context,
-            EgressPolicy::new(name, &config.allow_hosts),
+            EgressPolicy::new(name, &config.allow_hosts, tls),
             limits,
             config.instances,
             metrics,
