@@ -84,7 +84,7 @@ fn fingerprint(bytes: &[u8], config: &PluginConfig, bundles: &[Vec<u8>]) -> Stri
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);
     context.update(bytes);
     for bundle in bundles {
-        context.update(&ring::digest::digest(&ring::digest::SHA256, bundle).as_ref()[..]);
+        context.update(ring::digest::digest(&ring::digest::SHA256, bundle).as_ref());
     }
     context.update(
         format!(
