@@ -268,20 +268,31 @@ const CERTIFICATE_WATCH_TICKS: u32 = 15;
 /// How long ended sessions are kept (for listing and forensics).
 const ENDED_SESSION_RETENTION_SECS: i64 = 7 * 86_400;
 
+/// An interval whose first tick is one period from now.
+fn ticker(every: Duration) -> tokio::time::Interval {
+    tokio::time::interval_at(tokio::time::Instant::now() + every, every)
+}
+
+/// Waits for the next tick; false once the gateway is shutting down.
+async fn next_tick(
+    ticks: &mut tokio::time::Interval,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    tokio::select! {
+        _ = ticks.tick() => true,
+        _ = shutdown.changed() => false,
+    }
+}
+
 async fn maintain_identity(
     identity: Arc<Identity>,
     store: Store,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut ticks = tokio::time::interval(MAINTENANCE_INTERVAL);
-    ticks.tick().await;
+    let mut ticks = ticker(MAINTENANCE_INTERVAL);
     identity.watch_sso_certificates().await;
     let mut since_certificate_watch = 0_u32;
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = shutdown.changed() => return,
-        }
+    while next_tick(&mut ticks, &mut shutdown).await {
         since_certificate_watch += 1;
         if since_certificate_watch >= CERTIFICATE_WATCH_TICKS {
             since_certificate_watch = 0;
@@ -313,13 +324,8 @@ async fn follow_policy(
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = shutdown.changed() => return,
-        }
+    let mut ticks = ticker(every);
+    while next_tick(&mut ticks, &mut shutdown).await {
         match state.authz.refresh().await {
             Ok(_) => {
                 if let Err(error) = crate::http::permission::publish(&state).await {
@@ -343,13 +349,8 @@ async fn refresh_secrets(
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = shutdown.changed() => return,
-        }
+    let mut ticks = ticker(every);
+    while next_tick(&mut ticks, &mut shutdown).await {
         let report = plugins.refresh_secret_references().await;
         for name in &report.swapped {
             tracing::info!(plugin = %name, "a secret reference changed value; the plugin was restarted with it");
