@@ -195,6 +195,16 @@ pub async fn agent_keys(
     env: &str,
 ) -> Result<Vec<AgentKey>, CredentialsError> {
     environment_exists(store, org, env).await?;
+    marked_agent_keys(store, org, env).await
+}
+
+/// The agent keys of an environment known to exist, each marked trusted or
+/// not.
+async fn marked_agent_keys(
+    store: &Store,
+    org: &str,
+    env: &str,
+) -> Result<Vec<AgentKey>, CredentialsError> {
     let trust = trust_key(&store.sealing_settings(org).await?);
     let keys = store.agent_keys(org, env).await?;
     Ok(keys
@@ -299,13 +309,14 @@ async fn environment_of(store: &Store, org: &str, conn: &str) -> Result<String, 
         .ok_or(CredentialsError::NotFound("connection"))
 }
 
-/// The ids of the environment's trusted agent keys, with the keys.
+/// The trusted agent keys of the environment of a connection (so one
+/// known to exist).
 async fn trusted_keys(
     store: &Store,
     org: &str,
     env: &str,
 ) -> Result<Vec<AgentPublicKey>, CredentialsError> {
-    Ok(agent_keys(store, org, env)
+    Ok(marked_agent_keys(store, org, env)
         .await?
         .into_iter()
         .filter(|k| k.trusted)
@@ -380,7 +391,7 @@ pub async fn put_credential(
     org: &str,
     conn: &str,
     input: CredentialInput,
-) -> Result<CredentialRecord, CredentialsError> {
+) -> Result<Credential, CredentialsError> {
     let env = environment_of(store, org, conn).await?;
     let previous = stored_version(store, org, conn).await?;
     let next = previous + 1;
@@ -443,7 +454,13 @@ pub async fn put_credential(
             record(CredentialForm::Sealed, body, SEALED_BY_GATEWAY)
         }
     };
-    put(store, new, previous).await
+    // A stored seal covers exactly the trusted keys (checked above, or
+    // sealed to all of them here); a reference covers none.
+    Ok(Credential {
+        record: put(store, new, previous).await?,
+        missing_recipients: Vec::new(),
+        unknown_recipients: Vec::new(),
+    })
 }
 
 /// Removes the connection's credential; its version keeps counting.

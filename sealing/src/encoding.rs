@@ -52,6 +52,18 @@ pub(crate) fn decode_fixed<const N: usize>(
     })
 }
 
+/// `prefix` and the first `bytes` bytes of SHA-256 over `input`, in
+/// lower-case hex: the id of a key.
+pub(crate) fn key_id(prefix: &str, input: &[u8], bytes: usize) -> String {
+    let hash = ring::digest::digest(&ring::digest::SHA256, input);
+    let mut id = String::with_capacity(prefix.len() + 2 * bytes);
+    id.push_str(prefix);
+    for b in &hash.as_ref()[..bytes] {
+        id.push_str(&format!("{b:02x}"));
+    }
+    id
+}
+
 /// The canonical encoding of a labelled tuple: the label and then each
 /// field, every one preceded by its length as four big-endian bytes. No
 /// two different tuples encode the same, so a value cannot slide from one

@@ -3,9 +3,8 @@
 //! An agent key's id is derived from the key itself, so the id a seal is
 //! bound to cannot be moved onto another key.
 
-use crate::encoding::{FormatError, decode_fixed, encode_base64url};
+use crate::encoding::{FormatError, decode_fixed, encode_base64url, key_id};
 use crate::suite::PUBLIC_KEY_LEN;
-use ring::digest::{SHA256, digest};
 use std::fmt;
 
 /// Prefix of every agent key id.
@@ -43,12 +42,7 @@ impl AgentPublicKey {
     pub fn id(&self) -> AgentKeyId {
         let mut input = b"portcullis agent key id\0".to_vec();
         input.extend_from_slice(&self.0);
-        let hash = digest(&SHA256, &input);
-        let hex: String = hash.as_ref()[..AGENT_KEY_ID_HEX / 2]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        AgentKeyId(format!("{AGENT_KEY_ID_PREFIX}{hex}"))
+        AgentKeyId(key_id(AGENT_KEY_ID_PREFIX, &input, AGENT_KEY_ID_HEX / 2))
     }
 }
 

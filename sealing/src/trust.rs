@@ -3,11 +3,10 @@
 //! organization and environment) is what makes sealing to that key
 //! acceptable.
 
-use crate::encoding::{FormatError, canonical, decode_fixed, encode_base64url};
+use crate::encoding::{FormatError, canonical, decode_fixed, encode_base64url, key_id};
 use crate::keys::AgentPublicKey;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use ring::digest::{SHA256, digest};
 use ring::rand::SystemRandom;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
 use std::fmt;
@@ -150,12 +149,7 @@ impl TrustPublicKey {
 
     /// Its id: `trk_` and the first 64 bits of SHA-256 over the key, in hex.
     pub fn id(&self) -> String {
-        let hash = digest(&SHA256, &self.0);
-        let hex: String = hash.as_ref()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        format!("trk_{hex}")
+        key_id("trk_", &self.0, 8)
     }
 
     /// Checks that `endorsement` is this key's signature over `agent` for

@@ -4,15 +4,13 @@
 //! binary exits (its standard input closes). Tests set up secrets and
 //! keys through its AWS JSON 1.1 API, as any AWS client would.
 
-use crate::paths;
+use crate::peer::PeerProcess;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::net::TcpStream;
 
@@ -27,17 +25,7 @@ pub const SECRET_ACCESS_KEY: &str = "portcullis-test-secret-access-key-0123";
 pub struct Moto {
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
-    child: Mutex<Child>,
-    _stdin: ChildStdin,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        if let Ok(mut child) = self.child.lock() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+    _process: PeerProcess,
 }
 
 static SHARED: OnceLock<Moto> = OnceLock::new();
@@ -53,31 +41,18 @@ pub struct AwsReply {
 impl Moto {
     /// Starts moto on a free port.
     pub fn start() -> Self {
-        let script = paths::repo().join("tests/peers/aws/moto_peer.py");
-        let mut command = Command::new("python3");
-        if let Ok(path) = std::env::var("PORTCULLIS_TEST_PYTHONPATH") {
-            command.env("PYTHONPATH", path);
-        }
-        let mut child = command
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto (`make test-deps` installs it)");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let endpoint = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|line| line.strip_prefix("listening ").map(str::to_string))
-            .expect("moto did not start (is `moto[server]` installed? `make test-deps`)");
-        std::thread::spawn(move || lines.for_each(drop));
+        let mut endpoint = None;
+        let process = PeerProcess::python(
+            "aws/moto_peer.py",
+            "`make test-deps` installs moto[server]",
+            |line| {
+                endpoint = line.strip_prefix("listening ").map(str::to_string);
+                endpoint.is_some()
+            },
+        );
         Self {
-            endpoint,
-            child: Mutex::new(child),
-            _stdin: stdin,
+            endpoint: endpoint.expect("moto's address"),
+            _process: process,
         }
     }
 

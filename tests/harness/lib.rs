@@ -14,6 +14,7 @@ pub mod client;
 pub mod gateway;
 pub mod oidc;
 pub mod paths;
+pub mod peer;
 pub mod saml;
 pub mod upstream;
 

@@ -4,10 +4,8 @@
 //! it exits when the test binary does (its standard input closes).
 
 use crate::browser::Browser;
-use crate::paths;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use crate::peer::PeerProcess;
+use std::sync::OnceLock;
 
 /// A running IdP.
 pub struct SamlIdp {
@@ -17,17 +15,7 @@ pub struct SamlIdp {
     pub certificate: String,
     /// A certificate of another key that expires in 10 days (PEM).
     pub expiring_certificate: String,
-    child: Mutex<Child>,
-    _stdin: ChildStdin,
-}
-
-impl Drop for SamlIdp {
-    fn drop(&mut self) {
-        if let Ok(mut child) = self.child.lock() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+    _process: PeerProcess,
 }
 
 /// The IdP's answer to an AuthnRequest, for the browser to post.
@@ -75,34 +63,21 @@ static SHARED: OnceLock<SamlIdp> = OnceLock::new();
 impl SamlIdp {
     /// Starts an IdP.
     pub fn start() -> Self {
-        let script = paths::repo().join("tests/peers/saml/idp.py");
-        let mut command = Command::new("python3");
-        if let Ok(path) = std::env::var("PORTCULLIS_TEST_PYTHONPATH") {
-            command.env("PYTHONPATH", path);
-        }
-        let mut child = command
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start python3 (make test-deps installs pysaml2 and xmlsec1)");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
         let (mut base, mut certificate, mut expiring_certificate) = (None, None, None);
-        for line in lines.by_ref() {
-            let line = line.expect("IdP output");
-            if let Some(path) = line.strip_prefix("certificate ") {
-                certificate = std::fs::read_to_string(path.trim()).ok();
-            } else if let Some(path) = line.strip_prefix("expiring-certificate ") {
-                expiring_certificate = std::fs::read_to_string(path.trim()).ok();
-            } else if let Some(rest) = line.strip_prefix("listening ") {
-                base = Some(rest.trim().to_string());
-                break;
-            }
-        }
-        std::thread::spawn(move || lines.for_each(drop));
+        let process = PeerProcess::python(
+            "saml/idp.py",
+            "make test-deps installs pysaml2 and xmlsec1",
+            |line| {
+                if let Some(path) = line.strip_prefix("certificate ") {
+                    certificate = std::fs::read_to_string(path.trim()).ok();
+                } else if let Some(path) = line.strip_prefix("expiring-certificate ") {
+                    expiring_certificate = std::fs::read_to_string(path.trim()).ok();
+                } else if let Some(rest) = line.strip_prefix("listening ") {
+                    base = Some(rest.trim().to_string());
+                }
+                base.is_some()
+            },
+        );
         let base =
             base.expect("the SAML IdP did not start (make test-deps installs pysaml2 and xmlsec1)");
         let certificate = certificate.expect("the IdP's certificate");
@@ -110,8 +85,7 @@ impl SamlIdp {
             base,
             certificate,
             expiring_certificate: expiring_certificate.expect("the expiring certificate"),
-            child: Mutex::new(child),
-            _stdin: stdin,
+            _process: process,
         }
     }
 

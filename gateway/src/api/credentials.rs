@@ -363,8 +363,7 @@ pub async fn put_credential(
             Box::new(plaintext.expose_secret().as_bytes().to_vec()),
         )),
     };
-    service::put_credential(&state.store, &org, &conn_id, input).await?;
-    let credential = service::credential(&state.store, &org, &conn_id).await?;
+    let credential = service::put_credential(&state.store, &org, &conn_id, input).await?;
     Ok(Json(credential.try_into()?))
 }
 

@@ -18,6 +18,7 @@ use crate::config::{AuthConfig, PluginConfig};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use arc_swap::ArcSwap;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -60,6 +61,17 @@ pub struct ReloadReport {
     pub failed: Vec<(String, String)>,
 }
 
+impl ReloadReport {
+    /// Files the outcome of reloading plugin `name`.
+    fn record(&mut self, name: &str, outcome: Result<bool, PluginLoadError>) {
+        match outcome {
+            Ok(true) => self.swapped.push(name.to_string()),
+            Ok(false) => self.unchanged.push(name.to_string()),
+            Err(error) => self.failed.push((name.to_string(), error.to_string())),
+        }
+    }
+}
+
 /// All plugins of a running gateway.
 pub struct PluginRegistry {
     engine: PluginEngine,
@@ -99,6 +111,44 @@ struct SsoInstance {
     revision: i64,
     template_fingerprint: String,
     plugin: Arc<AuthProviderPlugin>,
+}
+
+/// `plugins` in the order they start: those whose settings hold secret
+/// references last, so the secrets backends they resolve through run
+/// before them.
+fn start_order<'a>(
+    plugins: impl Iterator<Item = (&'a String, &'a PluginConfig)>,
+) -> impl Iterator<Item = (&'a String, &'a PluginConfig)> {
+    let (direct, referencing): (Vec<_>, Vec<_>) =
+        plugins.partition(|(_, config)| !crate::secrets::has_references(&config.config));
+    direct.into_iter().chain(referencing)
+}
+
+/// The plugins among `plugins` whose settings hold secret references, as
+/// written: what [`PluginRegistry::refresh_secret_references`] resolves.
+fn referencing<'a>(
+    plugins: impl Iterator<Item = (&'a String, &'a PluginConfig)>,
+) -> BTreeMap<String, PluginConfig> {
+    plugins
+        .filter(|(_, config)| crate::secrets::has_references(&config.config))
+        .map(|(name, config)| (name.clone(), config.clone()))
+        .collect()
+}
+
+/// `written` as the plugin gets it: itself without secret references, or
+/// a copy with them resolved through `backends`.
+async fn effective_config<'a>(
+    name: &str,
+    written: &'a PluginConfig,
+    backends: &Backends<'_>,
+) -> Result<Cow<'a, PluginConfig>, PluginLoadError> {
+    if crate::secrets::has_references(&written.config) {
+        Ok(Cow::Owned(
+            crate::secrets::resolve_config(name, written, backends).await?,
+        ))
+    } else {
+        Ok(Cow::Borrowed(written))
+    }
 }
 
 /// The secrets backends among `slots`, as a source of secret references.
@@ -215,26 +265,15 @@ impl PluginRegistry {
         metrics: Arc<Metrics>,
     ) -> Result<Self, PluginLoadError> {
         let mut slots = BTreeMap::new();
-        // Plugins whose settings hold secret references start after the
-        // others, with the references resolved through the secrets
-        // backends started before them.
-        let (direct, referencing): (Vec<_>, Vec<_>) = plugins
-            .iter()
-            .partition(|(_, config)| !crate::secrets::has_references(&config.config));
-        for (name, written) in direct.into_iter().chain(referencing) {
-            let resolved;
-            let config = if crate::secrets::has_references(&written.config) {
-                resolved = crate::secrets::resolve_config(name, written, &Backends(&slots)).await?;
-                &resolved
-            } else {
-                written
-            };
-            let prepared = prepare(&engine, name, config, read(name, config).await?).await?;
-            if prepared.world == World::SecretsBackend && !std::ptr::eq(config, written) {
+        for (name, written) in start_order(plugins.iter()) {
+            let config = effective_config(name, written, &Backends(&slots)).await?;
+            let prepared = prepare(&engine, name, &config, read(name, &config).await?).await?;
+            if prepared.world == World::SecretsBackend && matches!(config, Cow::Owned(_)) {
                 return Err(PluginLoadError::ReferenceInSecretsBackend {
                     plugin: name.clone(),
                 });
             }
+            let config = config.as_ref();
             role_check(name, prepared.world, auth)?;
             let slot = match prepared.world {
                 World::Authorizer => Slot::Authorizer(ArcSwap::new(
@@ -262,13 +301,7 @@ impl PluginRegistry {
             providers: auth.providers.clone(),
             sso: std::sync::Mutex::new(std::collections::HashMap::new()),
             sso_failures: std::sync::Mutex::new(std::collections::HashMap::new()),
-            referencing: std::sync::Mutex::new(
-                plugins
-                    .iter()
-                    .filter(|(_, c)| crate::secrets::has_references(&c.config))
-                    .map(|(n, c)| (n.clone(), c.clone()))
-                    .collect(),
-            ),
+            referencing: std::sync::Mutex::new(referencing(plugins.iter())),
         })
     }
 
@@ -473,59 +506,28 @@ impl PluginRegistry {
     /// previous version. Adding or removing plugins needs a restart.
     pub async fn reload(&self, plugins: &BTreeMap<String, PluginConfig>) -> ReloadReport {
         let mut report = ReloadReport::default();
-        // Secrets backends (and every plugin without references) first, so
-        // references are resolved, fresh, through the reloaded backends.
-        let (direct, referencing): (Vec<_>, Vec<_>) = self.slots.iter().partition(|(name, _)| {
-            plugins
-                .get(*name)
-                .is_none_or(|c| !crate::secrets::has_references(&c.config))
-        });
-        for (name, slot) in direct.into_iter().chain(referencing) {
-            let Some(written) = plugins.get(name) else {
-                report.failed.push((
-                    name.clone(),
-                    "removed from the configuration; restart to unload it".into(),
-                ));
-                continue;
-            };
-            let config = if crate::secrets::has_references(&written.config) {
-                if slot.world() == World::SecretsBackend {
-                    report.failed.push((
-                        name.clone(),
-                        PluginLoadError::ReferenceInSecretsBackend {
-                            plugin: name.clone(),
-                        }
-                        .to_string(),
-                    ));
-                    continue;
-                }
-                match crate::secrets::resolve_config(name, written, &Backends(&self.slots)).await {
-                    Ok(resolved) => std::borrow::Cow::Owned(resolved),
-                    Err(error) => {
-                        tracing::error!(plugin = %name, %error, "plugin reload failed; keeping the running version");
-                        report.failed.push((name.clone(), error.to_string()));
-                        continue;
-                    }
-                }
-            } else {
-                std::borrow::Cow::Borrowed(written)
-            };
-            match self.reload_one(name, slot, &config).await {
-                Ok(true) => report.swapped.push(name.clone()),
-                Ok(false) => report.unchanged.push(name.clone()),
-                Err(error) => {
-                    tracing::error!(plugin = %name, %error, "plugin reload failed; keeping the running version");
-                    report.failed.push((name.clone(), error.to_string()));
-                }
+        let configured = self
+            .slots
+            .keys()
+            .filter_map(|name| plugins.get_key_value(name));
+        for (name, written) in start_order(configured) {
+            let outcome = self.reload_resolved(name, written).await;
+            if let Err(error) = &outcome {
+                tracing::error!(plugin = %name, %error, "plugin reload failed; keeping the running version");
             }
+            report.record(name, outcome);
         }
-        *self.referencing() = plugins
-            .iter()
-            .filter(|(n, c)| {
-                self.slots.contains_key(*n) && crate::secrets::has_references(&c.config)
-            })
-            .map(|(n, c)| (n.clone(), c.clone()))
-            .collect();
+        for name in self.slots.keys().filter(|n| !plugins.contains_key(*n)) {
+            report.failed.push((
+                name.clone(),
+                "removed from the configuration; restart to unload it".into(),
+            ));
+        }
+        *self.referencing() = referencing(
+            plugins
+                .iter()
+                .filter(|(name, _)| self.slots.contains_key(*name)),
+        );
         for name in plugins.keys().filter(|n| !self.slots.contains_key(*n)) {
             report
                 .failed
@@ -547,21 +549,29 @@ impl PluginRegistry {
         let referencing = self.referencing().clone();
         let mut report = ReloadReport::default();
         for (name, written) in &referencing {
-            let Some(slot) = self.slots.get(name) else {
-                continue;
-            };
-            let outcome =
-                match crate::secrets::resolve_config(name, written, &Backends(&self.slots)).await {
-                    Ok(resolved) => self.reload_one(name, slot, &resolved).await,
-                    Err(error) => Err(error.into()),
-                };
-            match outcome {
-                Ok(true) => report.swapped.push(name.clone()),
-                Ok(false) => report.unchanged.push(name.clone()),
-                Err(error) => report.failed.push((name.clone(), error.to_string())),
-            }
+            report.record(name, self.reload_resolved(name, written).await);
         }
         report
+    }
+
+    /// Reloads plugin `name` from `written`, its references resolved
+    /// through the running secrets backends: whether it was swapped.
+    async fn reload_resolved(
+        &self,
+        name: &str,
+        written: &PluginConfig,
+    ) -> Result<bool, PluginLoadError> {
+        let slot = self.slots.get(name).ok_or_else(|| PluginLoadError::Start {
+            plugin: name.to_string(),
+            message: "not running; restart to load it".into(),
+        })?;
+        let config = effective_config(name, written, &Backends(&self.slots)).await?;
+        if slot.world() == World::SecretsBackend && matches!(config, Cow::Owned(_)) {
+            return Err(PluginLoadError::ReferenceInSecretsBackend {
+                plugin: name.to_string(),
+            });
+        }
+        self.reload_one(name, slot, &config).await
     }
 
     async fn reload_one(
