@@ -5,7 +5,6 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use std::time::Duration;
 use tokio::net::TcpStream;
 
 /// A plain-HTTP answer.
@@ -71,7 +70,22 @@ impl Browser {
             .await
     }
 
+    /// One request on a new connection; the whole exchange must end
+    /// within the client's [`EXCHANGE_TIMEOUT`](crate::client::EXCHANGE_TIMEOUT).
     async fn send(
+        &mut self,
+        method: Method,
+        url: &str,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> PlainReply {
+        let timeout = crate::client::EXCHANGE_TIMEOUT;
+        tokio::time::timeout(timeout, self.exchange(method, url, content_type, body))
+            .await
+            .unwrap_or_else(|_| panic!("{url}: no whole answer within {timeout:?}"))
+    }
+
+    async fn exchange(
         &mut self,
         method: Method,
         url: &str,
@@ -102,9 +116,9 @@ impl Browser {
             request = request.header("cookie", cookies.join("; "));
         }
         let request = request.body(Full::new(body)).expect("request");
-        let response = tokio::time::timeout(Duration::from_secs(20), sender.send_request(request))
+        let response = sender
+            .send_request(request)
             .await
-            .unwrap_or_else(|_| panic!("{url}: no answer in time"))
             .unwrap_or_else(|e| panic!("{url}: {e}"));
         let (parts, body) = response.into_parts();
         for value in parts.headers.get_all(http::header::SET_COOKIE) {

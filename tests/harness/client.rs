@@ -102,6 +102,10 @@ impl Reply {
     }
 }
 
+/// How long one request to the gateway may take, from connecting to the
+/// last byte of the answer.
+pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A client for one gateway.
 #[derive(Clone)]
 pub struct Client {
@@ -150,8 +154,25 @@ impl Client {
         self.connector.connect(name, tcp).await
     }
 
-    /// Sends one request on a new connection.
+    /// Sends one request on a new connection. The whole exchange —
+    /// connecting, the TLS handshake, the request and the body — must end
+    /// within [`EXCHANGE_TIMEOUT`]: a gateway that stops answering fails
+    /// the test that asked, naming the request, instead of hanging the
+    /// suite.
     pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> anyhow::Result<Reply> {
+        let what = format!("{method} {path}");
+        tokio::time::timeout(EXCHANGE_TIMEOUT, self.exchange(method, path, headers, body))
+            .await
+            .map_err(|_| anyhow::anyhow!("{what}: no whole answer within {EXCHANGE_TIMEOUT:?}"))?
+    }
+
+    async fn exchange(
         &self,
         method: Method,
         path: &str,
@@ -174,8 +195,7 @@ impl Client {
             request = request.header(*name, *value);
         }
         let request = request.body(Full::new(Bytes::copy_from_slice(body)))?;
-        let response =
-            tokio::time::timeout(Duration::from_secs(20), sender.send_request(request)).await??;
+        let response = sender.send_request(request).await?;
         let (parts, body) = response.into_parts();
         let body = body.collect().await?.to_bytes();
         Ok(Reply {

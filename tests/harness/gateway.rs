@@ -23,8 +23,25 @@ pub struct Gateway {
     pub fingerprint: String,
     /// Everything printed on stdout up to readiness.
     pub stdout: Vec<String>,
-    dir: TempDir,
+    /// Its directory; taken only by [`Gateway::restart`].
+    dir: Option<TempDir>,
     args: Vec<String>,
+}
+
+impl Drop for Gateway {
+    /// A test that failed keeps the gateway's directory — its log, config
+    /// and data — and says where, so the failure can be read afterwards.
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(dir) = self.dir.as_mut()
+        {
+            dir.disable_cleanup(true);
+            eprintln!(
+                "the failed test's gateway left its directory (log: gateway.log) at {}",
+                dir.path().display()
+            );
+        }
+    }
 }
 
 /// How a gateway failed to start.
@@ -135,7 +152,7 @@ impl Gateway {
             http_addr,
             fingerprint: fingerprint.expect("fingerprint"),
             stdout: printed,
-            dir,
+            dir: Some(dir),
             args: spawned_args,
         })
     }
@@ -145,7 +162,8 @@ impl Gateway {
     pub async fn restart(mut self) -> Result<Self, StartFailure> {
         self.signal(libc::SIGTERM);
         let _ = tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await;
-        let Self { dir, args, .. } = self;
+        let dir = self.dir.take().expect("a gateway's directory");
+        let args = std::mem::take(&mut self.args);
         Self::spawn(dir, args, &[]).await
     }
 
@@ -157,14 +175,18 @@ impl Gateway {
             .map(|rest| rest.trim().to_string())
     }
 
+    fn path(&self) -> &Path {
+        self.dir.as_ref().expect("a gateway's directory").path()
+    }
+
     /// The working directory (config, data, log).
     pub fn dir(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
+        self.path().to_path_buf()
     }
 
     /// The gateway's log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+        std::fs::read_to_string(self.path().join("gateway.log")).unwrap_or_default()
     }
 
     /// Waits until the log contains `needle`.
@@ -182,8 +204,8 @@ impl Gateway {
     /// The self-signed certificate the gateway serves, from its data dir.
     pub fn certificate(&self) -> CertificateDer<'static> {
         let candidates = [
-            self.dir.path().join("data/tls/cert.pem"),
-            self.dir.path().join("tls/cert.pem"),
+            self.path().join("data/tls/cert.pem"),
+            self.path().join("tls/cert.pem"),
         ];
         let path = candidates
             .iter()

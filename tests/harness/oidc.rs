@@ -84,6 +84,8 @@ impl OidcProvider {
             .expect("start node (is nodejs installed? `make test-deps` installs it)");
         let stdin = child.stdin.take().expect("stdin");
         let stdout = child.stdout.take().expect("stdout");
+        let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        crate::peer::kill_unless_ready(child.id(), ready.clone());
         let mut issuer = None;
         let mut lines = BufReader::new(stdout).lines();
         for line in lines.by_ref() {
@@ -93,6 +95,7 @@ impl OidcProvider {
                 break;
             }
         }
+        ready.store(true, std::sync::atomic::Ordering::Release);
         // The provider keeps printing notices; reading them keeps it from
         // failing on a closed pipe.
         std::thread::spawn(move || lines.for_each(drop));

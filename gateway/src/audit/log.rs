@@ -9,7 +9,7 @@ use super::bundle::{self, Bundle, Header};
 use super::checkpoint::{KeySet, PublicKey, SigningKey};
 use super::context;
 use super::event::{Event, Outcome};
-use super::flood::{Admit, FloodGuard};
+use super::flood::{Admit, FloodGuard, FloodLimit};
 use super::record::{Pending, now_millis};
 use super::verify::{self, Break, Verified};
 use crate::config::AuditConfig;
@@ -40,12 +40,12 @@ pub struct Events {
 }
 
 impl Events {
-    fn new(queue: mpsc::Sender<Pending>) -> Self {
+    fn new(queue: mpsc::Sender<Pending>, flood: FloodLimit) -> Self {
         Self {
             queue,
             dropped: Arc::default(),
             suppressed: Arc::default(),
-            flood: Arc::default(),
+            flood: Arc::new(FloodGuard::new(flood)),
         }
     }
 
@@ -90,7 +90,7 @@ impl Events {
     /// A handle whose events go nowhere but the drop counter (tools and
     /// tests that build services without a log).
     pub fn discard() -> Self {
-        Self::new(mpsc::channel(1).0)
+        Self::new(mpsc::channel(1).0, FloodLimit::default())
     }
 }
 
@@ -138,7 +138,13 @@ impl AuditLog {
         let log = Arc::new(Self {
             store,
             signer: ArcSwap::from_pointee(signer),
-            events: Events::new(queue),
+            events: Events::new(
+                queue,
+                FloodLimit {
+                    burst: f64::from(config.refusal_burst),
+                    per_second: config.refusals_per_second,
+                },
+            ),
             config,
         });
         let writer = tokio::spawn(write(log.clone(), receiver, shutdown));

@@ -235,6 +235,13 @@ pub struct AuditConfig {
     /// Keep events this many days; older whole checkpoint segments are
     /// pruned, so what remains still verifies. `0` keeps everything.
     pub retention_days: u64,
+    /// Refusals of one kind (failed sign-ins, denied requests) from one
+    /// client recorded at once; past that they are counted, and the next
+    /// recorded one says how many were left out.
+    pub refusal_burst: u32,
+    /// And then recorded per second, at most (the burst refills at this
+    /// rate).
+    pub refusals_per_second: f64,
     /// Where else every committed record goes.
     pub sinks: Vec<AuditSinkConfig>,
 }
@@ -246,6 +253,8 @@ impl Default for AuditConfig {
             checkpoint_interval_secs: 10,
             queue_capacity: 65_536,
             retention_days: 0,
+            refusal_burst: 100,
+            refusals_per_second: 20.0,
             sinks: Vec::new(),
         }
     }

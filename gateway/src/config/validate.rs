@@ -336,6 +336,18 @@ fn validate_audit(audit: &super::model::AuditConfig) -> Result<(), Problem> {
             "a number of events of at least 1",
         ));
     }
+    if audit.refusal_burst == 0 {
+        return Err(problem(
+            "audit.refusal_burst",
+            "a number of refusals of at least 1",
+        ));
+    }
+    if !(audit.refusals_per_second.is_finite() && audit.refusals_per_second > 0.0) {
+        return Err(problem(
+            "audit.refusals_per_second",
+            "a rate above 0 (refusals recorded per second)",
+        ));
+    }
     for (i, sink) in audit.sinks.iter().enumerate() {
         match (sink.kind, &sink.path) {
             (AuditSinkKind::File, None) => {

@@ -3,6 +3,7 @@
 //! security headers and a metrics record.
 
 use super::ApiError;
+use super::body_deadline::BodyProgress;
 use super::canonical_path::{canonicalize, lower_case};
 use super::client_addr::client_addr;
 use super::proxy::{self, RouteTable, UpstreamClient};
@@ -20,6 +21,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderValue, StatusCode, header};
+use http_body::Body as _;
 use std::sync::Arc;
 use tower::Layer;
 use tracing::Instrument;
@@ -108,17 +110,34 @@ async fn around_request(
     let span = tracing::info_span!("request", id = %id.0, method = %request.method(), path = %request.uri().path());
     let id_header = HeaderValue::from_str(&id.0).ok();
     let id_text = id.0.clone();
+    let http1 = request.version() <= http::Version::HTTP_11;
+    let mut body = BodyProgress::default();
     let run = async {
+        let has_body = !request.body().is_end_stream();
         match prepare(&policy, request, id) {
-            Ok(request) => next.run(request).await,
+            Ok((request, progress)) => {
+                body = progress;
+                next.run(request).await
+            }
             Err(error) => {
                 tracing::info!(error = ?error, "request refused before routing");
+                if has_body {
+                    body = BodyProgress::unread_forever();
+                }
                 error.into_response()
             }
         }
     };
     let mut response = request_id::scope(id_text, run.instrument(span)).await;
+    let refused = response.status().is_client_error() || response.status().is_server_error();
     let headers = response.headers_mut();
+    // A refusal sent before the request's body was read: what is left of
+    // the body is still on its way, so this connection carries no further
+    // request. Saying so keeps a keep-alive client from sending its next
+    // request on a connection the server is about to close.
+    if http1 && refused && body.unread() {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if let Some(id) = id_header {
         headers.entry(request_id::HEADER).or_insert(id);
     }
@@ -134,7 +153,11 @@ async fn around_request(
 
 /// The request as the rest of the gateway sees it: with its id, client
 /// address and served host, and its path in canonical form.
-fn prepare(policy: &RequestPolicy, request: Request, id: RequestId) -> Result<Request, ApiError> {
+fn prepare(
+    policy: &RequestPolicy,
+    request: Request,
+    id: RequestId,
+) -> Result<(Request, BodyProgress), ApiError> {
     let (mut parts, body) = request.into_parts();
     parts.extensions.insert(id);
     if let Some(PeerAddr(peer)) = parts.extensions.get::<PeerAddr>().copied() {
@@ -166,8 +189,8 @@ fn prepare(policy: &RequestPolicy, request: Request, id: RequestId) -> Result<Re
         parts.uri = http::Uri::from_parts(uri)
             .map_err(|_| ApiError::BadRequest("invalid request target".into()))?;
     }
-    let body = super::body_deadline::with_deadline(body, policy.body_read_timeout);
-    Ok(Request::from_parts(parts, body))
+    let (body, progress) = super::body_deadline::with_deadline(body, policy.body_read_timeout);
+    Ok((Request::from_parts(parts, body), progress))
 }
 
 async fn healthz(State(state): State<Arc<GatewayState>>) -> Response {

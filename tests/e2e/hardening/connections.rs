@@ -111,3 +111,70 @@ async fn http2_connections_have_a_stream_cap_and_an_idle_timeout() {
     );
     drop(client);
 }
+
+/// Reads from `stream` until a whole response head has arrived.
+async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte))
+            .await
+            .expect("a response head in time")
+            .expect("read");
+        assert!(n > 0, "the connection closed before a whole head");
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// A request refused before its body arrived leaves that body on the
+/// connection, so the gateway cannot read another request there: the
+/// refusal must say `Connection: close`, or a keep-alive client sends
+/// its next request into a connection that is closing (what clients
+/// report as an unexpected EOF). Either the next request is answered, or
+/// the refusal said the connection ends.
+#[tokio::test]
+async fn a_refusal_sent_before_the_body_arrived_says_the_connection_ends() {
+    let (upstream, gateway) = gateway(LIMITS).await;
+    let client = gateway.client();
+    let body = br#"{"name":"staging"}"#;
+    for (target, authorization, status) in [
+        ("/api/v1/environments", String::new(), "401"),
+        (
+            "/v1/admin/upload",
+            format!("Authorization: {}\r\n", super::BOB),
+            "403",
+        ),
+    ] {
+        let mut stream = client.connect().await.unwrap();
+        let head = format!(
+            "POST {target} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{authorization}\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.flush().await.unwrap();
+        let answer = read_head(&mut stream).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{target}: {answer}"
+        );
+        // The body, then the next request, arrive after the refusal.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = stream.write_all(body).await;
+        let _ = stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await;
+        let _ = stream.flush().await;
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+        let rest = String::from_utf8_lossy(&rest);
+        let says_close = answer
+            .to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n");
+        assert!(
+            says_close || rest.contains("HTTP/1.1 200"),
+            "{target}: the gateway dropped a connection it had not said it would close:\n{answer}{rest}"
+        );
+    }
+    assert!(upstream.seen().is_empty(), "nothing refused was forwarded");
+}
