@@ -22,8 +22,9 @@ wasm-target:
 # tests/peers/oidc/package-lock.json; the OpenID provider SSO tests sign in
 # with), xmlsec1, and — in a private folder — pyotp (an independent TOTP
 # implementation), schemathesis (tests the API against its OpenAPI
-# document), pysaml2 (the SAML IdP, signing with xmlsec1) and moto (AWS
-# Secrets Manager and KMS on loopback).
+# document), pysaml2 (the SAML IdP, signing with xmlsec1), moto (AWS
+# Secrets Manager and KMS on loopback) and cryptography (the Azure Key
+# Vault and Entra ID double's certificates and RSA keys).
 export PORTCULLIS_TEST_PYTHONPATH := $(CARGO_TARGET_DIR)/pylib
 
 test-deps:
@@ -35,10 +36,10 @@ test-deps:
 	fi
 	@command -v node >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 	@test -d tests/peers/oidc/node_modules/oidc-provider || npm ci --prefix tests/peers/oidc --no-audit --no-fund --loglevel=error
-	@PYTHONPATH=$(PORTCULLIS_TEST_PYTHONPATH) python3 -c 'import pyotp, schemathesis, saml2, moto.server, moto; assert moto.__version__ == "5.2.5"' 2>/dev/null || \
+	@PYTHONPATH=$(PORTCULLIS_TEST_PYTHONPATH) python3 -c 'import pyotp, schemathesis, saml2, moto.server, moto, cryptography; assert moto.__version__ == "5.2.5"' 2>/dev/null || \
 	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --upgrade \
 	    --target $(PORTCULLIS_TEST_PYTHONPATH) 'pyotp==2.9.0' 'schemathesis==4.32.5' -r tests/peers/saml/requirements.txt \
-	    -r tests/peers/aws/requirements.txt
+	    -r tests/peers/aws/requirements.txt -r tests/peers/azure/requirements.txt
 
 ## Builds ------------------------------------------------------------------
 
@@ -97,7 +98,10 @@ e2e: test-deps build plugins fixtures
 # Every test group runs even when an earlier one fails; the run ends with
 # one plain "N passed, N failed" line totalling every test binary, and
 # fails if any group failed (a group that could not build counts as one
-# failure, so a broken build never reads as "0 failed").
+# failure, so a broken build never reads as "0 failed"). A group that has
+# not ended after TEST_TIMEOUT seconds (its build included) is stopped and
+# fails: a test that hangs must not hold CI to its own time limit.
+TEST_TIMEOUT ?= 2400
 TEST_LOG = $(CARGO_TARGET_DIR)/test-output.log
 test: test-deps plugins fixtures fmt-check clippy doc build
 	@$(MAKE) --no-print-directory test-groups
@@ -106,8 +110,8 @@ test: test-deps plugins fixtures fmt-check clippy doc build
 # with a stand-in cargo).
 test-groups:
 	@: > $(TEST_LOG); status=0; \
-	$(CARGO) test --workspace --no-fail-fast 2>&1 | tee -a $(TEST_LOG) || status=1; \
-	(cd plugins && $(CARGO) test --lib --no-fail-fast 2>&1) | tee -a $(TEST_LOG) || status=1; \
+	timeout --kill-after=30 $(TEST_TIMEOUT) $(CARGO) test --workspace --no-fail-fast 2>&1 | tee -a $(TEST_LOG) || status=1; \
+	(cd plugins && timeout --kill-after=30 $(TEST_TIMEOUT) $(CARGO) test --lib --no-fail-fast 2>&1) | tee -a $(TEST_LOG) || status=1; \
 	awk -v status=$$status '/^test result:/ { passed += $$4; failed += $$6 } \
 	  END { if (status && !failed) failed = 1; printf "%d passed, %d failed\n", passed, failed }' $(TEST_LOG); \
 	exit $$status

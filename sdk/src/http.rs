@@ -158,6 +158,18 @@ pub fn send(request: &Request) -> Result<Response, HttpError> {
             .append(name, value.as_bytes())
             .map_err(|e| HttpError::InvalidUrl(format!("header `{name}`: {e:?}")))?;
     }
+    // The body's length is known: say it, rather than send it chunked
+    // (which some servers, and every HTTP/1.0 one, do not read).
+    if !request.body.is_empty()
+        && !request
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+    {
+        headers
+            .append("content-length", request.body.len().to_string().as_bytes())
+            .map_err(|e| HttpError::InvalidUrl(format!("header `content-length`: {e:?}")))?;
+    }
     let outgoing = OutgoingRequest::new(headers);
     let invalid = |what: &str| HttpError::InvalidUrl(format!("`{}`: bad {what}", request.url));
     outgoing

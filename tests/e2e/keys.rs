@@ -1,14 +1,18 @@
 //! Key providers through the gateway's plugin host: `keys-aws-kms`
 //! against AWS KMS (moto on loopback) — GenerateDataKey and Decrypt with
 //! an encryption context, Encrypt of a key the gateway made, a wrong
-//! context or a tampered blob refused — and `keys-local`, whose
-//! `generate-key` is the SDK's default.
+//! context or a tampered blob refused — `keys-azure` against the Key
+//! Vault double (wrapKey/unwrapKey with RSA-OAEP-256, the context bound
+//! inside what is wrapped, a rotated key still unwrapping what its older
+//! version wrapped), and `keys-local`, whose `generate-key` is the SDK's
+//! default.
 
 use portcullis::config::{AuthConfig, PluginConfig};
 use portcullis::metrics::Metrics;
 use portcullis::plugin::{Attribute, GuestError, PluginEngine, PluginRegistry};
 use portcullis::store::Store;
 use portcullis_tests::aws::{ACCESS_KEY_ID, Moto, REGION, SECRET_ACCESS_KEY};
+use portcullis_tests::azure::{CLIENT_SECRET, KeyVault};
 use portcullis_tests::paths;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -145,6 +149,113 @@ async fn registry_with_missing_key(moto: &Moto) -> PluginRegistry {
         kms_plugin(moto, &absent),
     )]))
     .await
+}
+
+fn azure_keys_plugin(vault: &KeyVault, key_name: &str) -> PluginConfig {
+    let mut config = PluginConfig::new(
+        paths::component("keys_azure"),
+        toml::from_str(&format!(
+            "{}key_name = \"{key_name}\"\n",
+            vault.settings(CLIENT_SECRET)
+        ))
+        .unwrap(),
+    );
+    config.allow_hosts = vec![vault.authority().to_string()];
+    config.ca_bundles = vec![vault.ca_file.clone()];
+    config.deadline_ms = 10_000;
+    config
+}
+
+#[tokio::test]
+async fn key_vault_rsa_keys_wrap_data_keys_bound_to_their_context() {
+    let vault = KeyVault::shared();
+    let first_version = vault.create_key("portcullis-kek").await;
+    let loaded = registry(BTreeMap::from([(
+        "vault".to_string(),
+        azure_keys_plugin(vault, "portcullis-kek"),
+    )]))
+    .await;
+    let keys = loaded.key_provider("vault").expect("a key provider");
+    let record = context(&[("table", "users"), ("org", "org_a"), ("id", "usr_1")]);
+    let before = vault.stats().await;
+
+    // The SDK's default: host randomness, then wrapKey.
+    let generated = keys.generate_key(&record).await.unwrap().unwrap();
+    assert_eq!(generated.plaintext.len(), 32);
+    assert_eq!(
+        generated.wrapped.key_id,
+        format!("{}/keys/portcullis-kek/{first_version}", vault.vault_url),
+        "the wrapped key names the key version that wrapped it"
+    );
+    assert_eq!(generated.wrapped.ciphertext.len(), 256, "RSA-2048");
+    assert_eq!(
+        keys.unwrap_key(&generated.wrapped, &record)
+            .await
+            .unwrap()
+            .unwrap(),
+        generated.plaintext
+    );
+    let after = vault.stats().await;
+    assert_eq!(after.wraps, before.wraps + 1, "wrapKey went to the vault");
+    assert_eq!(
+        after.unwraps,
+        before.unwraps + 1,
+        "unwrapKey went to the vault"
+    );
+
+    // Another row, organization or table: refused, though the vault
+    // decrypted it (the context is bound inside what was wrapped).
+    for wrong in [
+        context(&[("table", "users"), ("org", "org_b"), ("id", "usr_1")]),
+        context(&[("table", "users"), ("org", "org_a"), ("id", "usr_2")]),
+        context(&[("table", "users"), ("org", "org_a")]),
+    ] {
+        let refused = keys.unwrap_key(&generated.wrapped, &wrong).await.unwrap();
+        assert!(
+            matches!(refused, Err(GuestError::InvalidCredentials)),
+            "{refused:?}"
+        );
+    }
+    // A tampered blob: the vault cannot decrypt it.
+    let mut tampered = generated.wrapped.clone();
+    tampered.ciphertext[10] ^= 1;
+    let refused = keys.unwrap_key(&tampered, &record).await.unwrap();
+    assert!(
+        matches!(&refused, Err(GuestError::InvalidInput(why)) if why.contains("BadParameter")),
+        "{refused:?}"
+    );
+    // A key id of another vault is not sent anywhere.
+    let mut elsewhere = generated.wrapped.clone();
+    elsewhere.key_id = "https://attacker.example/keys/portcullis-kek/0123".into();
+    let refused = keys.unwrap_key(&elsewhere, &record).await.unwrap();
+    assert!(matches!(refused, Err(GuestError::NotFound)), "{refused:?}");
+
+    // The key is rotated in the vault: new data keys are wrapped by the new
+    // version, older ones still unwrap with the version that wrapped them.
+    let second_version = vault.create_key("portcullis-kek").await;
+    let newer = keys.generate_key(&record).await.unwrap().unwrap();
+    assert!(
+        newer.wrapped.key_id.ends_with(&second_version),
+        "{}",
+        newer.wrapped.key_id
+    );
+    assert_eq!(
+        keys.unwrap_key(&generated.wrapped, &record)
+            .await
+            .unwrap()
+            .unwrap(),
+        generated.plaintext
+    );
+
+    // A key the vault does not have is "not found".
+    let absent = registry(BTreeMap::from([(
+        "vault".to_string(),
+        azure_keys_plugin(vault, "no-such-key"),
+    )]))
+    .await;
+    let missing = absent.key_provider("vault").unwrap();
+    let refused = missing.generate_key(&record).await.unwrap();
+    assert!(matches!(refused, Err(GuestError::NotFound)), "{refused:?}");
 }
 
 #[tokio::test]

@@ -5,6 +5,8 @@
 //! resolved stopping a start, or keeping the running plugin at a reload,
 //! with errors that name the reference and never a value.
 
+mod azure;
+
 use super::{ALICE, ALICE_TOKEN_SHA256, sha256_hex};
 use portcullis_tests::aws::{ACCESS_KEY_ID, Moto, REGION, SECRET_ACCESS_KEY};
 use portcullis_tests::{Gateway, Upstream, paths};

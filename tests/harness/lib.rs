@@ -8,6 +8,7 @@
 )]
 
 pub mod aws;
+pub mod azure;
 pub mod bench;
 pub mod browser;
 pub mod client;
