@@ -23,8 +23,9 @@ wasm-target:
 # with), xmlsec1, and — in a private folder — pyotp (an independent TOTP
 # implementation), schemathesis (tests the API against its OpenAPI
 # document), pysaml2 (the SAML IdP, signing with xmlsec1), moto (AWS
-# Secrets Manager and KMS on loopback) and cryptography (the Azure Key
-# Vault and Entra ID double's certificates and RSA keys).
+# Secrets Manager and KMS on loopback), cryptography (the Azure Key Vault
+# and Entra ID double's certificates and RSA keys) and Microsoft's Python
+# SDK for Azure (which checks that the double answers as Azure does).
 export PORTCULLIS_TEST_PYTHONPATH := $(CARGO_TARGET_DIR)/pylib
 
 test-deps:
@@ -36,7 +37,7 @@ test-deps:
 	fi
 	@command -v node >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
 	@test -d tests/peers/oidc/node_modules/oidc-provider || npm ci --prefix tests/peers/oidc --no-audit --no-fund --loglevel=error
-	@PYTHONPATH=$(PORTCULLIS_TEST_PYTHONPATH) python3 -c 'import pyotp, schemathesis, saml2, moto.server, moto, cryptography; assert moto.__version__ == "5.2.5"' 2>/dev/null || \
+	@PYTHONPATH=$(PORTCULLIS_TEST_PYTHONPATH) python3 -c 'import pyotp, schemathesis, saml2, moto.server, moto, cryptography, azure.identity, azure.keyvault.secrets, azure.keyvault.keys; assert moto.__version__ == "5.2.5"' 2>/dev/null || \
 	  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --upgrade \
 	    --target $(PORTCULLIS_TEST_PYTHONPATH) 'pyotp==2.9.0' 'schemathesis==4.32.5' -r tests/peers/saml/requirements.txt \
 	    -r tests/peers/aws/requirements.txt -r tests/peers/azure/requirements.txt

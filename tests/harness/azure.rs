@@ -109,6 +109,30 @@ impl KeyVault {
         )
     }
 
+    /// Runs `tests/peers/azure/official_sdk_check.py`: Microsoft's own
+    /// Python SDK reads a secret, meets a missing one, and wraps and
+    /// unwraps a key against this double. Its output, and whether it
+    /// succeeded.
+    pub fn check_with_official_sdk(&self) -> (bool, String) {
+        let mut command = std::process::Command::new("python3");
+        if let Ok(path) = std::env::var("PORTCULLIS_TEST_PYTHONPATH") {
+            command.env("PYTHONPATH", path);
+        }
+        let output = command
+            .arg(crate::paths::repo().join("tests/peers/azure/official_sdk_check.py"))
+            .args([&self.vault_url, &self.control])
+            .arg(&self.ca_file)
+            .args([TENANT, CLIENT_ID, CLIENT_SECRET])
+            .output()
+            .expect("run python3 (`make test-deps` installs the Azure SDK)");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    }
+
     /// Makes the next `count` authorized calls answer 429.
     pub async fn throttle(&self, count: u32) {
         self.steer("throttle", serde_json::json!({ "count": count }))

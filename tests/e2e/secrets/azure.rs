@@ -3,7 +3,8 @@
 //! and Entra ID double: the token is asked of the authority the vault's
 //! 401 challenge names, a pinned version and a JSON key are read, 429s
 //! are waited out, and every refusal names the reference and the vault's
-//! answer, never a value or the client secret.
+//! answer, never a value or the client secret. Microsoft's own Python SDK
+//! is pointed at the double first, to show it answers as Azure does.
 
 use super::{status_with, token};
 use crate::{ALICE, ALICE_TOKEN_SHA256, sha256_hex};
@@ -59,6 +60,13 @@ permission = {{ action = "items.read", resource = "items/{{id}}" }}
         tokens_plugin = paths::component("authn_static_token").display(),
         upstream = upstream.url(),
     )
+}
+
+#[test]
+fn the_key_vault_double_answers_as_microsofts_own_sdk_expects() {
+    let (ok, output) = KeyVault::shared().check_with_official_sdk();
+    assert!(ok, "Microsoft's SDK against the double:\n{output}");
+    assert_eq!(output.trim(), "ok");
 }
 
 #[tokio::test]

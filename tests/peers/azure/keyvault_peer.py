@@ -2,7 +2,7 @@
 loopback: a test double that follows the published REST contracts, since
 no real Key Vault runs outside Azure.
 
-Contract followed (Key Vault REST API, api-version 2025-07-01 and the
+Contract followed (Key Vault REST API, api-versions 2025-07-01, 2026-04-01 and the
 7.x versions; Entra ID v2.0 client-credentials grant):
 
 - `GET /secrets/{name}[/{version}]?api-version=V` over HTTPS. Without
@@ -19,6 +19,8 @@ Contract followed (Key Vault REST API, api-version 2025-07-01 and the
   "{vault}/keys/{name}/{version}", "value": base64url}`; a key that is not
   there: 404 `KeyNotFound`; another algorithm or a value that does not
   decrypt: 400 `BadParameter`.
+- `GET /{tenant}/v2.0/.well-known/openid-configuration` (what MSAL reads
+  first) names the token endpoint.
 - `POST /{tenant}/oauth2/v2.0/token` (form: `grant_type=client_credentials`,
   `client_id`, `client_secret`, `scope=https://vault.azure.net/.default`)
   -> `{"token_type": "Bearer", "expires_in": 3599, "access_token"}`; a wrong
@@ -59,7 +61,7 @@ TENANT = "6a0e9b1c-3c4f-4a57-9d2e-7b1f0c5a8e42"
 CLIENT_ID = "3f2d1c0b-portcullis-test-client"
 CLIENT_SECRET = "entra-client-secret-for-the-double-0123"
 RESOURCE = "https://vault.azure.net"
-API_VERSIONS = {"7.4", "7.5", "7.6", "2025-07-01"}
+API_VERSIONS = {"7.4", "7.5", "7.6", "2025-07-01", "2026-04-01"}
 
 lock = threading.Lock()
 state = {
@@ -287,10 +289,34 @@ class Vault(BaseHTTPRequestHandler):
             state["tokens"][token] = time.time() + 3599
         self.reply(200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token})
 
+    def discovery(self, tenant: str) -> None:
+        """The tenant's OpenID configuration, which MSAL reads first."""
+        if tenant != TENANT:
+            return self.reply(
+                400,
+                {"error": "invalid_tenant", "error_description": f"AADSTS90002: Tenant '{tenant}' not found."},
+            )
+        base = f"{self.vault_url}/{tenant}"
+        self.reply(
+            200,
+            {
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "issuer": f"{base}/v2.0",
+                "jwks_uri": f"{base}/discovery/v2.0/keys",
+                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            },
+        )
+
     def do_GET(self) -> None:
         parts = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(parts.query)
         segments = parts.path.strip("/").split("/")
+        if segments[1:] == ["v2.0", ".well-known", "openid-configuration"]:
+            return self.discovery(segments[0])
         if segments[0] != "secrets" or len(segments) not in (2, 3):
             return self.error(404, "NotFound", "no such endpoint")
         if not self.admitted(query):
