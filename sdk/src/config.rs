@@ -11,6 +11,32 @@ pub fn get<T: DeserializeOwned>() -> Result<T, PluginError> {
     parse(&crate::__raw::config::get_json())
 }
 
+/// Settings a plugin's own keys are taken out of.
+pub type OwnKeys = serde_json::Map<String, serde_json::Value>;
+
+/// [`get`] for a plugin whose configuration is a shared settings type `T`
+/// (one every plugin of a family reads, e.g. how to reach a cloud) plus
+/// keys of its own: the keys named in `own` are taken out and returned as
+/// they are; everything else must deserialize into `T`, whose
+/// `deny_unknown_fields` then names a misspelt key. Errors, as with
+/// [`get`], name the key and never the value.
+pub fn get_with_own<T: DeserializeOwned>(own: &[&str]) -> Result<(T, OwnKeys), PluginError> {
+    split_own(&crate::__raw::config::get_json(), own)
+}
+
+/// [`get_with_own`] on a JSON text.
+fn split_own<T: DeserializeOwned>(json: &str, own: &[&str]) -> Result<(T, OwnKeys), PluginError> {
+    let mut rest: OwnKeys = parse(json)?;
+    let mut mine = OwnKeys::new();
+    for key in own {
+        if let Some(value) = rest.remove(*key) {
+            mine.insert((*key).to_string(), value);
+        }
+    }
+    let shared = parse(&serde_json::Value::Object(rest).to_string())?;
+    Ok((shared, mine))
+}
+
 /// [`get`] on a JSON text.
 fn parse<T: DeserializeOwned>(json: &str) -> Result<T, PluginError> {
     let mut deserializer = serde_json::Deserializer::from_str(json);
@@ -110,6 +136,37 @@ mod tests {
         for message in [wrong_type, nested, unknown, missing] {
             assert!(!message.contains("line"), "{message}");
             assert!(!message.contains("column"), "{message}");
+        }
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Shared {
+        region: String,
+    }
+
+    #[test]
+    fn own_keys_are_taken_out_and_the_rest_is_checked_as_the_shared_type() {
+        let (shared, own) = split_own::<Shared>(
+            r#"{"region": "eu-west-1", "key_id": "alias/x"}"#,
+            &["key_id", "absent"],
+        )
+        .unwrap();
+        assert_eq!(shared.region, "eu-west-1");
+        assert_eq!(own.len(), 1);
+        assert_eq!(own["key_id"], "alias/x");
+        // A misspelt key is named; a wrongly typed one never shows its value.
+        match split_own::<Shared>(r#"{"regoin": "eu-west-1"}"#, &[]) {
+            Err(PluginError::InvalidConfig(why)) => {
+                assert!(why.contains("unknown field `regoin`"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match split_own::<Shared>(r#"{"region": ["s3cr3t-value"]}"#, &[]) {
+            Err(PluginError::InvalidConfig(why)) => {
+                assert_eq!(why, "config key `region`: expected a string");
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -321,3 +321,49 @@ async fn an_aws_plugin_refuses_settings_it_does_not_know() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_azure_plugin_refuses_settings_it_does_not_know_or_cannot_use() {
+    let vault = KeyVault::shared();
+    for (component, extra, expected) in [
+        (
+            "keys_azure",
+            "key_name = \"k\"\nvault_uri = \"x\"",
+            "unknown field `vault_uri`",
+        ),
+        (
+            "secrets_azure",
+            "vault_uri = \"x\"",
+            "unknown field `vault_uri`",
+        ),
+        ("keys_azure", "", "`key_name` is required"),
+        (
+            "secrets_azure",
+            "max_attempts = 9",
+            "`max_attempts` must be 1 to 5",
+        ),
+        (
+            "secrets_azure",
+            "client_secret = [\"s3cr3t-in-a-list\"]",
+            "config key `client_secret`: expected a string",
+        ),
+    ] {
+        let mut config = azure_keys_plugin(vault, "k");
+        config.path = paths::component(component);
+        let mut settings = vault.settings(CLIENT_SECRET);
+        if extra.starts_with("client_secret") {
+            settings = settings.replace(&format!("client_secret = \"{CLIENT_SECRET}\"\n"), "");
+        }
+        config.config = toml::from_str(&format!("{settings}{extra}\n")).unwrap();
+        let refused = try_registry(BTreeMap::from([("azure".to_string(), config)]))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{component} started with `{extra}`"));
+        let text = refused.to_string();
+        assert!(text.contains(expected), "{component}: {text}");
+        assert!(
+            !text.contains("s3cr3t") && !text.contains(CLIENT_SECRET),
+            "{text}"
+        );
+    }
+}

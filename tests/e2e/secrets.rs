@@ -14,9 +14,8 @@ use std::time::Duration;
 
 /// A gateway whose static tokens come from `tokens` (TOML of
 /// `[[plugins.tokens.config.tokens]]` tables), resolved through the
-/// `aws` secrets backend at `endpoint`.
-fn secrets_config(upstream: &Upstream, endpoint: &str, tokens: &str) -> String {
-    let authority = endpoint.trim_start_matches("http://");
+/// secrets backend `backend` (its `[plugins.…]` tables).
+fn gateway_config(upstream: &Upstream, backend: &str, tokens: &str) -> String {
     format!(
         r#"
 data_dir = "{{dir}}/data"
@@ -30,19 +29,7 @@ providers = ["tokens"]
 
 [plugins.authz]
 path = "{allow}"
-
-[plugins.aws]
-path = "{aws}"
-allow_hosts = ["http://{authority}"]
-deadline_ms = 10000
-
-[plugins.aws.config]
-region = "{REGION}"
-endpoint_url = "{endpoint}"
-access_key_id = "{ACCESS_KEY_ID}"
-secret_access_key = "{SECRET_ACCESS_KEY}"
-max_attempts = 1
-
+{backend}
 [plugins.tokens]
 path = "{tokens_plugin}"
 {tokens}
@@ -55,10 +42,31 @@ upstream = "{upstream}"
 permission = {{ action = "items.read", resource = "items/{{id}}" }}
 "#,
         allow = paths::component("fixture_allow_all").display(),
-        aws = paths::component("secrets_aws").display(),
         tokens_plugin = paths::component("authn_static_token").display(),
         upstream = upstream.url(),
     )
+}
+
+/// [`gateway_config`] with the `aws` secrets backend at `endpoint`.
+fn secrets_config(upstream: &Upstream, endpoint: &str, tokens: &str) -> String {
+    let authority = endpoint.trim_start_matches("http://");
+    let backend = format!(
+        r#"
+[plugins.aws]
+path = "{aws}"
+allow_hosts = ["http://{authority}"]
+deadline_ms = 10000
+
+[plugins.aws.config]
+region = "{REGION}"
+endpoint_url = "{endpoint}"
+access_key_id = "{ACCESS_KEY_ID}"
+secret_access_key = "{SECRET_ACCESS_KEY}"
+max_attempts = 1
+"#,
+        aws = paths::component("secrets_aws").display(),
+    );
+    gateway_config(upstream, &backend, tokens)
 }
 
 fn token(sha256_reference: &str, subject: &str) -> String {

@@ -64,18 +64,8 @@ impl AzureSettings {
     /// plugin's own and come back as they are; everything else must be an
     /// [`AzureSettings`] key (a misspelt key is refused, naming it), and is
     /// checked.
-    pub fn read(
-        own: &[&str],
-    ) -> Result<(Self, serde_json::Map<String, serde_json::Value>), PluginError> {
-        let mut rest: serde_json::Map<String, serde_json::Value> = portcullis_sdk::config::get()?;
-        let mut mine = serde_json::Map::new();
-        for key in own {
-            if let Some(value) = rest.remove(*key) {
-                mine.insert((*key).to_string(), value);
-            }
-        }
-        let settings: Self = serde_json::from_value(serde_json::Value::Object(rest))
-            .map_err(|e| PluginError::InvalidConfig(e.to_string()))?;
+    pub fn read(own: &[&str]) -> Result<(Self, portcullis_sdk::config::OwnKeys), PluginError> {
+        let (settings, mine) = portcullis_sdk::config::get_with_own::<Self>(own)?;
         settings.check()?;
         Ok((settings, mine))
     }

@@ -61,7 +61,7 @@ fn context_digest(context: &[Attribute]) -> Vec<u8> {
     digest(HashAlgorithm::Sha256, &canonical)
 }
 
-fn own_string(own: &serde_json::Map<String, serde_json::Value>, key: &str) -> Option<String> {
+fn own_string(own: &portcullis_sdk::config::OwnKeys, key: &str) -> Option<String> {
     own.get(key)
         .and_then(|v| v.as_str())
         .map(str::trim)

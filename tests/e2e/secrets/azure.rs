@@ -19,20 +19,8 @@ fn azure_config(
     client_secret: &str,
     tokens: &str,
 ) -> String {
-    format!(
+    let backend = format!(
         r#"
-data_dir = "{{dir}}/data"
-
-[server]
-listen = "127.0.0.1:0"
-
-[auth]
-authorizer = "authz"
-providers = ["tokens"]
-
-[plugins.authz]
-path = "{allow}"
-
 [plugins.azure]
 path = "{azure}"
 allow_hosts = ["{authority}"]
@@ -40,26 +28,13 @@ ca_bundles = ["{ca}"]
 deadline_ms = 10000
 
 [plugins.azure.config]
-{settings}
-[plugins.tokens]
-path = "{tokens_plugin}"
-{tokens}
-
-[[routes]]
-name = "items"
-methods = ["GET"]
-path = "/v1/items/{{id}}"
-upstream = "{upstream}"
-permission = {{ action = "items.read", resource = "items/{{id}}" }}
-"#,
-        allow = paths::component("fixture_allow_all").display(),
+{settings}"#,
         azure = paths::component("secrets_azure").display(),
         authority = vault.authority(),
         ca = vault.ca_file.display(),
         settings = vault.settings(client_secret),
-        tokens_plugin = paths::component("authn_static_token").display(),
-        upstream = upstream.url(),
-    )
+    );
+    super::gateway_config(upstream, &backend, tokens)
 }
 
 #[test]
