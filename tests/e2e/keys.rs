@@ -46,6 +46,16 @@ async fn try_registry(
     .await
 }
 
+/// Why plugin `name` with `config` does not load; `what` names the case
+/// if it loads after all.
+async fn refusal(name: &str, config: PluginConfig, what: &str) -> String {
+    try_registry(BTreeMap::from([(name.to_string(), config)]))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("{what}: the plugin started"))
+        .to_string()
+}
+
 async fn registry(plugins: BTreeMap<String, PluginConfig>) -> PluginRegistry {
     try_registry(plugins)
         .await
@@ -311,14 +321,8 @@ async fn an_aws_plugin_refuses_settings_it_does_not_know() {
             "region = \"{REGION}\"\naccess_key_id = \"a\"\nsecret_access_key = \"b\"\n{extra}"
         ))
         .unwrap();
-        let refused = try_registry(BTreeMap::from([(name.to_string(), config)]))
-            .await
-            .err()
-            .unwrap_or_else(|| panic!("{component} started with a misspelt key"));
-        assert!(
-            refused.to_string().contains("regoin"),
-            "{component}: {refused}"
-        );
+        let refused = refusal(name, config, component).await;
+        assert!(refused.contains("regoin"), "{component}: {refused}");
     }
 }
 
@@ -355,11 +359,7 @@ async fn an_azure_plugin_refuses_settings_it_does_not_know_or_cannot_use() {
             settings = settings.replace(&format!("client_secret = \"{CLIENT_SECRET}\"\n"), "");
         }
         config.config = toml::from_str(&format!("{settings}{extra}\n")).unwrap();
-        let refused = try_registry(BTreeMap::from([("azure".to_string(), config)]))
-            .await
-            .err()
-            .unwrap_or_else(|| panic!("{component} started with `{extra}`"));
-        let text = refused.to_string();
+        let text = refusal("azure", config, &format!("{component} with `{extra}`")).await;
         assert!(text.contains(expected), "{component}: {text}");
         assert!(
             !text.contains("s3cr3t") && !text.contains(CLIENT_SECRET),

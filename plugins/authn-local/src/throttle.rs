@@ -25,6 +25,8 @@ pub struct Policy {
     /// Failures allowed before any delay.
     pub free_attempts: u32,
     /// Delay after the first failure past the free ones; doubles each time.
+    /// A delay lasts at least this long and at most a second more (time is
+    /// counted in whole seconds).
     pub base_delay_secs: u64,
     /// Longest delay.
     pub max_delay_secs: u64,
@@ -99,10 +101,15 @@ impl Policy {
             0
         } else {
             let doubling = 1u64.checked_shl(over - 1).unwrap_or(u64::MAX);
-            now + self
+            let delay = self
                 .base_delay_secs
                 .saturating_mul(doubling)
-                .min(self.max_delay_secs)
+                .min(self.max_delay_secs);
+            // `now` is whole seconds, cut down: a failure at 10.9 s is at
+            // 10. Counting the delay from the next second makes it last at
+            // least `delay` seconds (at most one more), never less — a
+            // 1 s delay counted from 10 would end 0.1 s after the failure.
+            now.saturating_add(delay).saturating_add(1)
         };
         Record {
             failures,
@@ -130,9 +137,11 @@ mod tests {
             record = policy.fail(record, 1_000);
             delays.push(policy.wait(&record, 1_000).unwrap_or(0));
         }
-        assert_eq!(delays, [0, 0, 0, 2, 4, 8, 10]);
+        // Seen within the second of the failure, each wait includes the
+        // rest of that second.
+        assert_eq!(delays, [0, 0, 0, 3, 5, 9, 11]);
         // Never permanent: the wait ends.
-        assert_eq!(policy.wait(&record, 1_010), None);
+        assert_eq!(policy.wait(&record, 1_011), None);
     }
 
     #[test]
