@@ -156,6 +156,23 @@ fn audit_settings_are_checked_and_sink_paths_resolved() {
         err.contains("key `audit.checkpoint_every_events`: expected a number of events"),
         "{err}"
     );
+    for (setting, key) in [
+        ("refusal_burst = 0", "audit.refusal_burst"),
+        ("refusals_per_second = 0.0", "audit.refusals_per_second"),
+        ("refusals_per_second = -1.0", "audit.refusals_per_second"),
+        ("refusals_per_second = nan", "audit.refusals_per_second"),
+    ] {
+        let err = parse(&format!("[audit]\n{setting}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("key `{key}`: expected")),
+            "{setting}: {err}"
+        );
+    }
+    let config = parse("[audit]\nrefusal_burst = 5\nrefusals_per_second = 0.5\n").unwrap();
+    assert_eq!(config.audit.refusal_burst, 5);
+    assert!((config.audit.refusals_per_second - 0.5).abs() < f64::EPSILON);
     let err = parse("[[audit.sinks]]\nkind = \"file\"\n")
         .unwrap_err()
         .to_string();

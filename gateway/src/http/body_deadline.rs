@@ -23,23 +23,28 @@ use tokio::time::{Instant, Sleep};
 pub struct BodyDeadlineElapsed;
 
 /// Whether a request body was read to its end (or failed), for the
-/// response to that request. A request without a body counts as read.
+/// response to that request.
 #[derive(Debug, Clone, Default)]
-pub struct BodyProgress(Option<Arc<AtomicBool>>);
+pub enum BodyProgress {
+    /// The request had no body.
+    #[default]
+    NoBody,
+    /// The request was refused before its body was wrapped: none of it
+    /// will be read.
+    NeverRead,
+    /// Set once nothing more of the body will be read.
+    Reading(Arc<AtomicBool>),
+}
 
 impl BodyProgress {
-    /// A body that will not be read at all (the request was refused
-    /// before it was wrapped).
-    pub fn unread_forever() -> Self {
-        Self(Some(Arc::new(AtomicBool::new(false))))
-    }
-
     /// True while part of the body has not been read: the client may
     /// still be sending it.
     pub fn unread(&self) -> bool {
-        self.0
-            .as_ref()
-            .is_some_and(|finished| !finished.load(Ordering::Acquire))
+        match self {
+            Self::NoBody => false,
+            Self::NeverRead => true,
+            Self::Reading(finished) => !finished.load(Ordering::Acquire),
+        }
     }
 }
 
@@ -51,7 +56,7 @@ impl BodyProgress {
 /// registration.
 pub fn with_deadline(inner: Body, limit: Duration) -> (Body, BodyProgress) {
     if inner.is_end_stream() {
-        return (inner, BodyProgress::default());
+        return (inner, BodyProgress::NoBody);
     }
     let finished = Arc::new(AtomicBool::new(false));
     let body = Body::new(DeadlineBody {
@@ -61,7 +66,7 @@ pub fn with_deadline(inner: Body, limit: Duration) -> (Body, BodyProgress) {
         done: false,
         finished: finished.clone(),
     });
-    (body, BodyProgress(Some(finished)))
+    (body, BodyProgress::Reading(finished))
 }
 
 struct DeadlineBody {

@@ -122,7 +122,7 @@ async fn around_request(
             Err(error) => {
                 tracing::info!(error = ?error, "request refused before routing");
                 if has_body {
-                    body = BodyProgress::unread_forever();
+                    body = BodyProgress::NeverRead;
                 }
                 error.into_response()
             }

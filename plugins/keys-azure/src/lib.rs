@@ -73,6 +73,11 @@ fn is_key_name(name: &str) -> bool {
     (1..=127).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
+/// Key Vault versions are 32 hex digits; nothing else reaches a URL.
+fn is_key_version(version: &str) -> bool {
+    version.len() == 32 && version.chars().all(|c| c.is_ascii_hexdigit())
+}
+
 impl KeyProvider for AzureKeys {
     fn init() -> Result<Self, PluginError> {
         let (settings, own) = AzureSettings::read(&["key_name", "key_version"])?;
@@ -155,9 +160,7 @@ impl KeyProvider for AzureKeys {
             .key_id
             .strip_prefix(&self.keys_url)
             .and_then(|rest| rest.split_once('/'))
-            .filter(|(name, version)| {
-                is_key_name(name) && !version.is_empty() && !version.contains('/')
-            })
+            .filter(|(name, version)| is_key_name(name) && is_key_version(version))
             .ok_or(PluginError::NotFound)?;
         let parameters = KeyOperationParameters {
             algorithm: Some(EncryptionAlgorithm::RsaOaep256),
