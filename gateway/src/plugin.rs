@@ -12,6 +12,8 @@ mod direct;
 mod egress;
 pub use egress::{EgressRule, EgressRuleError};
 mod engine;
+mod key_wrapper;
+pub use key_wrapper::PluginKeyWrapper;
 pub mod host;
 mod limits;
 mod loaded;

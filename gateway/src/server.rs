@@ -16,8 +16,10 @@ use crate::http::proxy::{RouteTable, UpstreamClient};
 use crate::http::{GatewayState, build_router};
 use crate::identity::{BootstrapAdmin, Identity, IdentityError};
 use crate::metrics::Metrics;
-use crate::plugin::{PluginEngine, PluginLoadError, PluginRegistry, ReloadReport};
-use crate::store::{Sealer, Store, StoreError};
+use crate::plugin::{
+    PluginEngine, PluginKeyWrapper, PluginLoadError, PluginRegistry, ReloadReport, World,
+};
+use crate::store::{KeyWrapper, KeyringSettings, LegacySealer, LocalKeyWrapper, Store, StoreError};
 use crate::tls::{self, CertificateSource, CertificateStore, TlsError};
 use arc_swap::ArcSwap;
 use std::net::SocketAddr;
@@ -158,21 +160,111 @@ struct AuditWriter {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// The data directory and the store in it (what `audit verify` and
-/// `audit export` read without starting anything else).
-pub async fn open_store(config: &Config) -> Result<(DataDir, Store), ServerError> {
+/// The data directory, its store (unlocked) and the plugins: what
+/// `serve`, `portcullis admin`, `keys` and `audit` work with.
+#[derive(Debug)]
+pub struct OpenedStore {
+    /// The data directory.
+    pub data: DataDir,
+    /// The store, its data keys unlocked and older clear values sealed.
+    pub store: Store,
+    /// The loaded plugins.
+    pub plugins: Arc<PluginRegistry>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Opens the data directory and store, loads the plugins and unlocks the
+/// store's data keys with the configured key provider.
+pub async fn open_store(config: &Config) -> Result<OpenedStore, ServerError> {
     let data = DataDir::prepare(&config.data_dir)?;
+    let keys = KeyringSettings {
+        max_age: Duration::from_secs(config.encryption.data_key_max_age_secs),
+    };
+    let store = Store::open_sqlite(&data.store_path(), keys).await?;
+    let metrics = Metrics::new();
+    let plugins = Arc::new(
+        PluginRegistry::load(
+            PluginEngine::new()?,
+            &config.plugins,
+            &config.auth,
+            store.clone(),
+            metrics.clone(),
+        )
+        .await?,
+    );
     let root_key = data.local_key()?;
-    let sealer = Sealer::derive(&root_key, "plugin-kv").map_err(StoreError::from)?;
-    let store = Store::open_sqlite(&data.store_path(), sealer).await?;
-    Ok((data, store))
+    let provider = key_provider(config, &plugins, &root_key)?;
+    let legacy = LegacySealer::from_local_key(&root_key).map_err(StoreError::from)?;
+    store.unlock(provider, Some(&legacy)).await?;
+    Ok(OpenedStore {
+        data,
+        store,
+        plugins,
+        metrics,
+    })
+}
+
+/// The key provider that wraps the store's data keys: the one named in
+/// `[encryption]`, else the only key-provider plugin, else the local key.
+fn key_provider(
+    config: &Config,
+    plugins: &Arc<PluginRegistry>,
+    root_key: &secrecy::SecretBox<[u8; 32]>,
+) -> Result<Arc<dyn KeyWrapper>, ServerError> {
+    let invalid = |expected: String| {
+        ServerError::Config(ConfigError::Invalid {
+            file: config
+                .source
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("<embedded default>")),
+            key: "encryption.key_provider".into(),
+            expected,
+        })
+    };
+    let providers: Vec<String> = plugins
+        .list()
+        .into_iter()
+        .filter(|(_, world)| *world == World::KeyProvider)
+        .map(|(name, _)| name)
+        .collect();
+    let name = match (&config.encryption.key_provider, providers.as_slice()) {
+        (Some(name), _) if providers.contains(name) => name.clone(),
+        (Some(name), _) => {
+            return Err(invalid(format!(
+                "the name of a key-provider plugin; `{name}` is not one"
+            )));
+        }
+        (None, []) => {
+            let local = LocalKeyWrapper::from_local_key(root_key).map_err(|e| {
+                StoreError::Seal(crate::store::SealError::KeyUnavailable {
+                    key: "local".into(),
+                    reason: e.to_string(),
+                })
+            })?;
+            return Ok(Arc::new(local));
+        }
+        (None, [only]) => only.clone(),
+        (None, several) => {
+            return Err(invalid(format!(
+                "the key-provider plugin that wraps the store's data keys, one of: {}",
+                several.join(", ")
+            )));
+        }
+    };
+    Ok(Arc::new(PluginKeyWrapper::new(plugins, &name)))
 }
 
 impl Core {
     /// Opens the data directory and store, loads the plugins and starts the
     /// identity service (making the default organization if needed).
     pub async fn open(config: &Config) -> Result<Self, ServerError> {
-        let (data, store) = open_store(config).await?;
+        let OpenedStore {
+            data,
+            store,
+            plugins,
+            metrics,
+        } = open_store(config).await?;
         let root_key = data.local_key()?;
         let (stop, stopped) = watch::channel(false);
         let (audit, task) = AuditLog::start(store.clone(), config.audit.clone(), stopped).await?;
@@ -180,18 +272,6 @@ impl Core {
             store.audit().subscribe(),
             config.audit.sinks.clone(),
         ));
-        let metrics = Metrics::new();
-        let engine = PluginEngine::new()?;
-        let plugins = Arc::new(
-            PluginRegistry::load(
-                engine,
-                &config.plugins,
-                &config.auth,
-                store.clone(),
-                metrics.clone(),
-            )
-            .await?,
-        );
         for (plugin, world) in plugins.list() {
             audit.events().emit(crate::audit::Event::PluginLoaded {
                 plugin,

@@ -9,10 +9,10 @@ mod audit;
 mod authz;
 mod credentials;
 mod directory;
+mod encryption;
 mod kv;
 mod login_flows;
 mod migrations;
-mod sealing;
 mod sessions;
 mod signing_keys;
 mod sso;
@@ -27,7 +27,10 @@ pub use credentials::{AgentKeyRecord, CredentialForm, CredentialRecord, SealingS
 pub use directory::{OrgChanges, OrgRecord, UserChanges, UserRecord};
 pub use kv::KvNamespace;
 pub use login_flows::LoginFlowRecord;
-pub use sealing::{SealError, Sealer, derive_key};
+pub use encryption::{
+    DataKeyInfo, KeyError, KeyFuture, KeyUsage, KeyWrapper, KeyringSettings, LegacySealer,
+    LocalKeyWrapper, ResealReport, SealError, WrappedDataKey, derive_key,
+};
 pub use sessions::{SessionPrincipal, SessionRecord};
 pub use signing_keys::SigningKeyRecord;
 pub use sso::{IdentityProviderRecord, ProviderSettings, SsoIdentityRecord};
@@ -96,19 +99,30 @@ fn conflict_as(what: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
     }
 }
 
-/// A handle to the gateway's database; cheap to clone. Values that may be
-/// secret are sealed by its [`Sealer`] before they reach the database.
+/// A handle to the gateway's database; cheap to clone. Record payloads
+/// are sealed under its data keys before they reach the database (see
+/// [`encryption`]); it reads and writes nothing until [`Store::unlock`].
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
-    sealer: Arc<Sealer>,
+    keyring: Arc<encryption::Keyring>,
     audit: Arc<AuditState>,
+}
+
+/// What each data key covers: `portcullis keys status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeysStatus {
+    /// Every data key, oldest first.
+    pub data_keys: Vec<DataKeyInfo>,
+    /// How many values each seals, per table.
+    pub usage: Vec<KeyUsage>,
 }
 
 impl Store {
     /// Opens (creating if needed) the SQLite store at `path`, owner-only,
-    /// and brings its schema up to date. `sealer` seals secret values.
-    pub async fn open_sqlite(path: &Path, sealer: Sealer) -> Result<Self, StoreError> {
+    /// and brings its schema up to date. Its data keys are locked until
+    /// [`Store::unlock`].
+    pub async fn open_sqlite(path: &Path, keys: KeyringSettings) -> Result<Self, StoreError> {
         let open_error = |source| StoreError::Open {
             path: path.display().to_string(),
             source,
@@ -122,6 +136,8 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Freed pages are zeroed, so no old value survives in the file.
+            .pragma("secure_delete", "on")
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
@@ -129,12 +145,168 @@ impl Store {
             .await
             .map_err(open_error)?;
         let store = Self {
+            keyring: Arc::new(encryption::Keyring::new(pool.clone(), keys)),
             pool,
-            sealer: Arc::new(sealer),
             audit: Arc::default(),
         };
         migrations::apply(&store.pool).await?;
         Ok(store)
+    }
+
+    /// Unlocks the data keys with `provider` (making the first ones in a
+    /// new store) and seals every value an older store kept in the clear
+    /// or in format 1 (opened with `legacy`), before anything is served.
+    pub async fn unlock(
+        &self,
+        provider: Arc<dyn KeyWrapper>,
+        legacy: Option<&LegacySealer>,
+    ) -> Result<(), StoreError> {
+        self.keyring.unlock(provider).await?;
+        let mut migrated = 0;
+        for table in encryption::tables::ALL {
+            let report = encryption::reseal(
+                &self.pool,
+                &self.keyring,
+                legacy,
+                table,
+                encryption::Pass::Unsealed,
+            )
+            .await?;
+            migrated += report.rows;
+        }
+        if migrated > 0 {
+            // Rewrites the file without the pages the clear values were in.
+            sqlx::query("VACUUM").execute(&self.pool).await?;
+            tracing::info!(records = migrated, "sealed the records an older store kept in the clear");
+        }
+        Ok(())
+    }
+
+    /// Opens the SQLite store at `path` and unlocks it with data keys
+    /// wrapped under the local key `root` (no key-provider plugin): for
+    /// tools, tests and benchmarks.
+    pub async fn open_sqlite_with_local_key(
+        path: &Path,
+        root: &secrecy::SecretBox<[u8; 32]>,
+    ) -> Result<Self, StoreError> {
+        let store = Self::open_sqlite(path, KeyringSettings::default()).await?;
+        let local = LocalKeyWrapper::from_local_key(root).map_err(|e| SealError::KeyUnavailable {
+            key: "local".into(),
+            reason: e.to_string(),
+        })?;
+        let legacy = LegacySealer::from_local_key(root)?;
+        store.unlock(Arc::new(local), Some(&legacy)).await?;
+        Ok(store)
+    }
+
+    /// Re-seals under the current data key every value sealed under an
+    /// older one (after a rotation), in batches, while serving.
+    pub async fn reencrypt(&self) -> Result<ResealReport, StoreError> {
+        let mut total = ResealReport::default();
+        for table in encryption::tables::ALL {
+            let report = encryption::reseal(
+                &self.pool,
+                &self.keyring,
+                None,
+                table,
+                encryption::Pass::NotCurrent,
+            )
+            .await?;
+            total.rows += report.rows;
+            total.skipped += report.skipped;
+        }
+        Ok(total)
+    }
+
+    /// Makes a new current data key and re-wraps every data key under the
+    /// key provider's current master key version; the new key's id.
+    pub async fn rotate_data_key(&self) -> Result<String, StoreError> {
+        Ok(self.keyring.rotate().await?)
+    }
+
+    /// Picks up a rotation another process made and re-checks keys held
+    /// longer than their maximum age with the key provider.
+    pub async fn refresh_keys(&self) -> Result<(), StoreError> {
+        Ok(self.keyring.refresh().await?)
+    }
+
+    /// The data keys and what each covers.
+    pub async fn keys_status(&self) -> Result<KeysStatus, StoreError> {
+        Ok(KeysStatus {
+            data_keys: self.keyring.data_keys().await?,
+            usage: encryption::usage(&self.pool).await?,
+        })
+    }
+
+    /// Seals `value` as `column` of `record`.
+    fn seal(
+        &self,
+        record: &encryption::Record,
+        column: &str,
+        value: &[u8],
+    ) -> Result<String, StoreError> {
+        Ok(self.keyring.seal(&record.aad(column), value)?)
+    }
+
+    /// Seals an optional text value (absence stays absent).
+    fn seal_opt(
+        &self,
+        record: &encryption::Record,
+        column: &str,
+        value: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        value
+            .map(|v| self.seal(record, column, v.as_bytes()))
+            .transpose()
+    }
+
+    /// Opens `column` of `record`.
+    async fn open(
+        &self,
+        record: &encryption::Record,
+        column: &str,
+        sealed: &str,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.keyring
+            .open(&record.aad(column), sealed)
+            .await?
+            .ok_or_else(|| record.integrity(column).into())
+    }
+
+    /// Opens a text value.
+    async fn open_text(
+        &self,
+        record: &encryption::Record,
+        column: &str,
+        sealed: &str,
+    ) -> Result<String, StoreError> {
+        String::from_utf8(self.open(record, column, sealed).await?)
+            .map_err(|_| record.integrity(column).into())
+    }
+
+    /// Opens an optional text value.
+    async fn open_opt(
+        &self,
+        record: &encryption::Record,
+        column: &str,
+        sealed: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        match sealed {
+            Some(sealed) => Ok(Some(self.open_text(record, column, sealed).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The blind index `column` of `table` for `value`, scoped by `within`.
+    fn blind(
+        &self,
+        table: &'static encryption::Table,
+        column: &str,
+        within: Option<&str>,
+        value: &str,
+    ) -> Result<String, StoreError> {
+        let index = self.keyring.index()?;
+        Ok(table.index_value(&index, column, within, value))
     }
 
     /// An in-memory store, for tests and tools.
@@ -153,16 +325,25 @@ impl Store {
                 source,
             })?;
         migrations::apply(&pool).await?;
-        Ok(Self {
+        let store = Self {
+            keyring: Arc::new(encryption::Keyring::new(
+                pool.clone(),
+                KeyringSettings::default(),
+            )),
             pool,
-            sealer: Arc::new(Sealer::ephemeral()?),
             audit: Arc::default(),
-        })
+        };
+        let local = LocalKeyWrapper::ephemeral().map_err(|e| SealError::KeyUnavailable {
+            key: "local".into(),
+            reason: e.to_string(),
+        })?;
+        store.unlock(Arc::new(local), None).await?;
+        Ok(store)
     }
 
     /// The private key-value namespace `namespace` (one per plugin instance).
     pub fn kv(&self, namespace: &str) -> KvNamespace {
-        KvNamespace::new(self.pool.clone(), self.sealer.clone(), namespace)
+        KvNamespace::new(self.clone(), namespace)
     }
 
     /// Deletes plugin key-value records that have expired; how many.

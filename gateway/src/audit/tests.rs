@@ -261,13 +261,14 @@ fn records_carry_the_context_and_never_a_secret_field() {
 /// other's events, reads the heads again, and the chains stay whole.
 #[tokio::test]
 async fn two_writers_on_one_store_keep_every_chain_whole() {
-    use crate::store::{OrgRecord, Sealer, Store};
+    use crate::store::{OrgRecord, Store};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shared.db");
-    let first = Store::open_sqlite(&path, Sealer::ephemeral().unwrap())
+    let root = secrecy::SecretBox::new(Box::new([3u8; 32]));
+    let first = Store::open_sqlite_with_local_key(&path, &root)
         .await
         .unwrap();
-    let second = Store::open_sqlite(&path, Sealer::ephemeral().unwrap())
+    let second = Store::open_sqlite_with_local_key(&path, &root)
         .await
         .unwrap();
     for round in 0..20 {
@@ -307,9 +308,10 @@ async fn two_writers_on_one_store_keep_every_chain_whole() {
 /// prune that a checkpoint does not close removes nothing.
 #[tokio::test]
 async fn pruned_segments_leave_a_chain_that_still_verifies_and_exports() {
-    use crate::store::{Sealer, Store};
+    use crate::store::Store;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(&dir.path().join("pruned.db"), Sealer::ephemeral().unwrap())
+    let root = secrecy::SecretBox::new(Box::new([4u8; 32]));
+    let store = Store::open_sqlite_with_local_key(&dir.path().join("pruned.db"), &root)
         .await
         .unwrap();
     let (_stop, stopped) = tokio::sync::watch::channel(false);

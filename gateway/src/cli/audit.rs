@@ -69,10 +69,10 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         } => {
             let results = if bundles.is_empty() {
                 let config = source.load()?;
-                let (_, store) = open_store(&config)
+                let opened = open_store(&config)
                     .await
                     .context("cannot open the gateway's store")?;
-                verify_store(&store).await?
+                verify_store(&opened.store).await?
             } else {
                 vec![verify_bundles(&bundles, key.as_deref())?]
             };
@@ -85,10 +85,10 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             out,
         } => {
             let config = source.load()?;
-            let (_, store) = open_store(&config)
+            let opened = open_store(&config)
                 .await
                 .context("cannot open the gateway's store")?;
-            let bundle = match export(&store, &chain, after).await {
+            let bundle = match export(&opened.store, &chain, after).await {
                 Ok(bundle) => bundle,
                 Err(AuditError::NothingSigned(after)) => {
                     anyhow::bail!("chain `{chain}` has no signed events after {after}")

@@ -34,6 +34,9 @@ pub struct Config {
     /// Secret references in plugin settings.
     #[serde(default)]
     pub secrets: SecretsConfig,
+    /// Encryption at rest: which key provider wraps the store's data keys.
+    #[serde(default)]
+    pub encryption: EncryptionConfig,
     /// Plugin instances by name.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
@@ -218,6 +221,29 @@ pub struct SecretsConfig {
 impl Default for SecretsConfig {
     fn default() -> Self {
         Self { refresh_secs: 300 }
+    }
+}
+
+/// Encryption at rest of the store's records.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncryptionConfig {
+    /// The key-provider plugin instance that wraps the store's data keys.
+    /// Unset: the one key-provider plugin configured, or, with none, the
+    /// data directory's local key file.
+    pub key_provider: Option<String>,
+    /// How long an unwrapped data key is used before the key provider is
+    /// asked again whether it still grants it, in seconds. A refusal drops
+    /// the key from memory; an outage keeps it serving.
+    pub data_key_max_age_secs: u64,
+}
+
+impl Default for EncryptionConfig {
+    fn default() -> Self {
+        Self {
+            key_provider: None,
+            data_key_max_age_secs: 3600,
+        }
     }
 }
 
@@ -542,6 +568,11 @@ pub(super) fn embedded_default(data_dir: &Path, plugin_dir: &Path) -> Config {
         authz: AuthzConfig::default(),
         audit: AuditConfig::default(),
         secrets: SecretsConfig::default(),
+        // The embedded default adds the bundled `keys-local` as `keys`.
+        encryption: EncryptionConfig {
+            key_provider: Some("keys".into()),
+            ..EncryptionConfig::default()
+        },
         plugins,
         routes: Vec::new(),
         identity_providers: Vec::new(),

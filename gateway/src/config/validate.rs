@@ -137,6 +137,20 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
         ));
     }
     validate_audit(&config.audit)?;
+    if !(60..=7 * 86_400).contains(&config.encryption.data_key_max_age_secs) {
+        return Err(problem(
+            "encryption.data_key_max_age_secs",
+            "a number of seconds from 60 to 604800 (7 days)",
+        ));
+    }
+    if let Some(provider) = &config.encryption.key_provider
+        && !known(provider)
+    {
+        return Err(problem(
+            "encryption.key_provider",
+            format!("the name of a key-provider plugin under [plugins], not `{provider}`"),
+        ));
+    }
     for (i, provider) in config.auth.providers.iter().enumerate() {
         if !known(provider) {
             return Err(problem(

@@ -49,7 +49,7 @@ impl portcullis_wire::AsPair for Attribute {
 /// A failure the guest reported as a value (wrong credential, not found, ...).
 pub type GuestError = types::PluginError;
 
-fn guest_text(error: &GuestError) -> String {
+pub(super) fn guest_text(error: &GuestError) -> String {
     match error {
         GuestError::InvalidCredentials => "invalid credentials".into(),
         GuestError::Expired => "expired".into(),

@@ -1,5 +1,6 @@
 //! API keys: one row per key, holding only a keyed hash of its secret.
 
+use super::encryption::tables::API_KEYS;
 use super::{Store, StoreError};
 use crate::audit::{Change, ChangeKind, RecordKind};
 use sqlx::Row;
@@ -34,32 +35,44 @@ pub struct ApiKeyRecord {
 
 const COLUMNS: &str = "id, org_id, owner_id, name, scope, secret_hash, created_at, created_by, expires_at, last_used_at, revoked_at";
 
-fn from_row(row: &SqliteRow) -> Result<ApiKeyRecord, sqlx::Error> {
-    let hash: Vec<u8> = row.try_get("secret_hash")?;
-    let scope: Option<String> = row.try_get("scope")?;
-    Ok(ApiKeyRecord {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        owner_id: row.try_get("owner_id")?,
-        name: row.try_get("name")?,
-        scope: scope
-            .map(|s| serde_json::from_str(&s))
-            .transpose()
-            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        secret_hash: hash
-            .try_into()
-            .map_err(|_| sqlx::Error::Decode("API key hash is not 32 bytes".into()))?,
-        created_at: row.try_get("created_at")?,
-        created_by: row.try_get("created_by")?,
-        expires_at: row.try_get("expires_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
+impl Store {
+    async fn api_key_from_row(&self, row: &SqliteRow) -> Result<ApiKeyRecord, StoreError> {
+        let id: String = row.try_get("id")?;
+        let org_id: String = row.try_get("org_id")?;
+        let record = API_KEYS.record(&[&id], Some(&org_id));
+        let hash: Vec<u8> = row.try_get("secret_hash")?;
+        let scope = self
+            .open_opt(&record, "scope", row.try_get("scope")?)
+            .await?;
+        Ok(ApiKeyRecord {
+            owner_id: row.try_get("owner_id")?,
+            name: self.open_text(&record, "name", row.try_get("name")?).await?,
+            scope: scope
+                .map(|s| serde_json::from_str(&s))
+                .transpose()
+                .map_err(|_| record.integrity("scope"))?,
+            secret_hash: hash
+                .try_into()
+                .map_err(|_| sqlx::Error::Decode("API key hash is not 32 bytes".into()))?,
+            created_at: row.try_get("created_at")?,
+            created_by: row.try_get("created_by")?,
+            expires_at: row.try_get("expires_at")?,
+            last_used_at: row.try_get("last_used_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+            id,
+            org_id,
+        })
+    }
 }
 
 impl Store {
     /// Records a new key.
     pub async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let record = API_KEYS.record(&[&key.id], Some(&key.org_id));
+        let scope = key
+            .scope
+            .as_ref()
+            .map(|s| serde_json::to_string(s).unwrap_or_else(|_| "[]".into()));
         let mut tx = self.change().await?;
         sqlx::query(&format!(
             "INSERT INTO api_keys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -67,12 +80,8 @@ impl Store {
         .bind(&key.id)
         .bind(&key.org_id)
         .bind(&key.owner_id)
-        .bind(&key.name)
-        .bind(
-            key.scope
-                .as_ref()
-                .map(|s| serde_json::to_string(s).unwrap_or_else(|_| "[]".into())),
-        )
+        .bind(self.seal(&record, "name", key.name.as_bytes())?)
+        .bind(self.seal_opt(&record, "scope", scope.as_deref())?)
         .bind(&key.secret_hash[..])
         .bind(key.created_at)
         .bind(&key.created_by)
@@ -99,7 +108,10 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        match row {
+            Some(row) => Ok(Some(self.api_key_from_row(&row).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Keys of an organization, optionally of one owner, newest first.
@@ -117,7 +129,11 @@ impl Store {
         .bind(owner_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        let mut keys = Vec::with_capacity(rows.len());
+        for row in &rows {
+            keys.push(self.api_key_from_row(row).await?);
+        }
+        Ok(keys)
     }
 
     /// Revokes a key at `now`; whether a live key was revoked.

@@ -3,6 +3,8 @@
 //! chains back for verification and export, checkpoints, signing keys and
 //! queries.
 
+use super::encryption::Keyring;
+use super::encryption::tables::{AUDIT_EVENTS, AUDIT_KEYS};
 use super::{Store, StoreError};
 use crate::audit::chain::{Digest, GENESIS, digest_of, link};
 use crate::audit::checkpoint::Checkpoint;
@@ -190,23 +192,36 @@ struct Appended {
 async fn append(
     conn: &mut SqliteConnection,
     known: &Known,
+    keyring: &Keyring,
     batch: &[Pending],
 ) -> Result<Appended, sqlx::Error> {
     if batch.len() > ROWS_PER_INSERT {
-        return append_from(conn, None, batch).await;
+        return append_from(conn, None, keyring, batch).await;
     }
-    match append_from(conn, Some(known), batch).await {
+    match append_from(conn, Some(known), keyring, batch).await {
         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
             known.forget();
-            append_from(conn, None, batch).await
+            append_from(conn, None, keyring, batch).await
         }
         other => other,
     }
 }
 
+/// The stored form of an event's record: sealed, bound to its chain (the
+/// chain's hashes bind it to its place).
+fn seal_record(keyring: &Keyring, pending: &Pending, record: &str) -> Result<String, sqlx::Error> {
+    let aad = AUDIT_EVENTS
+        .record(&[&pending.chain], pending.org.as_deref())
+        .aad("record");
+    keyring
+        .seal(&aad, record.as_bytes())
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))
+}
+
 async fn append_from(
     conn: &mut SqliteConnection,
     known: Option<&Known>,
+    keyring: &Keyring,
     batch: &[Pending],
 ) -> Result<Appended, sqlx::Error> {
     let mut heads = Heads::default();
@@ -216,14 +231,15 @@ async fn append_from(
         let seq = seq + 1;
         let record = pending.to_record(seq);
         let hash = link(&prev, &record);
+        let sealed = seal_record(keyring, pending, &record)?;
         heads.0.insert(pending.chain.clone(), (seq, hash));
-        rows.push((pending, seq, record, prev, hash));
+        rows.push((pending, seq, record, sealed, prev, hash));
     }
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO audit_events (chain, seq, at, org_id, actor, action, resource, outcome, record, prev_hash, hash) ",
         );
-        insert.push_values(chunk, |mut row, (pending, seq, record, prev, hash)| {
+        insert.push_values(chunk, |mut row, (pending, seq, _, sealed, prev, hash)| {
             row.push_bind(pending.chain.as_str())
                 .push_bind(*seq)
                 .push_bind(pending.at)
@@ -232,7 +248,7 @@ async fn append_from(
                 .push_bind(pending.action.as_str())
                 .push_bind(pending.resource.as_deref())
                 .push_bind(pending.outcome)
-                .push_bind(record.as_str())
+                .push_bind(sealed.as_str())
                 .push_bind(prev.as_slice())
                 .push_bind(hash.as_slice());
         });
@@ -241,7 +257,7 @@ async fn append_from(
     Ok(Appended {
         records: rows
             .into_iter()
-            .map(|(_, _, record, _, _)| record)
+            .map(|(_, _, record, _, _, _)| record)
             .collect(),
         heads: heads.0,
     })
@@ -317,10 +333,6 @@ fn checkpoint_of(row: &SqliteRow) -> Result<Checkpoint, sqlx::Error> {
     })
 }
 
-fn key_context(id: &str) -> Vec<u8> {
-    format!("audit_keys/{id}").into_bytes()
-}
-
 impl Store {
     /// The audit log's shared state.
     pub fn audit(&self) -> &AuditState {
@@ -347,7 +359,7 @@ impl Store {
             .into_iter()
             .map(|event| Pending::new(&event, context.clone()))
             .collect();
-        let appended = append(&mut tx, &self.audit.known, &batch)
+        let appended = append(&mut tx, &self.audit.known, &self.keyring, &batch)
             .await
             .map_err(|e| self.audit.failed(e))?;
         tx.commit().await?;
@@ -359,7 +371,7 @@ impl Store {
     pub async fn append_audit(&self, batch: &[Pending]) -> Result<(), StoreError> {
         let result: Result<Appended, sqlx::Error> = async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            let appended = append(&mut tx, &self.audit.known, batch).await?;
+            let appended = append(&mut tx, &self.audit.known, &self.keyring, batch).await?;
             tx.commit().await?;
             Ok(appended)
         }
@@ -381,7 +393,7 @@ impl Store {
         );
         let result: Result<(), sqlx::Error> = async {
             let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            append_from(&mut tx, None, std::slice::from_ref(&probe)).await?;
+            append_from(&mut tx, None, &self.keyring, std::slice::from_ref(&probe)).await?;
             tx.rollback().await
         }
         .await;
@@ -426,7 +438,13 @@ impl Store {
         .bind(to)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(row_of).collect::<Result<_, _>>()?)
+        let mut opened = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut stored = row_of(row)?;
+            stored.record = self.open_audit_record(chain, row).await?;
+            opened.push(stored);
+        }
+        Ok(opened)
     }
 
     /// The checkpoints of `chain`, oldest first.
@@ -490,7 +508,7 @@ impl Store {
         filter: &AuditFilter,
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, record FROM audit_events
+            "SELECT seq, org_id, record FROM audit_events
              WHERE chain = ?1
                AND (?2 IS NULL OR at >= ?2)
                AND (?3 IS NULL OR at < ?3)
@@ -512,10 +530,28 @@ impl Store {
         .bind(filter.limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("seq")?, row.try_get("record")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let record = self.open_audit_record(&filter.chain, row).await?;
+            events.push((row.try_get("seq")?, record));
+        }
+        Ok(events)
+    }
+
+    /// An event's record, opened. One that does not authenticate (changed
+    /// or moved in the file) reads as empty, which verification reports
+    /// as a changed event at its place; a data key that cannot be had is
+    /// an error.
+    async fn open_audit_record(&self, chain: &str, row: &SqliteRow) -> Result<String, StoreError> {
+        let org: Option<String> = row.try_get("org_id")?;
+        let sealed: String = row.try_get("record")?;
+        let aad = AUDIT_EVENTS.record(&[chain], org.as_deref()).aad("record");
+        Ok(self
+            .keyring
+            .open(&aad, &sealed)
+            .await?
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .unwrap_or_default())
     }
 
     /// Deletes the events of `chain` up to `seq`, which a checkpoint must
@@ -561,8 +597,10 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let id: String = row.try_get("id")?;
-        let sealed: Vec<u8> = row.try_get("private_key")?;
-        let document = self.sealer.open(&key_context(&id), &sealed)?;
+        let record = AUDIT_KEYS.record(&[&id], None);
+        let document = self
+            .open(&record, "private_key", row.try_get("private_key")?)
+            .await?;
         Ok(Some((id, document)))
     }
 
@@ -575,7 +613,7 @@ impl Store {
         document: &[u8],
         now: i64,
     ) -> Result<(), StoreError> {
-        let sealed = self.sealer.seal(&key_context(id), document)?;
+        let sealed = self.seal(&AUDIT_KEYS.record(&[id], None), "private_key", document)?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("UPDATE audit_keys SET retired_at = ? WHERE retired_at IS NULL")
             .bind(now)

@@ -3,6 +3,7 @@
 //! version in the same transaction, so a gateway that sees a new version
 //! knows its snapshot is stale.
 
+use super::encryption::tables::{BINDINGS, CONNECTIONS, ENVIRONMENTS, ROLES};
 use super::{Store, StoreError, conflict_as};
 use crate::audit::{Change, ChangeKind, Event, RecordKind};
 use sqlx::sqlite::SqliteRow;
@@ -139,59 +140,112 @@ const ROLE_COLUMNS: &str = "id, org_id, name, description, permissions, created_
 const BINDING_COLUMNS: &str =
     "id, org_id, subject, role_id, scope_kind, scope_id, created_at, created_by";
 
-fn environment(row: &SqliteRow) -> Result<EnvironmentRecord, sqlx::Error> {
-    Ok(EnvironmentRecord {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+impl Store {
+    async fn environment_from_row(&self, row: &SqliteRow) -> Result<EnvironmentRecord, StoreError> {
+        let id: String = row.try_get("id")?;
+        let org_id: String = row.try_get("org_id")?;
+        let record = ENVIRONMENTS.record(&[&id], Some(&org_id));
+        Ok(EnvironmentRecord {
+            name: self.open_text(&record, "name", row.try_get("name")?).await?,
+            description: self
+                .open_opt(&record, "description", row.try_get("description")?)
+                .await?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            id,
+            org_id,
+        })
+    }
+
+    async fn connection_from_row(&self, row: &SqliteRow) -> Result<ConnectionRecord, StoreError> {
+        let id: String = row.try_get("id")?;
+        let org_id: String = row.try_get("org_id")?;
+        let record = CONNECTIONS.record(&[&id], Some(&org_id));
+        let port: i64 = row.try_get("port")?;
+        Ok(ConnectionRecord {
+            environment_id: row.try_get("environment_id")?,
+            name: self.open_text(&record, "name", row.try_get("name")?).await?,
+            kind: row.try_get("kind")?,
+            host: self.open_text(&record, "host", row.try_get("host")?).await?,
+            port: u16::try_from(port).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            database: self
+                .open_opt(&record, "database", row.try_get("database")?)
+                .await?,
+            tls_mode: row.try_get("tls_mode")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            id,
+            org_id,
+        })
+    }
+
+    async fn role_from_row(&self, row: &SqliteRow) -> Result<RoleRecord, StoreError> {
+        let id: String = row.try_get("id")?;
+        let org_id: String = row.try_get("org_id")?;
+        let record = ROLES.record(&[&id], Some(&org_id));
+        let permissions = self
+            .open(&record, "permissions", row.try_get("permissions")?)
+            .await?;
+        Ok(RoleRecord {
+            name: self.open_text(&record, "name", row.try_get("name")?).await?,
+            description: self
+                .open_opt(&record, "description", row.try_get("description")?)
+                .await?,
+            permissions: serde_json::from_slice(&permissions)
+                .map_err(|_| record.integrity("permissions"))?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            id,
+            org_id,
+        })
+    }
+
+    async fn binding_from_row(&self, row: &SqliteRow) -> Result<BindingRecord, StoreError> {
+        let id: String = row.try_get("id")?;
+        let org_id: String = row.try_get("org_id")?;
+        let record = BINDINGS.record(&[&id], Some(&org_id));
+        Ok(BindingRecord {
+            subject: self
+                .open_text(&record, "subject", row.try_get("subject")?)
+                .await?,
+            role_id: row.try_get("role_id")?,
+            scope_kind: row.try_get("scope_kind")?,
+            scope_id: row.try_get("scope_id")?,
+            created_at: row.try_get("created_at")?,
+            created_by: row.try_get("created_by")?,
+            id,
+            org_id,
+        })
+    }
+
+    fn subject_index(&self, subject: &str) -> Result<String, StoreError> {
+        self.blind(&BINDINGS, "subject_index", None, subject)
+    }
+
+    /// A sealed text and its blind index, for a named column.
+    fn sealed_name(
+        &self,
+        table: &'static super::encryption::Table,
+        record: &super::encryption::Record,
+        within: &str,
+        name: &str,
+    ) -> Result<(String, String), StoreError> {
+        Ok((
+            self.seal(record, "name", name.as_bytes())?,
+            self.blind(table, "name_index", Some(within), name)?,
+        ))
+    }
 }
 
-fn connection(row: &SqliteRow) -> Result<ConnectionRecord, sqlx::Error> {
-    let port: i64 = row.try_get("port")?;
-    Ok(ConnectionRecord {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        environment_id: row.try_get("environment_id")?,
-        name: row.try_get("name")?,
-        kind: row.try_get("kind")?,
-        host: row.try_get("host")?,
-        port: u16::try_from(port).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        database: row.try_get("database")?,
-        tls_mode: row.try_get("tls_mode")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-fn role(row: &SqliteRow) -> Result<RoleRecord, sqlx::Error> {
-    let permissions: String = row.try_get("permissions")?;
-    Ok(RoleRecord {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        permissions: serde_json::from_str(&permissions)
-            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-fn binding(row: &SqliteRow) -> Result<BindingRecord, sqlx::Error> {
-    Ok(BindingRecord {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        subject: row.try_get("subject")?,
-        role_id: row.try_get("role_id")?,
-        scope_kind: row.try_get("scope_kind")?,
-        scope_id: row.try_get("scope_id")?,
-        created_at: row.try_get("created_at")?,
-        created_by: row.try_get("created_by")?,
-    })
+/// Maps every row with an async mapper, in order.
+macro_rules! map_rows {
+    ($store:expr, $rows:expr, $map:ident) => {{
+        let mut out = Vec::with_capacity($rows.len());
+        for row in $rows.iter() {
+            out.push($store.$map(row).await?);
+        }
+        out
+    }};
 }
 
 /// Marks the policy changed, inside the writing transaction.
@@ -225,22 +279,20 @@ fn permissions_json(permissions: &[String]) -> String {
 impl Store {
     /// Row `id` of `table` if it belongs to `org`. `table` and `columns`
     /// are this module's constants, never input.
-    async fn one_in_org<T>(
+    async fn one_in_org(
         &self,
         table: &'static str,
         columns: &'static str,
         org_id: &str,
         id: &str,
-        map: fn(&SqliteRow) -> Result<T, sqlx::Error>,
-    ) -> Result<Option<T>, StoreError> {
-        let row = sqlx::query(&format!(
+    ) -> Result<Option<SqliteRow>, StoreError> {
+        Ok(sqlx::query(&format!(
             "SELECT {columns} FROM {table} WHERE org_id = ? AND id = ?"
         ))
         .bind(org_id)
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(map).transpose()?)
+        .await?)
     }
 
     /// The policy version: it increases with every change to roles,
@@ -259,26 +311,22 @@ impl Store {
         let version = sqlx::query_scalar("SELECT version FROM policy_version WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;
-        let roles = sqlx::query(&format!("SELECT {ROLE_COLUMNS} FROM roles ORDER BY id"))
+        let role_rows = sqlx::query(&format!("SELECT {ROLE_COLUMNS} FROM roles ORDER BY id"))
             .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(role)
-            .collect::<Result<_, _>>()?;
+            .await?;
         let connections = sqlx::query_as::<_, (String, String, String)>(
             "SELECT id, org_id, environment_id FROM connections ORDER BY id",
         )
         .fetch_all(&mut *tx)
         .await?;
-        let bindings = sqlx::query(&format!(
+        let binding_rows = sqlx::query(&format!(
             "SELECT {BINDING_COLUMNS} FROM bindings ORDER BY id"
         ))
         .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(binding)
-        .collect::<Result<_, _>>()?;
+        .await?;
         tx.commit().await?;
+        let roles = map_rows!(self, role_rows, role_from_row);
+        let bindings = map_rows!(self, binding_rows, binding_from_row);
         Ok(PolicyRecords {
             version,
             roles,
@@ -291,16 +339,19 @@ impl Store {
 
     /// Creates an environment ([`StoreError::Conflict`] if the name is taken).
     pub async fn insert_environment(&self, env: &EnvironmentRecord) -> Result<(), StoreError> {
+        let record = ENVIRONMENTS.record(&[&env.id], Some(&env.org_id));
+        let (name, name_index) = self.sealed_name(&ENVIRONMENTS, &record, &env.org_id, &env.name)?;
         let mut tx = self.change().await?;
         sqlx::query(&format!(
-            "INSERT INTO environments ({ENV_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+            "INSERT INTO environments ({ENV_COLUMNS}, name_index) VALUES (?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&env.id)
         .bind(&env.org_id)
-        .bind(&env.name)
-        .bind(&env.description)
+        .bind(name)
+        .bind(self.seal_opt(&record, "description", env.description.as_deref())?)
         .bind(env.created_at)
         .bind(env.updated_at)
+        .bind(name_index)
         .execute(&mut *tx)
         .await
         .map_err(conflict_as("an environment with this name"))?;
@@ -320,12 +371,14 @@ impl Store {
     /// The organization's environments, by name.
     pub async fn environments(&self, org_id: &str) -> Result<Vec<EnvironmentRecord>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {ENV_COLUMNS} FROM environments WHERE org_id = ? ORDER BY name"
+            "SELECT {ENV_COLUMNS} FROM environments WHERE org_id = ?"
         ))
         .bind(org_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(environment).collect::<Result<_, _>>()?)
+        let mut environments = map_rows!(self, rows, environment_from_row);
+        environments.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(environments)
     }
 
     /// One environment of the organization.
@@ -334,8 +387,10 @@ impl Store {
         org_id: &str,
         id: &str,
     ) -> Result<Option<EnvironmentRecord>, StoreError> {
-        self.one_in_org("environments", ENV_COLUMNS, org_id, id, environment)
-            .await
+        match self.one_in_org("environments", ENV_COLUMNS, org_id, id).await? {
+            Some(row) => Ok(Some(self.environment_from_row(&row).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Renames or re-describes an environment (`description` of
@@ -348,15 +403,20 @@ impl Store {
         description: Option<Option<&str>>,
         now: i64,
     ) -> Result<Option<EnvironmentRecord>, StoreError> {
+        let record = ENVIRONMENTS.record(&[id], Some(org_id));
+        let sealed_name = name
+            .map(|name| self.sealed_name(&ENVIRONMENTS, &record, org_id, name))
+            .transpose()?;
         let mut tx = self.change().await?;
         let done = sqlx::query(
-            "UPDATE environments SET name = COALESCE(?, name),
+            "UPDATE environments SET name = COALESCE(?, name), name_index = COALESCE(?, name_index),
                  description = CASE WHEN ? THEN ? ELSE description END, updated_at = ?
              WHERE org_id = ? AND id = ?",
         )
-        .bind(name)
+        .bind(sealed_name.as_ref().map(|(sealed, _)| sealed))
+        .bind(sealed_name.as_ref().map(|(_, index)| index))
         .bind(description.is_some())
-        .bind(description.flatten())
+        .bind(self.seal_opt(&record, "description", description.flatten())?)
         .bind(now)
         .bind(org_id)
         .bind(id)
@@ -447,21 +507,25 @@ impl Store {
     /// Creates a connection ([`StoreError::Conflict`] if its environment
     /// has one of that name).
     pub async fn insert_connection(&self, conn: &ConnectionRecord) -> Result<(), StoreError> {
+        let record = CONNECTIONS.record(&[&conn.id], Some(&conn.org_id));
+        let (name, name_index) =
+            self.sealed_name(&CONNECTIONS, &record, &conn.environment_id, &conn.name)?;
         let mut tx = self.change().await?;
         sqlx::query(&format!(
-            "INSERT INTO connections ({CONN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO connections ({CONN_COLUMNS}, name_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&conn.id)
         .bind(&conn.org_id)
         .bind(&conn.environment_id)
-        .bind(&conn.name)
+        .bind(name)
         .bind(&conn.kind)
-        .bind(&conn.host)
+        .bind(self.seal(&record, "host", conn.host.as_bytes())?)
         .bind(i64::from(conn.port))
-        .bind(&conn.database)
+        .bind(self.seal_opt(&record, "database", conn.database.as_deref())?)
         .bind(&conn.tls_mode)
         .bind(conn.created_at)
         .bind(conn.updated_at)
+        .bind(name_index)
         .execute(&mut *tx)
         .await
         .map_err(conflict_as(
@@ -488,13 +552,15 @@ impl Store {
         environment_id: &str,
     ) -> Result<Vec<ConnectionRecord>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {CONN_COLUMNS} FROM connections WHERE org_id = ? AND environment_id = ? ORDER BY name"
+            "SELECT {CONN_COLUMNS} FROM connections WHERE org_id = ? AND environment_id = ?"
         ))
         .bind(org_id)
         .bind(environment_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(connection).collect::<Result<_, _>>()?)
+        let mut connections = map_rows!(self, rows, connection_from_row);
+        connections.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(connections)
     }
 
     /// One connection of the organization.
@@ -503,8 +569,10 @@ impl Store {
         org_id: &str,
         id: &str,
     ) -> Result<Option<ConnectionRecord>, StoreError> {
-        self.one_in_org("connections", CONN_COLUMNS, org_id, id, connection)
-            .await
+        match self.one_in_org("connections", CONN_COLUMNS, org_id, id).await? {
+            Some(row) => Ok(Some(self.connection_from_row(&row).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Applies `changes`; the updated record, or `None` if missing.
@@ -515,20 +583,45 @@ impl Store {
         changes: &ConnectionChanges,
         now: i64,
     ) -> Result<Option<ConnectionRecord>, StoreError> {
+        // The name's index is scoped by the environment, which a change
+        // never moves.
+        let environment_id: Option<String> =
+            sqlx::query_scalar("SELECT environment_id FROM connections WHERE org_id = ? AND id = ?")
+                .bind(org_id)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(environment_id) = environment_id else {
+            return Ok(None);
+        };
+        let record = CONNECTIONS.record(&[id], Some(org_id));
+        let sealed_name = changes
+            .name
+            .as_deref()
+            .map(|name| self.sealed_name(&CONNECTIONS, &record, &environment_id, name))
+            .transpose()?;
         let mut tx = self.change().await?;
         let done = sqlx::query(
-            "UPDATE connections SET name = COALESCE(?, name), kind = COALESCE(?, kind),
+            "UPDATE connections SET name = COALESCE(?, name), name_index = COALESCE(?, name_index),
+                 kind = COALESCE(?, kind),
                  host = COALESCE(?, host), port = COALESCE(?, port),
                  database = CASE WHEN ? THEN ? ELSE database END,
                  tls_mode = COALESCE(?, tls_mode), updated_at = ?
              WHERE org_id = ? AND id = ?",
         )
-        .bind(&changes.name)
+        .bind(sealed_name.as_ref().map(|(sealed, _)| sealed))
+        .bind(sealed_name.as_ref().map(|(_, index)| index))
         .bind(&changes.kind)
-        .bind(&changes.host)
+        .bind(
+            changes
+                .host
+                .as_deref()
+                .map(|host| self.seal(&record, "host", host.as_bytes()))
+                .transpose()?,
+        )
         .bind(changes.port.map(i64::from))
         .bind(changes.database.is_some())
-        .bind(changes.database.clone().flatten())
+        .bind(self.seal_opt(&record, "database", changes.database.clone().flatten().as_deref())?)
         .bind(&changes.tls_mode)
         .bind(now)
         .bind(org_id)
@@ -587,17 +680,20 @@ impl Store {
 
     /// Creates a custom role ([`StoreError::Conflict`] if the name is taken).
     pub async fn insert_role(&self, role: &RoleRecord) -> Result<(), StoreError> {
+        let record = ROLES.record(&[&role.id], Some(&role.org_id));
+        let (name, name_index) = self.sealed_name(&ROLES, &record, &role.org_id, &role.name)?;
         let mut tx = self.change().await?;
         sqlx::query(&format!(
-            "INSERT INTO roles ({ROLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO roles ({ROLE_COLUMNS}, name_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&role.id)
         .bind(&role.org_id)
-        .bind(&role.name)
-        .bind(&role.description)
-        .bind(permissions_json(&role.permissions))
+        .bind(name)
+        .bind(self.seal_opt(&record, "description", role.description.as_deref())?)
+        .bind(self.seal(&record, "permissions", permissions_json(&role.permissions).as_bytes())?)
         .bind(role.created_at)
         .bind(role.updated_at)
+        .bind(name_index)
         .execute(&mut *tx)
         .await
         .map_err(conflict_as("a role with this name"))?;
@@ -617,18 +713,22 @@ impl Store {
     /// The organization's custom roles, by name.
     pub async fn roles(&self, org_id: &str) -> Result<Vec<RoleRecord>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {ROLE_COLUMNS} FROM roles WHERE org_id = ? ORDER BY name"
+            "SELECT {ROLE_COLUMNS} FROM roles WHERE org_id = ?"
         ))
         .bind(org_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(role).collect::<Result<_, _>>()?)
+        let mut roles = map_rows!(self, rows, role_from_row);
+        roles.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(roles)
     }
 
     /// One custom role of the organization.
     pub async fn role(&self, org_id: &str, id: &str) -> Result<Option<RoleRecord>, StoreError> {
-        self.one_in_org("roles", ROLE_COLUMNS, org_id, id, role)
-            .await
+        match self.one_in_org("roles", ROLE_COLUMNS, org_id, id).await? {
+            Some(row) => Ok(Some(self.role_from_row(&row).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Replaces a custom role's name, description or permissions.
@@ -641,17 +741,26 @@ impl Store {
         permissions: Option<&[String]>,
         now: i64,
     ) -> Result<Option<RoleRecord>, StoreError> {
+        let record = ROLES.record(&[id], Some(org_id));
+        let sealed_name = name
+            .map(|name| self.sealed_name(&ROLES, &record, org_id, name))
+            .transpose()?;
         let mut tx = self.change().await?;
         let done = sqlx::query(
-            "UPDATE roles SET name = COALESCE(?, name),
+            "UPDATE roles SET name = COALESCE(?, name), name_index = COALESCE(?, name_index),
                  description = CASE WHEN ? THEN ? ELSE description END,
                  permissions = COALESCE(?, permissions), updated_at = ?
              WHERE org_id = ? AND id = ?",
         )
-        .bind(name)
+        .bind(sealed_name.as_ref().map(|(sealed, _)| sealed))
+        .bind(sealed_name.as_ref().map(|(_, index)| index))
         .bind(description.is_some())
-        .bind(description.flatten())
-        .bind(permissions.map(permissions_json))
+        .bind(self.seal_opt(&record, "description", description.flatten())?)
+        .bind(
+            permissions
+                .map(|p| self.seal(&record, "permissions", permissions_json(p).as_bytes()))
+                .transpose()?,
+        )
         .bind(now)
         .bind(org_id)
         .bind(id)
@@ -710,17 +819,19 @@ impl Store {
         tx: &mut Transaction<'_, Sqlite>,
         binding: &BindingRecord,
     ) -> Result<(), StoreError> {
+        let record = BINDINGS.record(&[&binding.id], Some(&binding.org_id));
         sqlx::query(&format!(
-            "INSERT INTO bindings ({BINDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO bindings ({BINDING_COLUMNS}, subject_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&binding.id)
         .bind(&binding.org_id)
-        .bind(&binding.subject)
+        .bind(self.seal(&record, "subject", binding.subject.as_bytes())?)
         .bind(&binding.role_id)
         .bind(&binding.scope_kind)
         .bind(&binding.scope_id)
         .bind(binding.created_at)
         .bind(&binding.created_by)
+        .bind(self.subject_index(&binding.subject)?)
         .execute(&mut **tx)
         .await
         .map_err(conflict_as("the same binding"))?;
@@ -733,16 +844,17 @@ impl Store {
         org_id: &str,
         subject: Option<&str>,
     ) -> Result<Vec<BindingRecord>, StoreError> {
+        let index = subject.map(|s| self.subject_index(s)).transpose()?;
         let rows = sqlx::query(&format!(
-            "SELECT {BINDING_COLUMNS} FROM bindings WHERE org_id = ? AND (? IS NULL OR subject = ?)
+            "SELECT {BINDING_COLUMNS} FROM bindings WHERE org_id = ? AND (? IS NULL OR subject_index = ?)
              ORDER BY created_at, id"
         ))
         .bind(org_id)
-        .bind(subject)
-        .bind(subject)
+        .bind(&index)
+        .bind(&index)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(binding).collect::<Result<_, _>>()?)
+        Ok(map_rows!(self, rows, binding_from_row))
     }
 
     /// One binding of the organization.
@@ -751,8 +863,10 @@ impl Store {
         org_id: &str,
         id: &str,
     ) -> Result<Option<BindingRecord>, StoreError> {
-        self.one_in_org("bindings", BINDING_COLUMNS, org_id, id, binding)
-            .await
+        match self.one_in_org("bindings", BINDING_COLUMNS, org_id, id).await? {
+            Some(row) => Ok(Some(self.binding_from_row(&row).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Deletes a binding.
@@ -771,8 +885,8 @@ impl Store {
     pub async fn delete_bindings_of(&self, subject: &str) -> Result<u64, StoreError> {
         let mut tx = self.change().await?;
         let deleted: Vec<(String, String)> =
-            sqlx::query_as("DELETE FROM bindings WHERE subject = ? RETURNING id, org_id")
-                .bind(subject)
+            sqlx::query_as("DELETE FROM bindings WHERE subject_index = ? RETURNING id, org_id")
+                .bind(self.subject_index(subject)?)
                 .fetch_all(&mut *tx)
                 .await?;
         if deleted.is_empty() {

@@ -4,6 +4,7 @@
 //! credential as ciphertext or as a reference. Nothing stored here opens
 //! a credential.
 
+use super::encryption::tables::{AGENT_KEYS, CONNECTION_CREDENTIALS};
 use super::{Store, StoreError, conflict_as};
 use crate::audit::{Change, ChangeKind, Event, RecordKind};
 use sqlx::Row;
@@ -96,28 +97,37 @@ const AGENT_KEY_COLUMNS: &str =
 const CREDENTIAL_COLUMNS: &str =
     "connection_id, org_id, version, form, body, sealed_by, updated_at";
 
-fn agent_key(row: &SqliteRow) -> Result<AgentKeyRecord, sqlx::Error> {
-    Ok(AgentKeyRecord {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        environment_id: row.try_get("environment_id")?,
-        public_key: row.try_get("public_key")?,
-        endorsement: row.try_get("endorsement")?,
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
+impl Store {
+    async fn agent_key_from_row(&self, row: &SqliteRow) -> Result<AgentKeyRecord, StoreError> {
+        let id: String = row.try_get("id")?;
+        let org_id: String = row.try_get("org_id")?;
+        let environment_id: String = row.try_get("environment_id")?;
+        let record = AGENT_KEYS.record(&[&environment_id, &id], Some(&org_id));
+        Ok(AgentKeyRecord {
+            public_key: row.try_get("public_key")?,
+            endorsement: row.try_get("endorsement")?,
+            name: self.open_opt(&record, "name", row.try_get("name")?).await?,
+            created_at: row.try_get("created_at")?,
+            id,
+            org_id,
+            environment_id,
+        })
+    }
 
-fn credential(row: &SqliteRow) -> Result<CredentialRecord, sqlx::Error> {
-    Ok(CredentialRecord {
-        connection_id: row.try_get("connection_id")?,
-        org_id: row.try_get("org_id")?,
-        version: row.try_get("version")?,
-        form: CredentialForm::parse(row.try_get("form")?)?,
-        body: row.try_get("body")?,
-        sealed_by: row.try_get("sealed_by")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+    async fn credential_from_row(&self, row: &SqliteRow) -> Result<CredentialRecord, StoreError> {
+        let connection_id: String = row.try_get("connection_id")?;
+        let org_id: String = row.try_get("org_id")?;
+        let record = CONNECTION_CREDENTIALS.record(&[&connection_id], Some(&org_id));
+        Ok(CredentialRecord {
+            version: row.try_get("version")?,
+            form: CredentialForm::parse(row.try_get("form")?)?,
+            body: self.open_text(&record, "body", row.try_get("body")?).await?,
+            sealed_by: row.try_get("sealed_by")?,
+            updated_at: row.try_get("updated_at")?,
+            connection_id,
+            org_id,
+        })
+    }
 }
 
 /// The audit event of a change to a connection's credential: its form and
@@ -215,12 +225,17 @@ impl Store {
         .bind(environment_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(agent_key).collect::<Result<_, _>>()?)
+        let mut keys = Vec::with_capacity(rows.len());
+        for row in &rows {
+            keys.push(self.agent_key_from_row(row).await?);
+        }
+        Ok(keys)
     }
 
     /// Enrolls an agent key ([`StoreError::Conflict`] if the environment
     /// has it already).
     pub async fn insert_agent_key(&self, key: &AgentKeyRecord) -> Result<(), StoreError> {
+        let record = AGENT_KEYS.record(&[&key.environment_id, &key.id], Some(&key.org_id));
         let mut tx = self.change().await?;
         sqlx::query(&format!(
             "INSERT INTO agent_keys ({AGENT_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -230,7 +245,7 @@ impl Store {
         .bind(&key.environment_id)
         .bind(&key.public_key)
         .bind(&key.endorsement)
-        .bind(&key.name)
+        .bind(self.seal_opt(&record, "name", key.name.as_deref())?)
         .bind(key.created_at)
         .execute(&mut *tx)
         .await
@@ -285,7 +300,10 @@ impl Store {
         .bind(connection_id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.as_ref().map(credential).transpose()?)
+        match row {
+            Some(row) => Ok(Some(self.credential_from_row(&row).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Stores `record` if the connection's credential is still at
@@ -296,6 +314,9 @@ impl Store {
         record: &CredentialRecord,
         previous: i64,
     ) -> Result<bool, StoreError> {
+        let record_id =
+            CONNECTION_CREDENTIALS.record(&[&record.connection_id], Some(&record.org_id));
+        let body = self.seal(&record_id, "body", record.body.as_bytes())?;
         let mut tx = self.change().await?;
         let current: Option<i64> = sqlx::query_scalar(
             "SELECT version FROM connection_credentials WHERE connection_id = ?",
@@ -316,7 +337,7 @@ impl Store {
         .bind(&record.org_id)
         .bind(record.version)
         .bind(record.form.as_str())
-        .bind(&record.body)
+        .bind(body)
         .bind(&record.sealed_by)
         .bind(record.updated_at)
         .execute(&mut *tx)

@@ -2,6 +2,7 @@
 //! groups, and whether they may sign in. Credentials are not here: they
 //! belong to the identity provider that checks them.
 
+use super::encryption::tables::{ORGS, USERS};
 use super::{Store, StoreError};
 use crate::audit::{Change, ChangeKind, RecordKind};
 use serde::Serialize;
@@ -77,29 +78,58 @@ pub struct OrgChanges {
 const USER_COLUMNS: &str = "id, org_id, email, display_name, groups, disabled, password_must_change, platform_operator, created_at";
 const ORG_COLUMNS: &str = "id, name, mfa_required, api_key_max_lifetime_days, created_at";
 
-fn org_from_row(row: &SqliteRow) -> Result<OrgRecord, sqlx::Error> {
-    Ok(OrgRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        mfa_required: row.try_get("mfa_required")?,
-        api_key_max_lifetime_days: row.try_get("api_key_max_lifetime_days")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
+impl Store {
+    async fn org_from_row(&self, row: &SqliteRow) -> Result<OrgRecord, StoreError> {
+        let id: String = row.try_get("id")?;
+        let record = ORGS.record(&[&id], Some(&id));
+        Ok(OrgRecord {
+            name: self.open_text(&record, "name", row.try_get("name")?).await?,
+            id,
+            mfa_required: row.try_get("mfa_required")?,
+            api_key_max_lifetime_days: row.try_get("api_key_max_lifetime_days")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
 
-fn user_from_row(row: &SqliteRow) -> Result<UserRecord, sqlx::Error> {
-    let groups: String = row.try_get("groups")?;
-    Ok(UserRecord {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        email: row.try_get("email")?,
-        display_name: row.try_get("display_name")?,
-        groups: serde_json::from_str(&groups).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-        disabled: row.try_get("disabled")?,
-        password_must_change: row.try_get("password_must_change")?,
-        platform_operator: row.try_get("platform_operator")?,
-        created_at: row.try_get("created_at")?,
-    })
+    async fn orgs_from_rows(&self, rows: &[SqliteRow]) -> Result<Vec<OrgRecord>, StoreError> {
+        let mut orgs = Vec::with_capacity(rows.len());
+        for row in rows {
+            orgs.push(self.org_from_row(row).await?);
+        }
+        Ok(orgs)
+    }
+
+    async fn user_from_row(&self, row: &SqliteRow) -> Result<UserRecord, StoreError> {
+        let id: String = row.try_get("id")?;
+        let org_id: String = row.try_get("org_id")?;
+        let record = USERS.record(&[&id], Some(&org_id));
+        let groups = self.open(&record, "groups", row.try_get("groups")?).await?;
+        Ok(UserRecord {
+            email: self.open_text(&record, "email", row.try_get("email")?).await?,
+            display_name: self
+                .open_opt(&record, "display_name", row.try_get("display_name")?)
+                .await?,
+            groups: serde_json::from_slice(&groups).map_err(|_| record.integrity("groups"))?,
+            id,
+            org_id,
+            disabled: row.try_get("disabled")?,
+            password_must_change: row.try_get("password_must_change")?,
+            platform_operator: row.try_get("platform_operator")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    async fn users_from_rows(&self, rows: &[SqliteRow]) -> Result<Vec<UserRecord>, StoreError> {
+        let mut users = Vec::with_capacity(rows.len());
+        for row in rows {
+            users.push(self.user_from_row(row).await?);
+        }
+        Ok(users)
+    }
+
+    fn email_index(&self, email: &str) -> Result<String, StoreError> {
+        self.blind(&USERS, "email_index", None, email)
+    }
 }
 
 fn json(groups: &[String]) -> String {
@@ -110,12 +140,14 @@ impl Store {
     /// Creates an organization; `false` if the name is taken.
     pub async fn insert_org(&self, org: &OrgRecord) -> Result<bool, StoreError> {
         let mut tx = self.change().await?;
+        let record = ORGS.record(&[&org.id], Some(&org.id));
         let done = sqlx::query(
-            "INSERT INTO orgs (id, name, mfa_required, api_key_max_lifetime_days, created_at)
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO orgs (id, name, name_index, mfa_required, api_key_max_lifetime_days, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(&org.id)
-        .bind(&org.name)
+        .bind(self.seal(&record, "name", org.name.as_bytes())?)
+        .bind(self.blind(&ORGS, "name_index", None, &org.name)?)
         .bind(org.mfa_required)
         .bind(org.api_key_max_lifetime_days)
         .bind(org.created_at)
@@ -137,7 +169,7 @@ impl Store {
         ))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(org_from_row).collect::<Result<_, _>>()?)
+        self.orgs_from_rows(&rows).await
     }
 
     /// An organization by id.
@@ -146,7 +178,10 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.as_ref().map(org_from_row).transpose()?)
+        match row {
+            Some(row) => Ok(Some(self.org_from_row(&row).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Applies `changes` to organization `id`; the updated record, or
@@ -156,14 +191,26 @@ impl Store {
         id: &str,
         changes: &OrgChanges,
     ) -> Result<Option<OrgRecord>, StoreError> {
+        let record = ORGS.record(&[id], Some(id));
+        let name = changes
+            .name
+            .as_deref()
+            .map(|name| {
+                Ok::<_, StoreError>((
+                    self.seal(&record, "name", name.as_bytes())?,
+                    self.blind(&ORGS, "name_index", None, name)?,
+                ))
+            })
+            .transpose()?;
         let mut tx = self.change().await?;
         let done = sqlx::query(
-            "UPDATE orgs SET name = COALESCE(?, name),
+            "UPDATE orgs SET name = COALESCE(?, name), name_index = COALESCE(?, name_index),
                              mfa_required = COALESCE(?, mfa_required),
                              api_key_max_lifetime_days = COALESCE(?, api_key_max_lifetime_days)
              WHERE id = ?",
         )
-        .bind(&changes.name)
+        .bind(name.as_ref().map(|(sealed, _)| sealed))
+        .bind(name.as_ref().map(|(_, index)| index))
         .bind(changes.mfa_required)
         .bind(changes.api_key_max_lifetime_days)
         .bind(id)
@@ -202,19 +249,21 @@ impl Store {
 
     /// Creates a user; `false` if the email is taken.
     pub async fn insert_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+        let record = USERS.record(&[&user.id], Some(&user.org_id));
         let mut tx = self.change().await?;
         let done = sqlx::query(&format!(
-            "INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            "INSERT INTO users ({USER_COLUMNS}, email_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
         ))
         .bind(&user.id)
         .bind(&user.org_id)
-        .bind(&user.email)
-        .bind(&user.display_name)
-        .bind(json(&user.groups))
+        .bind(self.seal(&record, "email", user.email.trim().as_bytes())?)
+        .bind(self.seal_opt(&record, "display_name", user.display_name.as_deref())?)
+        .bind(self.seal(&record, "groups", json(&user.groups).as_bytes())?)
         .bind(user.disabled)
         .bind(user.password_must_change)
         .bind(user.platform_operator)
         .bind(user.created_at)
+        .bind(self.email_index(&user.email)?)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
@@ -242,16 +291,24 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.as_ref().map(user_from_row).transpose()?)
+        match row {
+            Some(row) => Ok(Some(self.user_from_row(&row).await?)),
+            None => Ok(None),
+        }
     }
 
     /// A user by email (case-insensitive).
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?"))
-            .bind(email.trim())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.as_ref().map(user_from_row).transpose()?)
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email_index = ?"
+        ))
+        .bind(self.email_index(email)?)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some(self.user_from_row(&row).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The users of an organization, oldest first.
@@ -262,7 +319,7 @@ impl Store {
         .bind(org_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+        self.users_from_rows(&rows).await
     }
 
     /// How many users exist in all organizations.
@@ -283,9 +340,10 @@ impl Store {
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-        let Some(mut user) = row.as_ref().map(user_from_row).transpose()? else {
+        let Some(row) = row else {
             return Ok(None);
         };
+        let mut user = self.user_from_row(&row).await?;
         let mut updated = Change::new(
             RecordKind::User,
             id,
@@ -326,13 +384,14 @@ impl Store {
         if let Some(operator) = changes.platform_operator {
             user.platform_operator = operator;
         }
+        let record = USERS.record(&[id], Some(&user.org_id));
         sqlx::query(
             "UPDATE users SET display_name = ?, groups = ?, disabled = ?, password_must_change = ?,
                               platform_operator = ?
              WHERE id = ?",
         )
-        .bind(&user.display_name)
-        .bind(json(&user.groups))
+        .bind(self.seal_opt(&record, "display_name", user.display_name.as_deref())?)
+        .bind(self.seal(&record, "groups", json(&user.groups).as_bytes())?)
         .bind(user.disabled)
         .bind(user.password_must_change)
         .bind(user.platform_operator)

@@ -1,9 +1,10 @@
 //! Namespaced key-value storage for plugins. A namespace handle can only
 //! ever address its own rows: the namespace is bound into every query and,
-//! as associated data, into every sealed value.
+//! as associated data, into every sealed key and value. Keys are sealed
+//! too (they can hold an email); rows are found by their blind index.
 
-use super::{Sealer, StoreError};
-use sqlx::SqlitePool;
+use super::encryption::tables::PLUGIN_KV;
+use super::{Store, StoreError};
 use std::sync::Arc;
 
 /// A stored row: its version, and its value unless it has expired.
@@ -15,40 +16,38 @@ struct Current {
 /// One plugin instance's private key space.
 #[derive(Clone, Debug)]
 pub struct KvNamespace {
-    pool: SqlitePool,
-    sealer: Arc<Sealer>,
+    store: Store,
     namespace: Arc<str>,
 }
 
 impl KvNamespace {
-    pub(super) fn new(pool: SqlitePool, sealer: Arc<Sealer>, namespace: &str) -> Self {
+    pub(super) fn new(store: Store, namespace: &str) -> Self {
         Self {
-            pool,
-            sealer,
+            store,
             namespace: namespace.into(),
         }
     }
 
-    /// The associated data binding a value to its row.
-    fn context(&self, key: &str) -> Vec<u8> {
-        let mut context = Vec::with_capacity(self.namespace.len() + key.len() + 8);
-        context.extend_from_slice(b"kv\0");
-        context.extend_from_slice(self.namespace.as_bytes());
-        context.push(0);
-        context.extend_from_slice(key.as_bytes());
-        context
+    /// The blind index of `key`, and the record it names.
+    fn locate(&self, key: &str) -> Result<(String, super::encryption::Record), StoreError> {
+        let index = self
+            .store
+            .blind(&PLUGIN_KV, "key_index", Some(&self.namespace), key)?;
+        let record = PLUGIN_KV.record(&[&self.namespace, &index], None);
+        Ok((index, record))
     }
 
     /// The row of `key`: its version and, unless it has expired, its value.
     async fn current(&self, key: &str) -> Result<Option<Current>, StoreError> {
+        let (index, record) = self.locate(key)?;
         // The database's clock decides expiry, as it does for the purge.
-        let row: Option<(Vec<u8>, i64, bool)> = sqlx::query_as(
+        let row: Option<(String, i64, bool)> = sqlx::query_as(
             "SELECT value, version, COALESCE(expires_at <= unixepoch(), 0)
-             FROM plugin_kv WHERE namespace = ? AND key = ?",
+             FROM plugin_kv WHERE namespace = ? AND key_index = ?",
         )
         .bind(&*self.namespace)
-        .bind(key)
-        .fetch_optional(&self.pool)
+        .bind(&index)
+        .fetch_optional(&self.store.pool)
         .await?;
         let Some((sealed, version, expired)) = row else {
             return Ok(None);
@@ -56,7 +55,7 @@ impl KvNamespace {
         let value = if expired {
             None
         } else {
-            Some(self.sealer.open(&self.context(key), &sealed)?)
+            Some(self.store.open(&record, "value", &sealed).await?)
         };
         Ok(Some(Current { value, version }))
     }
@@ -68,26 +67,28 @@ impl KvNamespace {
 
     /// Writes a value that never expires.
     pub async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        let sealed = self.sealer.seal(&self.context(key), value)?;
+        let (index, record) = self.locate(key)?;
         sqlx::query(
-            "INSERT INTO plugin_kv (namespace, key, value, version, updated_at, expires_at) VALUES (?, ?, ?, 1, unixepoch(), NULL)
-             ON CONFLICT (namespace, key) DO UPDATE
+            "INSERT INTO plugin_kv (namespace, key, key_index, value, version, updated_at, expires_at) VALUES (?, ?, ?, ?, 1, unixepoch(), NULL)
+             ON CONFLICT (namespace, key_index) DO UPDATE
              SET value = excluded.value, version = plugin_kv.version + 1, updated_at = excluded.updated_at, expires_at = NULL",
         )
         .bind(&*self.namespace)
-        .bind(key)
-        .bind(sealed)
-        .execute(&self.pool)
+        .bind(self.store.seal(&record, "key", key.as_bytes())?)
+        .bind(&index)
+        .bind(self.store.seal(&record, "value", value)?)
+        .execute(&self.store.pool)
         .await?;
         Ok(())
     }
 
     /// Deletes a key.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM plugin_kv WHERE namespace = ? AND key = ?")
+        let (index, _) = self.locate(key)?;
+        sqlx::query("DELETE FROM plugin_kv WHERE namespace = ? AND key_index = ?")
             .bind(&*self.namespace)
-            .bind(key)
-            .execute(&self.pool)
+            .bind(&index)
+            .execute(&self.store.pool)
             .await?;
         Ok(())
     }
@@ -110,70 +111,84 @@ impl KvNamespace {
         if value != expected {
             return Ok(false);
         }
+        let (index, record) = self.locate(key)?;
         let ns = &*self.namespace;
+        let pool = &self.store.pool;
         let version = current.map(|row| row.version);
         let affected = match (version, new) {
             (None, None) => return Ok(true),
-            (None, Some(new)) => {
-                let sealed = self.sealer.seal(&self.context(key), new)?;
-                sqlx::query(
-                    "INSERT INTO plugin_kv (namespace, key, value, version, updated_at, expires_at) VALUES (?, ?, ?, 1, unixepoch(), ?)
-                     ON CONFLICT (namespace, key) DO NOTHING",
-                )
-                .bind(ns)
-                .bind(key)
-                .bind(sealed)
-                .bind(expires_at)
-                .execute(&self.pool)
-                .await?
-                .rows_affected()
-            }
-            (Some(version), Some(new)) => {
-                let sealed = self.sealer.seal(&self.context(key), new)?;
-                sqlx::query(
-                    "UPDATE plugin_kv SET value = ?, version = version + 1, updated_at = unixepoch(), expires_at = ?
-                     WHERE namespace = ? AND key = ? AND version = ?",
-                )
-                .bind(sealed)
-                .bind(expires_at)
-                .bind(ns)
-                .bind(key)
-                .bind(version)
-                .execute(&self.pool)
-                .await?
-                .rows_affected()
-            }
+            (None, Some(new)) => sqlx::query(
+                "INSERT INTO plugin_kv (namespace, key, key_index, value, version, updated_at, expires_at) VALUES (?, ?, ?, ?, 1, unixepoch(), ?)
+                 ON CONFLICT (namespace, key_index) DO NOTHING",
+            )
+            .bind(ns)
+            .bind(self.store.seal(&record, "key", key.as_bytes())?)
+            .bind(&index)
+            .bind(self.store.seal(&record, "value", new)?)
+            .bind(expires_at)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+            (Some(version), Some(new)) => sqlx::query(
+                "UPDATE plugin_kv SET value = ?, version = version + 1, updated_at = unixepoch(), expires_at = ?
+                 WHERE namespace = ? AND key_index = ? AND version = ?",
+            )
+            .bind(self.store.seal(&record, "value", new)?)
+            .bind(expires_at)
+            .bind(ns)
+            .bind(&index)
+            .bind(version)
+            .execute(pool)
+            .await?
+            .rows_affected(),
             (Some(version), None) => {
-                sqlx::query("DELETE FROM plugin_kv WHERE namespace = ? AND key = ? AND version = ?")
-                    .bind(ns)
-                    .bind(key)
-                    .bind(version)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected()
+                sqlx::query(
+                    "DELETE FROM plugin_kv WHERE namespace = ? AND key_index = ? AND version = ?",
+                )
+                .bind(ns)
+                .bind(&index)
+                .bind(version)
+                .execute(pool)
+                .await?
+                .rows_affected()
             }
         };
         Ok(affected == 1)
     }
 
-    /// Keys starting with `prefix`, in order.
+    /// Keys starting with `prefix`, in order. Rows are narrowed by the
+    /// blind index of `prefix` up to its last `/`; the opened keys are
+    /// then matched against the whole prefix.
     pub async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        // substr comparison avoids LIKE's wildcard characters in `prefix`.
-        Ok(sqlx::query_scalar(
-            "SELECT key FROM plugin_kv WHERE namespace = ? AND substr(key, 1, length(?)) = ?
-                 AND (expires_at IS NULL OR expires_at > unixepoch()) ORDER BY key",
+        let index = self.store.keyring.index()?;
+        let index_prefix = index.of_kv_prefix(&self.namespace, prefix);
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT key, key_index FROM plugin_kv
+             WHERE namespace = ? AND substr(key_index, 1, length(?)) = ?
+               AND (expires_at IS NULL OR expires_at > unixepoch())",
         )
         .bind(&*self.namespace)
-        .bind(prefix)
-        .bind(prefix)
-        .fetch_all(&self.pool)
-        .await?)
+        .bind(&index_prefix)
+        .bind(&index_prefix)
+        .fetch_all(&self.store.pool)
+        .await?;
+        let mut keys = Vec::with_capacity(rows.len());
+        for (sealed, key_index) in rows {
+            let record = PLUGIN_KV.record(&[&self.namespace, &key_index], None);
+            let key = self.store.open_text(&record, "key", &sealed).await?;
+            if key.starts_with(prefix) {
+                keys.push(key);
+            }
+        }
+        keys.sort_unstable();
+        Ok(keys)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::store::{Sealer, Store};
+    use crate::store::Store;
+    use crate::store::encryption::tables::PLUGIN_KV;
     use secrecy::SecretBox;
 
     #[tokio::test]
@@ -231,7 +246,7 @@ mod tests {
         let path = dir.path().join("store.db");
         let root = SecretBox::new(Box::new([9u8; 32]));
         {
-            let store = Store::open_sqlite(&path, Sealer::derive(&root, "kv").unwrap())
+            let store = Store::open_sqlite_with_local_key(&path, &root)
                 .await
                 .unwrap();
             store
@@ -241,10 +256,22 @@ mod tests {
                 .unwrap();
             store.kv("authn").set("totp/bob", b"other").await.unwrap();
             // Copy alice's sealed value into bob's row: it must not open there.
-            sqlx::query("UPDATE plugin_kv SET value = (SELECT value FROM plugin_kv WHERE key = 'totp/alice') WHERE key = 'totp/bob'")
+            let index = |key: &str| {
+                store
+                    .blind(&PLUGIN_KV, "key_index", Some("authn"), key)
+                    .unwrap()
+            };
+            sqlx::query("UPDATE plugin_kv SET value = (SELECT value FROM plugin_kv WHERE key_index = ?) WHERE key_index = ?")
+                .bind(index("totp/alice"))
+                .bind(index("totp/bob"))
                 .execute(&store.pool)
                 .await
                 .unwrap();
+            let error = store.kv("authn").get("totp/bob").await.unwrap_err();
+            assert!(
+                error.to_string().contains("plugin_kv/authn/"),
+                "the error names the record: {error}"
+            );
             assert!(
                 store.kv("authn").get("totp/bob").await.is_err(),
                 "a moved value fails authentication"
@@ -259,7 +286,11 @@ mod tests {
             !bytes.windows(8).any(|w| w == b"JBSWY3DP"),
             "the database file must not hold the plaintext"
         );
-        let reopened = Store::open_sqlite(&path, Sealer::derive(&root, "kv").unwrap())
+        assert!(
+            !bytes.windows(10).any(|w| w == b"totp/alice"),
+            "nor the plaintext key"
+        );
+        let reopened = Store::open_sqlite_with_local_key(&path, &root)
             .await
             .unwrap();
         assert_eq!(
@@ -271,13 +302,12 @@ mod tests {
                 .as_deref(),
             Some(&b"JBSWY3DPEHPK3PXP-plaintext-marker"[..])
         );
-        let wrong_key = Store::open_sqlite(
-            &path,
-            Sealer::derive(&SecretBox::new(Box::new([1u8; 32])), "kv").unwrap(),
-        )
-        .await
-        .unwrap();
-        assert!(wrong_key.kv("authn").get("totp/alice").await.is_err());
+        let wrong_key =
+            Store::open_sqlite_with_local_key(&path, &SecretBox::new(Box::new([1u8; 32]))).await;
+        assert!(
+            wrong_key.is_err(),
+            "another master key cannot unwrap the store's data keys"
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Logins in progress, shared by every gateway on the store: the plugin's
 //! state between steps, sealed and keyed by a hash of the flow id.
 
+use super::encryption::tables::LOGIN_FLOWS;
 use super::{Store, StoreError};
 
 /// A stored login flow.
@@ -22,10 +23,6 @@ impl std::fmt::Debug for LoginFlowRecord {
     }
 }
 
-fn context(id_hash: &str) -> Vec<u8> {
-    format!("login-flow\0{id_hash}").into_bytes()
-}
-
 impl Store {
     /// Records a step of flow `id_hash`; a new flow starts at `now`, an
     /// existing one keeps its start.
@@ -36,7 +33,7 @@ impl Store {
         state: &[u8],
         now: i64,
     ) -> Result<(), StoreError> {
-        let sealed = self.sealer.seal(&context(id_hash), state)?;
+        let sealed = self.seal(&LOGIN_FLOWS.record(&[id_hash], None), "state", state)?;
         sqlx::query(
             "INSERT INTO login_flows (id_hash, provider, state, started_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (id_hash) DO UPDATE SET provider = excluded.provider, state = excluded.state",
@@ -52,19 +49,20 @@ impl Store {
 
     /// Flow `id_hash`, if stored.
     pub async fn login_flow(&self, id_hash: &str) -> Result<Option<LoginFlowRecord>, StoreError> {
-        let row: Option<(String, Vec<u8>, i64)> =
+        let row: Option<(String, String, i64)> =
             sqlx::query_as("SELECT provider, state, started_at FROM login_flows WHERE id_hash = ?")
                 .bind(id_hash)
                 .fetch_optional(&self.pool)
                 .await?;
-        row.map(|(provider, sealed, started_at)| {
-            Ok(LoginFlowRecord {
-                provider,
-                state: self.sealer.open(&context(id_hash), &sealed)?,
-                started_at,
-            })
-        })
-        .transpose()
+        let Some((provider, sealed, started_at)) = row else {
+            return Ok(None);
+        };
+        let record = LOGIN_FLOWS.record(&[id_hash], None);
+        Ok(Some(LoginFlowRecord {
+            provider,
+            state: self.open(&record, "state", &sealed).await?,
+            started_at,
+        }))
     }
 
     /// Ends flow `id_hash`.

@@ -283,6 +283,48 @@ const MIGRATIONS: &[Migration] = &[
                   updated_at INTEGER NOT NULL
               );",
     },
+    Migration {
+        version: 11,
+        name: "encryption at rest: data keys and blind indexes",
+        // Record payloads are sealed in place by the gateway once its key
+        // provider has unlocked the data keys (`Store::unlock`), so this
+        // step only adds what that needs. Uniqueness and lookups move to
+        // the blind indexes; the older UNIQUE constraints on the sealed
+        // columns stay (a table rebuild would cascade deletes through the
+        // foreign keys) but can no longer match: every sealed value has a
+        // fresh nonce.
+        sql: "CREATE TABLE data_keys (
+                  id TEXT PRIMARY KEY, -- dk_ and 12 hex digits, named in every value it seals
+                  seq INTEGER NOT NULL UNIQUE, -- creation order; the newest records key is the current one
+                  purpose TEXT NOT NULL, -- records | index
+                  provider TEXT NOT NULL, -- the key provider that wrapped it
+                  master_key_id TEXT NOT NULL, -- the provider's key id and version
+                  wrapped BLOB NOT NULL, -- only ever stored wrapped
+                  created_at INTEGER NOT NULL
+              );
+              CREATE UNIQUE INDEX data_keys_one_index_key ON data_keys(purpose) WHERE purpose = 'index';
+              ALTER TABLE orgs ADD COLUMN name_index TEXT;
+              CREATE UNIQUE INDEX orgs_name_index ON orgs(name_index);
+              ALTER TABLE users ADD COLUMN email_index TEXT;
+              CREATE UNIQUE INDEX users_email_index ON users(email_index);
+              ALTER TABLE environments ADD COLUMN name_index TEXT;
+              CREATE UNIQUE INDEX environments_name_index ON environments(org_id, name_index);
+              ALTER TABLE connections ADD COLUMN name_index TEXT;
+              CREATE UNIQUE INDEX connections_name_index ON connections(environment_id, name_index);
+              ALTER TABLE roles ADD COLUMN name_index TEXT;
+              CREATE UNIQUE INDEX roles_name_index ON roles(org_id, name_index);
+              ALTER TABLE bindings ADD COLUMN subject_index TEXT;
+              CREATE UNIQUE INDEX bindings_unique ON bindings(org_id, subject_index, role_id, scope_kind, scope_id);
+              CREATE INDEX bindings_subject_index ON bindings(subject_index);
+              ALTER TABLE identity_providers ADD COLUMN name_index TEXT;
+              CREATE UNIQUE INDEX identity_providers_name_index ON identity_providers(org_id, name_index);
+              ALTER TABLE sso_identities ADD COLUMN subject_index TEXT;
+              CREATE UNIQUE INDEX sso_identities_subject_index ON sso_identities(provider_id, subject_index);
+              ALTER TABLE org_domains ADD COLUMN domain_index TEXT;
+              CREATE UNIQUE INDEX org_domains_domain_index ON org_domains(domain_index);
+              ALTER TABLE plugin_kv ADD COLUMN key_index TEXT;
+              CREATE UNIQUE INDEX plugin_kv_key_index ON plugin_kv(namespace, key_index);",
+    },
 ];
 
 /// Newest schema version this build knows.

@@ -1,6 +1,7 @@
 //! Sessions: one row per sign-in, holding only a keyed hash of the
 //! session secret.
 
+use super::encryption::tables::SESSIONS;
 use super::{Store, StoreError};
 use crate::audit::{Change, ChangeKind, RecordKind};
 use serde::{Deserialize, Serialize};
@@ -59,31 +60,54 @@ fn decode_error(e: impl std::error::Error + Send + Sync + 'static) -> sqlx::Erro
     sqlx::Error::Decode(Box::new(e))
 }
 
-fn from_row(row: &SqliteRow) -> Result<SessionRecord, sqlx::Error> {
-    let hash: Vec<u8> = row.try_get("secret_hash")?;
-    let principal: String = row.try_get("principal")?;
-    let pending: String = row.try_get("pending")?;
-    Ok(SessionRecord {
-        id: row.try_get("id")?,
-        secret_hash: hash
-            .try_into()
-            .map_err(|_| sqlx::Error::Decode("session hash is not 32 bytes".into()))?,
-        user_id: row.try_get("user_id")?,
-        org_id: row.try_get("org_id")?,
-        principal: serde_json::from_str(&principal).map_err(decode_error)?,
-        pending: serde_json::from_str(&pending).map_err(decode_error)?,
-        created_at: row.try_get("created_at")?,
-        last_seen_at: row.try_get("last_seen_at")?,
-        expires_at: row.try_get("expires_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-        client_ip: row.try_get("client_ip")?,
-        user_agent: row.try_get("user_agent")?,
-    })
+impl Store {
+    async fn session_from_row(&self, row: &SqliteRow) -> Result<SessionRecord, StoreError> {
+        let id: String = row.try_get("id")?;
+        let org_id: Option<String> = row.try_get("org_id")?;
+        let record = SESSIONS.record(&[&id], org_id.as_deref());
+        let hash: Vec<u8> = row.try_get("secret_hash")?;
+        let principal = self
+            .open(&record, "principal", row.try_get("principal")?)
+            .await?;
+        let pending: String = row.try_get("pending")?;
+        Ok(SessionRecord {
+            secret_hash: hash
+                .try_into()
+                .map_err(|_| sqlx::Error::Decode("session hash is not 32 bytes".into()))?,
+            user_id: row.try_get("user_id")?,
+            principal: serde_json::from_slice(&principal)
+                .map_err(|_| record.integrity("principal"))?,
+            pending: serde_json::from_str(&pending).map_err(decode_error)?,
+            created_at: row.try_get("created_at")?,
+            last_seen_at: row.try_get("last_seen_at")?,
+            expires_at: row.try_get("expires_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+            client_ip: self
+                .open_text(&record, "client_ip", row.try_get("client_ip")?)
+                .await?,
+            user_agent: self
+                .open_text(&record, "user_agent", row.try_get("user_agent")?)
+                .await?,
+            id,
+            org_id,
+        })
+    }
+
+    fn seal_principal(
+        &self,
+        record: &super::encryption::Record,
+        principal: &SessionPrincipal,
+    ) -> Result<String, StoreError> {
+        let json =
+            serde_json::to_vec(principal).map_err(|e| StoreError::Query(decode_error(e)))?;
+        self.seal(record, "principal", &json)
+    }
 }
 
 impl Store {
     /// Records a new session.
     pub async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        let record = SESSIONS.record(&[&session.id], session.org_id.as_deref());
         let mut tx = self.change().await?;
         sqlx::query(&format!(
             "INSERT INTO sessions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -92,10 +116,7 @@ impl Store {
         .bind(&session.secret_hash[..])
         .bind(&session.user_id)
         .bind(&session.org_id)
-        .bind(
-            serde_json::to_string(&session.principal)
-                .map_err(|e| StoreError::Query(decode_error(e)))?,
-        )
+        .bind(self.seal_principal(&record, &session.principal)?)
         .bind(
             serde_json::to_string(&session.pending)
                 .map_err(|e| StoreError::Query(decode_error(e)))?,
@@ -104,8 +125,8 @@ impl Store {
         .bind(session.last_seen_at)
         .bind(session.expires_at)
         .bind(session.revoked_at)
-        .bind(&session.client_ip)
-        .bind(&session.user_agent)
+        .bind(self.seal(&record, "client_ip", session.client_ip.as_bytes())?)
+        .bind(self.seal(&record, "user_agent", session.user_agent.as_bytes())?)
         .execute(&mut *tx)
         .await?;
         let created = Change::new(
@@ -126,7 +147,10 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.as_ref().map(from_row).transpose()?)
+        match row {
+            Some(row) => Ok(Some(self.session_from_row(&row).await?)),
+            None => Ok(None),
+        }
     }
 
     /// A user's sessions that are neither revoked nor past their absolute
@@ -145,7 +169,11 @@ impl Store {
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+        let mut sessions = Vec::with_capacity(rows.len());
+        for row in &rows {
+            sessions.push(self.session_from_row(row).await?);
+        }
+        Ok(sessions)
     }
 
     /// Revokes one session at `now`; whether a live one was revoked.
@@ -208,9 +236,16 @@ impl Store {
         pending: &[String],
         principal: &SessionPrincipal,
     ) -> Result<(), StoreError> {
+        let org: Option<Option<String>> =
+            sqlx::query_scalar("SELECT org_id FROM sessions WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(org) = org else { return Ok(()) };
+        let record = SESSIONS.record(&[id], org.as_deref());
         sqlx::query("UPDATE sessions SET pending = ?, principal = ? WHERE id = ?")
             .bind(serde_json::to_string(pending).map_err(|e| StoreError::Query(decode_error(e)))?)
-            .bind(serde_json::to_string(principal).map_err(|e| StoreError::Query(decode_error(e)))?)
+            .bind(self.seal_principal(&record, principal)?)
             .bind(id)
             .execute(&self.pool)
             .await?;

@@ -1,5 +1,6 @@
 //! The gateway's token-signing keys, sealed at rest.
 
+use super::encryption::tables::SIGNING_KEYS;
 use super::{Store, StoreError};
 use crate::audit::{Change, ChangeKind, RecordKind};
 use secrecy::SecretBox;
@@ -23,10 +24,6 @@ impl std::fmt::Debug for SigningKeyRecord {
     }
 }
 
-fn context(kid: &str) -> Vec<u8> {
-    format!("signing-key\0{kid}").into_bytes()
-}
-
 impl Store {
     /// Stores a new signing key, sealed.
     pub async fn insert_signing_key(
@@ -35,7 +32,7 @@ impl Store {
         pkcs8: &[u8],
         created_at: i64,
     ) -> Result<(), StoreError> {
-        let sealed = self.sealer.seal(&context(kid), pkcs8)?;
+        let sealed = self.seal(&SIGNING_KEYS.record(&[kid], None), "private_key", pkcs8)?;
         let mut tx = self.change().await?;
         sqlx::query("INSERT INTO signing_keys (kid, private_key, created_at) VALUES (?, ?, ?)")
             .bind(kid)
@@ -49,22 +46,23 @@ impl Store {
 
     /// Keys not retired, oldest first.
     pub async fn active_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
-        let rows: Vec<(String, Vec<u8>, i64)> = sqlx::query_as(
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT kid, private_key, created_at FROM signing_keys
              WHERE retired_at IS NULL ORDER BY created_at, kid",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|(kid, sealed, created_at)| {
-                let pkcs8 = self.sealer.open(&context(&kid), &sealed)?;
-                Ok(SigningKeyRecord {
-                    kid,
-                    pkcs8: SecretBox::new(Box::new(pkcs8)),
-                    created_at,
-                })
-            })
-            .collect()
+        let mut keys = Vec::with_capacity(rows.len());
+        for (kid, sealed, created_at) in rows {
+            let record = SIGNING_KEYS.record(&[&kid], None);
+            let pkcs8 = self.open(&record, "private_key", &sealed).await?;
+            keys.push(SigningKeyRecord {
+                kid,
+                pkcs8: SecretBox::new(Box::new(pkcs8)),
+                created_at,
+            });
+        }
+        Ok(keys)
     }
 
     /// Retires a key at `now`: it no longer verifies.

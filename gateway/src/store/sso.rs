@@ -2,6 +2,7 @@
 //! settings sealed, secrets included), the provider identities linked to
 //! directory users, and the email domains an organization has verified.
 
+use super::encryption::tables::{IDENTITY_PROVIDERS, ORG_DOMAINS, SSO_IDENTITIES, SSO_SESSIONS};
 use super::{Store, StoreError, conflict_as};
 use crate::audit::{Change, ChangeKind, RecordKind};
 use serde::{Deserialize, Serialize};
@@ -72,27 +73,24 @@ pub struct SsoIdentityRecord {
     pub user_id: String,
 }
 
-fn session_context(session_id: &str, provider_id: &str) -> Vec<u8> {
-    format!("sso-session\0{session_id}\0{provider_id}").into_bytes()
-}
-
-fn context(id: &str, org_id: &str) -> Vec<u8> {
-    format!("identity-provider\0{id}\0{org_id}").into_bytes()
-}
-
 const PROVIDER_COLUMNS: &str =
     "id, org_id, name, plugin, settings, revision, created_at, updated_at";
 
 impl Store {
-    fn provider_from_row(&self, row: &SqliteRow) -> Result<IdentityProviderRecord, StoreError> {
+    async fn provider_from_row(
+        &self,
+        row: &SqliteRow,
+    ) -> Result<IdentityProviderRecord, StoreError> {
         let id: String = row.try_get("id")?;
         let org_id: String = row.try_get("org_id")?;
-        let sealed: Vec<u8> = row.try_get("settings")?;
-        let opened = self.sealer.open(&context(&id, &org_id), &sealed)?;
-        let settings = serde_json::from_slice(&opened)
-            .map_err(|_| StoreError::Seal(super::SealError::Authentication))?;
+        let record = IDENTITY_PROVIDERS.record(&[&id], Some(&org_id));
+        let opened = self
+            .open(&record, "settings", row.try_get("settings")?)
+            .await?;
+        let settings =
+            serde_json::from_slice(&opened).map_err(|_| record.integrity("settings"))?;
         Ok(IdentityProviderRecord {
-            name: row.try_get("name")?,
+            name: self.open_text(&record, "name", row.try_get("name")?).await?,
             plugin: row.try_get("plugin")?,
             revision: row.try_get("revision")?,
             created_at: row.try_get("created_at")?,
@@ -103,12 +101,35 @@ impl Store {
         })
     }
 
-    fn seal_settings(&self, record: &IdentityProviderRecord) -> Result<Vec<u8>, StoreError> {
-        let json = serde_json::to_vec(&record.settings)
+    async fn providers_from_rows(
+        &self,
+        rows: &[SqliteRow],
+    ) -> Result<Vec<IdentityProviderRecord>, StoreError> {
+        let mut providers = Vec::with_capacity(rows.len());
+        for row in rows {
+            providers.push(self.provider_from_row(row).await?);
+        }
+        Ok(providers)
+    }
+
+    /// The sealed name, its blind index and the sealed settings.
+    fn seal_provider(
+        &self,
+        provider: &IdentityProviderRecord,
+    ) -> Result<(String, String, String), StoreError> {
+        let record = IDENTITY_PROVIDERS.record(&[&provider.id], Some(&provider.org_id));
+        let json = serde_json::to_vec(&provider.settings)
             .map_err(|_| StoreError::Seal(super::SealError::Key))?;
-        Ok(self
-            .sealer
-            .seal(&context(&record.id, &record.org_id), &json)?)
+        Ok((
+            self.seal(&record, "name", provider.name.as_bytes())?,
+            self.blind(
+                &IDENTITY_PROVIDERS,
+                "name_index",
+                Some(&provider.org_id),
+                &provider.name,
+            )?,
+            self.seal(&record, "settings", &json)?,
+        ))
     }
 
     /// Creates an identity provider.
@@ -116,19 +137,20 @@ impl Store {
         &self,
         record: &IdentityProviderRecord,
     ) -> Result<(), StoreError> {
-        let sealed = self.seal_settings(record)?;
+        let (name, name_index, settings) = self.seal_provider(record)?;
         let mut tx = self.change().await?;
         sqlx::query(&format!(
-            "INSERT INTO identity_providers ({PROVIDER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO identity_providers ({PROVIDER_COLUMNS}, name_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&record.id)
         .bind(&record.org_id)
-        .bind(&record.name)
+        .bind(name)
         .bind(&record.plugin)
-        .bind(sealed)
+        .bind(settings)
         .bind(record.revision)
         .bind(record.created_at)
         .bind(record.updated_at)
+        .bind(name_index)
         .execute(&mut *tx)
         .await
         .map_err(conflict_as("an identity provider with this name"))?;
@@ -149,14 +171,15 @@ impl Store {
         &self,
         record: &IdentityProviderRecord,
     ) -> Result<bool, StoreError> {
-        let sealed = self.seal_settings(record)?;
+        let (name, name_index, settings) = self.seal_provider(record)?;
         let mut tx = self.change().await?;
         let done = sqlx::query(
-            "UPDATE identity_providers SET name = ?, settings = ?, revision = revision + 1, updated_at = ?
+            "UPDATE identity_providers SET name = ?, name_index = ?, settings = ?, revision = revision + 1, updated_at = ?
              WHERE id = ? AND org_id = ?",
         )
-        .bind(&record.name)
-        .bind(sealed)
+        .bind(name)
+        .bind(name_index)
+        .bind(settings)
         .bind(record.updated_at)
         .bind(&record.id)
         .bind(&record.org_id)
@@ -214,7 +237,10 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(|r| self.provider_from_row(r)).transpose()
+        match row {
+            Some(row) => Ok(Some(self.provider_from_row(&row).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The identity providers of an organization, oldest first.
@@ -228,7 +254,7 @@ impl Store {
         .bind(org_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| self.provider_from_row(r)).collect()
+        self.providers_from_rows(&rows).await
     }
 
     /// Every identity provider of every organization, oldest first (for
@@ -239,7 +265,7 @@ impl Store {
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| self.provider_from_row(r)).collect()
+        self.providers_from_rows(&rows).await
     }
 
     /// Keeps `state` (sealed) with session `session_id`, signed in
@@ -250,9 +276,7 @@ impl Store {
         provider_id: &str,
         state: &[u8],
     ) -> Result<(), StoreError> {
-        let sealed = self
-            .sealer
-            .seal(&session_context(session_id, provider_id), state)?;
+        let sealed = self.seal(&SSO_SESSIONS.record(&[session_id], None), "state", state)?;
         sqlx::query("INSERT INTO sso_sessions (session_id, provider_id, state) VALUES (?, ?, ?)")
             .bind(session_id)
             .bind(provider_id)
@@ -275,10 +299,8 @@ impl Store {
             return Ok(None);
         };
         let provider_id: String = row.try_get("provider_id")?;
-        let sealed: Vec<u8> = row.try_get("state")?;
-        let state = self
-            .sealer
-            .open(&session_context(session_id, &provider_id), &sealed)?;
+        let record = SSO_SESSIONS.record(&[session_id], None);
+        let state = self.open(&record, "state", row.try_get("state")?).await?;
         Ok(Some((provider_id, state)))
     }
 
@@ -288,17 +310,22 @@ impl Store {
         provider_id: &str,
         subject: &str,
     ) -> Result<Option<SsoIdentityRecord>, StoreError> {
+        let index = self.blind(&SSO_IDENTITIES, "subject_index", Some(provider_id), subject)?;
         let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT issuer, user_id FROM sso_identities WHERE provider_id = ? AND subject = ?",
+            "SELECT issuer, user_id FROM sso_identities WHERE provider_id = ? AND subject_index = ?",
         )
         .bind(provider_id)
-        .bind(subject)
+        .bind(&index)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(issuer, user_id)| SsoIdentityRecord {
+        let Some((issuer, user_id)) = row else {
+            return Ok(None);
+        };
+        let record = SSO_IDENTITIES.record(&[provider_id, &index], None);
+        Ok(Some(SsoIdentityRecord {
             provider_id: provider_id.to_string(),
             subject: subject.to_string(),
-            issuer,
+            issuer: self.open_text(&record, "issuer", &issuer).await?,
             user_id,
         }))
     }
@@ -310,14 +337,22 @@ impl Store {
         org_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let index = self.blind(
+            &SSO_IDENTITIES,
+            "subject_index",
+            Some(&identity.provider_id),
+            &identity.subject,
+        )?;
+        let record = SSO_IDENTITIES.record(&[&identity.provider_id, &index], None);
         let mut tx = self.change().await?;
         let done = sqlx::query(
-            "INSERT INTO sso_identities (provider_id, subject, issuer, user_id, created_at)
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO sso_identities (provider_id, subject, subject_index, issuer, user_id, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(&identity.provider_id)
-        .bind(&identity.subject)
-        .bind(&identity.issuer)
+        .bind(self.seal(&record, "subject", identity.subject.as_bytes())?)
+        .bind(&index)
+        .bind(self.seal(&record, "issuer", identity.issuer.as_bytes())?)
         .bind(&identity.user_id)
         .bind(now)
         .execute(&mut *tx)
@@ -339,19 +374,25 @@ impl Store {
 
     /// The domains `org_id` has verified, sorted.
     pub async fn org_domains(&self, org_id: &str) -> Result<Vec<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT domain FROM org_domains WHERE org_id = ? ORDER BY domain")
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT domain, domain_index FROM org_domains WHERE org_id = ?")
                 .bind(org_id)
                 .fetch_all(&self.pool)
-                .await?,
-        )
+                .await?;
+        let mut domains = Vec::with_capacity(rows.len());
+        for (sealed, index) in rows {
+            let record = ORG_DOMAINS.record(&[&index], Some(org_id));
+            domains.push(self.open_text(&record, "domain", &sealed).await?);
+        }
+        domains.sort_unstable();
+        Ok(domains)
     }
 
     /// The organization that has verified `domain`.
     pub async fn org_of_domain(&self, domain: &str) -> Result<Option<String>, StoreError> {
         Ok(
-            sqlx::query_scalar("SELECT org_id FROM org_domains WHERE domain = ?")
-                .bind(domain)
+            sqlx::query_scalar("SELECT org_id FROM org_domains WHERE domain_index = ?")
+                .bind(self.blind(&ORG_DOMAINS, "domain_index", None, domain)?)
                 .fetch_optional(&self.pool)
                 .await?,
         )
@@ -371,15 +412,20 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         for domain in domains {
-            sqlx::query("INSERT INTO org_domains (domain, org_id, created_at) VALUES (?, ?, ?)")
-                .bind(domain)
-                .bind(org_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(conflict_as(
-                    "a verification of this domain by another organization",
-                ))?;
+            let index = self.blind(&ORG_DOMAINS, "domain_index", None, domain)?;
+            let record = ORG_DOMAINS.record(&[&index], Some(org_id));
+            sqlx::query(
+                "INSERT INTO org_domains (domain, domain_index, org_id, created_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(self.seal(&record, "domain", domain.as_bytes())?)
+            .bind(&index)
+            .bind(org_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_as(
+                "a verification of this domain by another organization",
+            ))?;
         }
         let changed = Change::new(RecordKind::Org, org_id, Some(org_id), ChangeKind::Updated)
             .field("verified_domains", true)
