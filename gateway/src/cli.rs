@@ -3,6 +3,7 @@
 mod admin;
 mod api_client;
 mod audit;
+mod keys;
 mod plugin;
 mod seal;
 mod serve;
@@ -33,6 +34,9 @@ pub enum Command {
     /// Verify the audit log (the store's, or exported bundles offline)
     /// and export bundles.
     Audit(audit::AuditArgs),
+    /// The store's data keys: rotate them, see what each seals.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// The organization's trust key, on your machine: create it, endorse
     /// agent keys with it.
     #[command(subcommand)]
@@ -49,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Plugin(command) => plugin::run(command),
         Command::Admin(args) => admin::run(args).await,
         Command::Audit(args) => audit::run(args).await,
+        Command::Keys(command) => keys::run(command).await,
         Command::Trust(command) => trust::run(command),
         Command::Seal(args) => seal::run(args).await,
     }

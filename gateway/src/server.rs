@@ -398,6 +398,43 @@ async fn maintain_identity(
     }
 }
 
+/// How often the store's data keys are checked: a rotation made elsewhere
+/// is picked up, keys past their maximum age re-checked with the key
+/// provider, and values under an older key re-sealed.
+const KEY_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(5);
+
+async fn maintain_keys(store: Store, mut shutdown: watch::Receiver<bool>) {
+    let mut ticks = ticker(KEY_MAINTENANCE_INTERVAL);
+    // The key the last complete re-sealing pass left everything under.
+    let mut resealed_under: Option<String> = None;
+    while next_tick(&mut ticks, &mut shutdown).await {
+        if let Err(error) = store.refresh_keys().await {
+            tracing::warn!(%error, "data key refresh failed; will retry");
+            continue;
+        }
+        let current = store.current_data_key().ok();
+        if current.is_none() || current == resealed_under {
+            continue;
+        }
+        match store.reencrypt().await {
+            Ok(report) => {
+                if report.rows > 0 {
+                    tracing::info!(
+                        records = report.rows,
+                        "re-sealed records under the current data key"
+                    );
+                }
+                if report.skipped == 0 {
+                    resealed_under = current;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "re-sealing under the current data key failed; will retry")
+            }
+        }
+    }
+}
+
 /// Picks up policy changes other gateways sharing the store made.
 async fn follow_policy(
     state: Arc<GatewayState>,
@@ -546,6 +583,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
         core.store.clone(),
         shutdown.subscribe(),
     ));
+    tasks.spawn(maintain_keys(core.store.clone(), shutdown.subscribe()));
     let audit_writer = core.audit_writer;
     // What compiling plugins and loading the policy needed, and no longer does.
     crate::memory::release_free_memory();

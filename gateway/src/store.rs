@@ -25,12 +25,12 @@ pub use authz::{
 };
 pub use credentials::{AgentKeyRecord, CredentialForm, CredentialRecord, SealingSettings};
 pub use directory::{OrgChanges, OrgRecord, UserChanges, UserRecord};
-pub use kv::KvNamespace;
-pub use login_flows::LoginFlowRecord;
 pub use encryption::{
     DataKeyInfo, KeyError, KeyFuture, KeyUsage, KeyWrapper, KeyringSettings, LegacySealer,
     LocalKeyWrapper, ResealReport, SealError, WrappedDataKey, derive_key,
 };
+pub use kv::KvNamespace;
+pub use login_flows::LoginFlowRecord;
 pub use sessions::{SessionPrincipal, SessionRecord};
 pub use signing_keys::SigningKeyRecord;
 pub use sso::{IdentityProviderRecord, ProviderSettings, SsoIdentityRecord};
@@ -177,7 +177,10 @@ impl Store {
         if migrated > 0 {
             // Rewrites the file without the pages the clear values were in.
             sqlx::query("VACUUM").execute(&self.pool).await?;
-            tracing::info!(records = migrated, "sealed the records an older store kept in the clear");
+            tracing::info!(
+                records = migrated,
+                "sealed the records an older store kept in the clear"
+            );
         }
         Ok(())
     }
@@ -190,10 +193,11 @@ impl Store {
         root: &secrecy::SecretBox<[u8; 32]>,
     ) -> Result<Self, StoreError> {
         let store = Self::open_sqlite(path, KeyringSettings::default()).await?;
-        let local = LocalKeyWrapper::from_local_key(root).map_err(|e| SealError::KeyUnavailable {
-            key: "local".into(),
-            reason: e.to_string(),
-        })?;
+        let local =
+            LocalKeyWrapper::from_local_key(root).map_err(|e| SealError::KeyUnavailable {
+                key: "local".into(),
+                reason: e.to_string(),
+            })?;
         let legacy = LegacySealer::from_local_key(root)?;
         store.unlock(Arc::new(local), Some(&legacy)).await?;
         Ok(store)
@@ -228,6 +232,11 @@ impl Store {
     /// longer than their maximum age with the key provider.
     pub async fn refresh_keys(&self) -> Result<(), StoreError> {
         Ok(self.keyring.refresh().await?)
+    }
+
+    /// The id of the data key new values are sealed under.
+    pub fn current_data_key(&self) -> Result<String, StoreError> {
+        Ok(self.keyring.current_key_id()?)
     }
 
     /// The data keys and what each covers.

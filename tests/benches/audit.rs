@@ -19,7 +19,7 @@
 
 use portcullis::audit::{AuditLog, Event};
 use portcullis::config::AuditConfig;
-use portcullis::store::{OrgChanges, Sealer, Store};
+use portcullis::store::{OrgChanges, Store};
 use portcullis_tests::bench::BENCH_ORG;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::time::{Duration, Instant};
@@ -35,7 +35,8 @@ fn main() {
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("bench.db");
-        let store = Store::open_sqlite(&path, Sealer::ephemeral().expect("sealer"))
+        let root = secrecy::SecretBox::new(Box::new([7u8; 32]));
+        let store = Store::open_sqlite_with_local_key(&path, &root)
             .await
             .expect("store");
         portcullis_tests::bench::insert_org(&store, 0).await;

@@ -4,6 +4,7 @@
 
 mod api_contract;
 mod api_keys;
+mod at_rest;
 mod audit;
 mod bootstrap;
 mod cli;

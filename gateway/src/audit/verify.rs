@@ -192,7 +192,7 @@ pub fn verify_chain(
             return Err(broken(
                 row.seq,
                 BreakKind::Modified,
-                "the stored record is not a valid audit record".into(),
+                "the stored record does not open under its chain's key, or is not an audit record: it was changed or moved".into(),
             ));
         };
         if record.chain != chain {

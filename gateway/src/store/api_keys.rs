@@ -46,7 +46,9 @@ impl Store {
             .await?;
         Ok(ApiKeyRecord {
             owner_id: row.try_get("owner_id")?,
-            name: self.open_text(&record, "name", row.try_get("name")?).await?,
+            name: self
+                .open_text(&record, "name", row.try_get("name")?)
+                .await?,
             scope: scope
                 .map(|s| serde_json::from_str(&s))
                 .transpose()

@@ -146,7 +146,9 @@ impl Store {
         let org_id: String = row.try_get("org_id")?;
         let record = ENVIRONMENTS.record(&[&id], Some(&org_id));
         Ok(EnvironmentRecord {
-            name: self.open_text(&record, "name", row.try_get("name")?).await?,
+            name: self
+                .open_text(&record, "name", row.try_get("name")?)
+                .await?,
             description: self
                 .open_opt(&record, "description", row.try_get("description")?)
                 .await?,
@@ -164,9 +166,13 @@ impl Store {
         let port: i64 = row.try_get("port")?;
         Ok(ConnectionRecord {
             environment_id: row.try_get("environment_id")?,
-            name: self.open_text(&record, "name", row.try_get("name")?).await?,
+            name: self
+                .open_text(&record, "name", row.try_get("name")?)
+                .await?,
             kind: row.try_get("kind")?,
-            host: self.open_text(&record, "host", row.try_get("host")?).await?,
+            host: self
+                .open_text(&record, "host", row.try_get("host")?)
+                .await?,
             port: u16::try_from(port).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
             database: self
                 .open_opt(&record, "database", row.try_get("database")?)
@@ -187,7 +193,9 @@ impl Store {
             .open(&record, "permissions", row.try_get("permissions")?)
             .await?;
         Ok(RoleRecord {
-            name: self.open_text(&record, "name", row.try_get("name")?).await?,
+            name: self
+                .open_text(&record, "name", row.try_get("name")?)
+                .await?,
             description: self
                 .open_opt(&record, "description", row.try_get("description")?)
                 .await?,
@@ -340,7 +348,8 @@ impl Store {
     /// Creates an environment ([`StoreError::Conflict`] if the name is taken).
     pub async fn insert_environment(&self, env: &EnvironmentRecord) -> Result<(), StoreError> {
         let record = ENVIRONMENTS.record(&[&env.id], Some(&env.org_id));
-        let (name, name_index) = self.sealed_name(&ENVIRONMENTS, &record, &env.org_id, &env.name)?;
+        let (name, name_index) =
+            self.sealed_name(&ENVIRONMENTS, &record, &env.org_id, &env.name)?;
         let mut tx = self.change().await?;
         sqlx::query(&format!(
             "INSERT INTO environments ({ENV_COLUMNS}, name_index) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -387,7 +396,10 @@ impl Store {
         org_id: &str,
         id: &str,
     ) -> Result<Option<EnvironmentRecord>, StoreError> {
-        match self.one_in_org("environments", ENV_COLUMNS, org_id, id).await? {
+        match self
+            .one_in_org("environments", ENV_COLUMNS, org_id, id)
+            .await?
+        {
             Some(row) => Ok(Some(self.environment_from_row(&row).await?)),
             None => Ok(None),
         }
@@ -569,7 +581,10 @@ impl Store {
         org_id: &str,
         id: &str,
     ) -> Result<Option<ConnectionRecord>, StoreError> {
-        match self.one_in_org("connections", CONN_COLUMNS, org_id, id).await? {
+        match self
+            .one_in_org("connections", CONN_COLUMNS, org_id, id)
+            .await?
+        {
             Some(row) => Ok(Some(self.connection_from_row(&row).await?)),
             None => Ok(None),
         }
@@ -585,12 +600,13 @@ impl Store {
     ) -> Result<Option<ConnectionRecord>, StoreError> {
         // The name's index is scoped by the environment, which a change
         // never moves.
-        let environment_id: Option<String> =
-            sqlx::query_scalar("SELECT environment_id FROM connections WHERE org_id = ? AND id = ?")
-                .bind(org_id)
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let environment_id: Option<String> = sqlx::query_scalar(
+            "SELECT environment_id FROM connections WHERE org_id = ? AND id = ?",
+        )
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(environment_id) = environment_id else {
             return Ok(None);
         };
@@ -621,7 +637,11 @@ impl Store {
         )
         .bind(changes.port.map(i64::from))
         .bind(changes.database.is_some())
-        .bind(self.seal_opt(&record, "database", changes.database.clone().flatten().as_deref())?)
+        .bind(self.seal_opt(
+            &record,
+            "database",
+            changes.database.clone().flatten().as_deref(),
+        )?)
         .bind(&changes.tls_mode)
         .bind(now)
         .bind(org_id)
@@ -690,7 +710,11 @@ impl Store {
         .bind(&role.org_id)
         .bind(name)
         .bind(self.seal_opt(&record, "description", role.description.as_deref())?)
-        .bind(self.seal(&record, "permissions", permissions_json(&role.permissions).as_bytes())?)
+        .bind(self.seal(
+            &record,
+            "permissions",
+            permissions_json(&role.permissions).as_bytes(),
+        )?)
         .bind(role.created_at)
         .bind(role.updated_at)
         .bind(name_index)
@@ -863,7 +887,10 @@ impl Store {
         org_id: &str,
         id: &str,
     ) -> Result<Option<BindingRecord>, StoreError> {
-        match self.one_in_org("bindings", BINDING_COLUMNS, org_id, id).await? {
+        match self
+            .one_in_org("bindings", BINDING_COLUMNS, org_id, id)
+            .await?
+        {
             Some(row) => Ok(Some(self.binding_from_row(&row).await?)),
             None => Ok(None),
         }

@@ -121,7 +121,9 @@ impl Store {
         Ok(CredentialRecord {
             version: row.try_get("version")?,
             form: CredentialForm::parse(row.try_get("form")?)?,
-            body: self.open_text(&record, "body", row.try_get("body")?).await?,
+            body: self
+                .open_text(&record, "body", row.try_get("body")?)
+                .await?,
             sealed_by: row.try_get("sealed_by")?,
             updated_at: row.try_get("updated_at")?,
             connection_id,

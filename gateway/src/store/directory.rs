@@ -83,7 +83,9 @@ impl Store {
         let id: String = row.try_get("id")?;
         let record = ORGS.record(&[&id], Some(&id));
         Ok(OrgRecord {
-            name: self.open_text(&record, "name", row.try_get("name")?).await?,
+            name: self
+                .open_text(&record, "name", row.try_get("name")?)
+                .await?,
             id,
             mfa_required: row.try_get("mfa_required")?,
             api_key_max_lifetime_days: row.try_get("api_key_max_lifetime_days")?,
@@ -105,7 +107,9 @@ impl Store {
         let record = USERS.record(&[&id], Some(&org_id));
         let groups = self.open(&record, "groups", row.try_get("groups")?).await?;
         Ok(UserRecord {
-            email: self.open_text(&record, "email", row.try_get("email")?).await?,
+            email: self
+                .open_text(&record, "email", row.try_get("email")?)
+                .await?,
             display_name: self
                 .open_opt(&record, "display_name", row.try_get("display_name")?)
                 .await?,

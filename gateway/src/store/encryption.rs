@@ -21,9 +21,11 @@ mod envelope;
 mod keyring;
 mod legacy;
 mod local;
+#[cfg(test)]
+mod tests;
 
-pub(super) use columns::{Pass, Record, Table, reseal, tables, usage};
 pub use columns::{KeyUsage, ResealReport};
+pub(super) use columns::{Pass, Record, Table, reseal, tables, usage};
 pub use envelope::SealError;
 pub use keyring::{
     DataKeyInfo, KeyError, KeyFuture, KeyWrapper, Keyring, KeyringSettings, WrappedDataKey,

@@ -342,6 +342,11 @@ pub(super) async fn current_version(pool: &SqlitePool) -> Result<i64, StoreError
 
 /// Brings the schema up to date.
 pub(super) async fn apply(pool: &SqlitePool) -> Result<(), StoreError> {
+    apply_up_to(pool, latest()).await
+}
+
+/// Applies the migrations up to `target` (tests make older stores).
+pub(super) async fn apply_up_to(pool: &SqlitePool, target: i64) -> Result<(), StoreError> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version INTEGER PRIMARY KEY,
@@ -358,7 +363,10 @@ pub(super) async fn apply(pool: &SqlitePool) -> Result<(), StoreError> {
             supported: latest(),
         });
     }
-    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+    for migration in MIGRATIONS
+        .iter()
+        .filter(|m| m.version > current && m.version <= target)
+    {
         let failed = |source| StoreError::Migration {
             version: migration.version,
             name: migration.name,

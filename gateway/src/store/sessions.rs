@@ -98,8 +98,7 @@ impl Store {
         record: &super::encryption::Record,
         principal: &SessionPrincipal,
     ) -> Result<String, StoreError> {
-        let json =
-            serde_json::to_vec(principal).map_err(|e| StoreError::Query(decode_error(e)))?;
+        let json = serde_json::to_vec(principal).map_err(|e| StoreError::Query(decode_error(e)))?;
         self.seal(record, "principal", &json)
     }
 }

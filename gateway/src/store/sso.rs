@@ -87,10 +87,11 @@ impl Store {
         let opened = self
             .open(&record, "settings", row.try_get("settings")?)
             .await?;
-        let settings =
-            serde_json::from_slice(&opened).map_err(|_| record.integrity("settings"))?;
+        let settings = serde_json::from_slice(&opened).map_err(|_| record.integrity("settings"))?;
         Ok(IdentityProviderRecord {
-            name: self.open_text(&record, "name", row.try_get("name")?).await?,
+            name: self
+                .open_text(&record, "name", row.try_get("name")?)
+                .await?,
             plugin: row.try_get("plugin")?,
             revision: row.try_get("revision")?,
             created_at: row.try_get("created_at")?,

@@ -43,22 +43,20 @@ fn sql(db: &Path, script: &str) -> String {
 /// Marks the forged-insertion case.
 const FORGE: &str = "forge";
 
-/// Inserts a forged event at `at` in `org_default`: a copy of the event
-/// before it, renumbered and hashed onto it exactly as the gateway would
-/// (the hash is public, so anyone can), the later events moved up.
+/// Inserts a forged event at `at` in `org_default`, as someone with the
+/// file but not the data keys can: records are sealed, so neither their
+/// content nor their hash can be made anew; the event before is copied
+/// whole into `at` and the later events moved up.
 fn forge(db: &Path, at: i64) {
     let output = std::process::Command::new("python3")
         .args([
             "-c",
-            "import sqlite3, sys, hashlib, json\n\
+            "import sqlite3, sys\n\
              c = sqlite3.connect(sys.argv[1]); at = int(sys.argv[2])\n\
              c.execute(\"UPDATE audit_events SET seq = seq + 100000 WHERE chain = 'org_default' AND seq >= ?\", (at,))\n\
              c.execute(\"UPDATE audit_events SET seq = seq - 99999 WHERE chain = 'org_default' AND seq > 100000\")\n\
-             row = c.execute(\"SELECT at, org_id, actor, action, resource, outcome, record, hash FROM audit_events WHERE chain = 'org_default' AND seq = ?\", (at - 1,)).fetchone()\n\
-             record = json.loads(row[6]); record['seq'] = at\n\
-             text = json.dumps(record, separators=(',', ':'))\n\
-             digest = hashlib.sha256(b'portcullis-audit-chain-v1\\n' + row[7] + text.encode()).digest()\n\
-             c.execute('INSERT INTO audit_events VALUES (?,?,?,?,?,?,?,?,?,?,?)', ('org_default', at, row[0], row[1], row[2], row[3], row[4], row[5], text, row[7], digest))\n\
+             row = c.execute(\"SELECT at, org_id, actor, action, resource, outcome, record, prev_hash, hash FROM audit_events WHERE chain = 'org_default' AND seq = ?\", (at - 1,)).fetchone()\n\
+             c.execute('INSERT INTO audit_events VALUES (?,?,?,?,?,?,?,?,?,?,?)', ('org_default', at) + tuple(row))\n\
              c.commit()\n",
             &db.display().to_string(),
             &at.to_string(),
@@ -70,6 +68,16 @@ fn forge(db: &Path, at: i64) {
         "forging failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Changes one character of the sealed record of event `seq`.
+fn tamper_record(chain: &str, seq: &str) -> String {
+    format!(
+        "UPDATE audit_events SET record = substr(record, 1, length(record) - 3) ||
+             CASE substr(record, length(record) - 2, 1) WHEN 'A' THEN 'B' ELSE 'A' END ||
+             substr(record, length(record) - 1)
+         WHERE {chain} AND seq = {seq}"
+    )
 }
 
 fn db(dir: &Path) -> PathBuf {
@@ -152,8 +160,11 @@ async fn tampering_with_the_stored_log_is_reported_at_the_right_event_and_kind()
     let chain = "chain = 'org_default'";
     let cases: Vec<(String, i64, &str)> = vec![
         (
-            format!(
-                "UPDATE audit_events SET record = replace(record, 'env-3', 'env-X') WHERE {chain} AND record LIKE '%env-3%'"
+            tamper_record(
+                chain,
+                &format!(
+                    "(SELECT MAX(seq) FROM audit_events WHERE {chain} AND action = 'record.changed')"
+                ),
             ),
             -1,
             "modified",
@@ -180,10 +191,10 @@ async fn tampering_with_the_stored_log_is_reported_at_the_right_event_and_kind()
             "reordered",
         ),
         (
-            // A forged event, correctly hashed onto event 5, pushed in as
-            // event 6 with the rest moved up (see `forge`).
+            // A copy of event 5 pushed in as event 6 with the rest moved up
+            // (see `forge`): reported at the event it copies.
             FORGE.to_string(),
-            6,
+            5,
             "inserted",
         ),
         (
@@ -213,22 +224,23 @@ async fn tampering_with_the_stored_log_is_reported_at_the_right_event_and_kind()
             assert_eq!(broken["seq"], seq, "{script}: {broken}");
         }
     }
-    // The edited record's place: the event naming env-3.
+    // The edited record's place: the last change's event.
     std::fs::write(&db, &pristine).unwrap();
     let seq: Value = serde_json::from_str(&sql(
         &db,
-        &format!("SELECT seq FROM audit_events WHERE {chain} AND record LIKE '%env-3%' AND action = 'record.changed'"),
+        &format!("SELECT MAX(seq) FROM audit_events WHERE {chain} AND action = 'record.changed'"),
     ))
     .unwrap();
     let edited_at = seq[0][0].as_i64().unwrap();
-    sql(
-        &db,
-        &format!(
-            "UPDATE audit_events SET record = replace(record, 'env-3', 'env-X') WHERE {chain} AND seq = {edited_at}"
-        ),
-    );
+    sql(&db, &tamper_record(chain, &edited_at.to_string()));
     let (_, results) = verify_store(&dir);
     assert_eq!(result_for(&results, "org_default")["seq"], edited_at);
+    // Sealed at rest: the names in the events are not in the file.
+    let bytes = std::fs::read(&db).unwrap();
+    assert!(
+        !bytes.windows(5).any(|w| w == b"env-3"),
+        "audit records are sealed at rest"
+    );
 }
 
 #[tokio::test]
@@ -539,13 +551,19 @@ async fn no_audit_output_of_the_suites_scenarios_holds_a_secret() {
         .await;
     assert_eq!(export.status, 200, "{}", export.text());
     let export = export.text();
+    // The store holds the records sealed; the file sink has them as
+    // committed.
     assert!(
-        stored.contains("auth.succeeded") && stored.contains("auth.failed"),
-        "{stored}"
+        !stored.contains("auth.succeeded"),
+        "sealed at rest: {stored}"
     );
     assert!(
-        stored.contains("mfa.enrolled") && stored.contains("credential.changed"),
-        "{stored}"
+        file.contains("auth.succeeded") && file.contains("auth.failed"),
+        "{file}"
+    );
+    assert!(
+        file.contains("mfa.enrolled") && file.contains("credential.changed"),
+        "{file}"
     );
     assert!(
         file.contains("record.changed"),

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::Method;
 use portcullis::data_dir::DataDir;
 use portcullis::identity::access_token::{Claims, SigningKeys};
-use portcullis::store::{Sealer, Store};
+use portcullis::store::Store;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -185,8 +185,9 @@ fn parts(token: &str) -> (Value, Value, String) {
 /// The gateway's own signing keys, read from its store as the gateway does.
 async fn gateway_keys(f: &Fixture) -> SigningKeys {
     let data = DataDir::prepare(&f.gateway.dir().join("data")).unwrap();
-    let sealer = Sealer::derive(&data.local_key().unwrap(), "plugin-kv").unwrap();
-    let store = Store::open_sqlite(&data.store_path(), sealer)
+    // No key-provider plugin in this configuration: the data keys are
+    // wrapped under the local key, as the gateway does.
+    let store = Store::open_sqlite_with_local_key(&data.store_path(), &data.local_key().unwrap())
         .await
         .unwrap();
     let mut keys = SigningKeys::new("portcullis", "portcullis-api");

@@ -70,7 +70,7 @@ impl BlindIndex {
             index.push_str(&self.digest(&[
                 b"kv-prefix",
                 namespace.as_bytes(),
-                key[..=at].as_bytes(),
+                &key.as_bytes()[..=at],
             ]));
             index.push('.');
         }
@@ -86,8 +86,14 @@ mod tests {
     fn indexes_are_keyed_scoped_and_prefix_preserving_for_kv_keys() {
         let index = BlindIndex::new(&[1; 32]);
         let other = BlindIndex::new(&[2; 32]);
-        assert_eq!(index.of("users.email", "a@x"), index.of("users.email", "a@x"));
-        assert_ne!(index.of("users.email", "a@x"), other.of("users.email", "a@x"));
+        assert_eq!(
+            index.of("users.email", "a@x"),
+            index.of("users.email", "a@x")
+        );
+        assert_ne!(
+            index.of("users.email", "a@x"),
+            other.of("users.email", "a@x")
+        );
         assert_ne!(index.of("users.email", "a@x"), index.of("orgs.name", "a@x"));
         assert!(!index.of("users.email", "a@x").contains("a@x"));
 
@@ -98,9 +104,11 @@ mod tests {
         assert!(!key.starts_with(&index.of_kv_prefix("ns", "email/b@x/")));
         assert!(!key.starts_with(&index.of_kv_prefix("other", "email/")));
         // A key equal to the prefix is listed under it.
-        assert!(index
-            .of_kv_key("ns", "email/")
-            .starts_with(&index.of_kv_prefix("ns", "email/")));
+        assert!(
+            index
+                .of_kv_key("ns", "email/")
+                .starts_with(&index.of_kv_prefix("ns", "email/"))
+        );
         assert_ne!(index.of_kv_key("ns", "a/b"), index.of_kv_key("ns", "a/c"));
     }
 }

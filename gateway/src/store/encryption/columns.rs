@@ -283,7 +283,9 @@ pub(in crate::store) mod tables {
         legacy: Some(Legacy {
             column: "settings",
             reads: &["id", "org_id"],
-            context: |row| format!("identity-provider\0{}\0{}", row("id"), row("org_id")).into_bytes(),
+            context: |row| {
+                format!("identity-provider\0{}\0{}", row("id"), row("org_id")).into_bytes()
+            },
         }),
     };
     /// People linked to an identity provider.
@@ -312,7 +314,9 @@ pub(in crate::store) mod tables {
         legacy: Some(Legacy {
             column: "state",
             reads: &["session_id", "provider_id"],
-            context: |row| format!("sso-session\0{}\0{}", row("session_id"), row("provider_id")).into_bytes(),
+            context: |row| {
+                format!("sso-session\0{}\0{}", row("session_id"), row("provider_id")).into_bytes()
+            },
         }),
     };
     /// Verified email domains.
@@ -425,21 +429,17 @@ impl Table {
         within: Option<&str>,
         value: &str,
     ) -> String {
-        let spec = self
-            .indexes
-            .iter()
-            .find(|i| i.column == column)
-            .unwrap_or_else(|| panic!("{}.{column} is not a blind index", self.name));
-        let value = spec.normalise.apply(value);
+        let spec = self.indexes.iter().find(|i| i.column == column);
+        debug_assert!(
+            spec.is_some(),
+            "{}.{column} is not a blind index",
+            self.name
+        );
+        let value = spec.map_or(Normalise::Exact, |s| s.normalise).apply(value);
         if self.name == tables::PLUGIN_KV.name {
             return index.of_kv_key(within.unwrap_or_default(), &value);
         }
-        let scope = format!(
-            "{}.{}\0{}",
-            self.name,
-            spec.column,
-            within.unwrap_or_default()
-        );
+        let scope = format!("{}.{column}\0{}", self.name, within.unwrap_or_default());
         index.of(&scope, &value)
     }
 }
@@ -547,7 +547,8 @@ pub(in crate::store) async fn reseal(
                 };
                 stored.push(value);
             }
-            let changed_row = reseal_row(pool, keyring, legacy, &index, table, values, stored).await?;
+            let changed_row =
+                reseal_row(pool, keyring, legacy, &index, table, values, stored).await?;
             changed += changed_row;
         }
         report.rows += changed;
@@ -582,7 +583,7 @@ async fn reseal_row(
     for (i, (column, value)) in table.sealed.iter().zip(&stored).enumerate() {
         plain[i] = match value {
             Stored::Null => None,
-            Stored::Text(text) if text.starts_with(PREFIX) => Some(
+            Stored::Text(text) if super::envelope::key_id_of(text).is_some() => Some(
                 keyring
                     .open(&before.aad(column), text)
                     .await?
@@ -639,7 +640,9 @@ async fn reseal_row(
         .primary_key
         .iter()
         .filter(|c| !table.sealed.contains(c))
-        .map(|c| format!("CAST({c} AS TEXT) = ?"))
+        // Text compares equal to an integer column's value by affinity,
+        // and the primary key's index is used.
+        .map(|c| format!("{c} = ?"))
         .collect();
     conditions.extend(table.sealed.iter().map(|c| format!("{c} IS ?")));
     let sql = format!(
@@ -655,7 +658,11 @@ async fn reseal_row(
     for value in index_values {
         query = query.bind(value);
     }
-    for c in table.primary_key.iter().filter(|c| !table.sealed.contains(c)) {
+    for c in table
+        .primary_key
+        .iter()
+        .filter(|c| !table.sealed.contains(c))
+    {
         query = query.bind(text(&values, c));
     }
     for value in stored {

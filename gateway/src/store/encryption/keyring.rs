@@ -286,13 +286,12 @@ impl Keyring {
         &self,
         id: &str,
     ) -> Result<(WrappedDataKey, Vec<(String, String)>), SealError> {
-        let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT purpose, master_key_id, wrapped FROM data_keys WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| unavailable(id, e))?;
+        let row: Option<(String, String, Vec<u8>)> =
+            sqlx::query_as("SELECT purpose, master_key_id, wrapped FROM data_keys WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| unavailable(id, e))?;
         let Some((purpose, master_key_id, ciphertext)) = row else {
             return Err(unavailable(id, "no such data key in this store"));
         };
@@ -357,7 +356,11 @@ impl Keyring {
 
     /// Opens `sealed` bound to `aad`; `None` if it does not authenticate
     /// (the caller names the record).
-    pub(in crate::store) async fn open(&self, aad: &[u8], sealed: &str) -> Result<Option<Vec<u8>>, SealError> {
+    pub(in crate::store) async fn open(
+        &self,
+        aad: &[u8],
+        sealed: &str,
+    ) -> Result<Option<Vec<u8>>, SealError> {
         let Some(id) = envelope::key_id_of(sealed) else {
             return Ok(None);
         };
@@ -410,13 +413,21 @@ impl Keyring {
     /// drops it from memory, an outage keeps it (and says so).
     pub async fn refresh(&self) -> Result<(), SealError> {
         if let Some(newest) = self.newest(RECORDS).await? {
-            let known = self.current_key_id().ok();
-            if known.as_deref() != Some(newest.as_str()) {
-                self.key(&newest).await?;
-                if let Ok(mut state) = self.state.write() {
-                    state.current = Some(newest.clone());
+            // Unwrapped again if a refusal dropped it and the provider
+            // grants it once more.
+            match self.key(&newest).await {
+                Ok(_) => {
+                    let known = self.current_key_id().ok();
+                    if known.as_deref() != Some(newest.as_str()) {
+                        tracing::info!(data_key = %newest, "sealing new values under a newer data key");
+                    }
+                    if let Ok(mut state) = self.state.write() {
+                        state.current = Some(newest);
+                    }
                 }
-                tracing::info!(data_key = %newest, "sealing new values under a newer data key");
+                Err(error) => {
+                    tracing::warn!(%error, "the current data key cannot be unwrapped; new values cannot be sealed until it can");
+                }
             }
         }
         let stale: Vec<String> = {
