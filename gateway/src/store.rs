@@ -100,8 +100,8 @@ fn conflict_as(what: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
 }
 
 /// A handle to the gateway's database; cheap to clone. Record payloads
-/// are sealed under its data keys before they reach the database (see
-/// [`encryption`]); it reads and writes nothing until [`Store::unlock`].
+/// are sealed under its data keys before they reach the database (envelope
+/// encryption: see the `encryption` module); it reads and writes nothing until [`Store::unlock`].
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
