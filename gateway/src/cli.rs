@@ -6,6 +6,7 @@ mod audit;
 mod keys;
 mod plugin;
 mod seal;
+mod secrets;
 mod serve;
 mod trust;
 
@@ -34,6 +35,9 @@ pub enum Command {
     /// Verify the audit log (the store's, or exported bundles offline)
     /// and export bundles.
     Audit(audit::AuditArgs),
+    /// Secrets of the embedded `secrets-file` backend (values from stdin).
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
     /// The store's data keys: rotate them, see what each seals.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -54,6 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Admin(args) => admin::run(args).await,
         Command::Audit(args) => audit::run(args).await,
         Command::Keys(command) => keys::run(command).await,
+        Command::Secrets(command) => secrets::run(command).await,
         Command::Trust(command) => trust::run(command),
         Command::Seal(args) => seal::run(args).await,
     }

@@ -174,8 +174,9 @@ pub struct OpenedStore {
     pub metrics: Arc<Metrics>,
 }
 
-/// Opens the data directory and store, loads the plugins and unlocks the
-/// store's data keys with the configured key provider.
+/// Opens the data directory and store, unlocks the store's data keys
+/// with the configured key provider, then loads the plugins (whose secret
+/// references may read the store, through `secrets-file`).
 pub async fn open_store(config: &Config) -> Result<OpenedStore, ServerError> {
     let data = DataDir::prepare(&config.data_dir)?;
     let keys = KeyringSettings {
@@ -183,6 +184,10 @@ pub async fn open_store(config: &Config) -> Result<OpenedStore, ServerError> {
     };
     let store = Store::open_sqlite(&data.store_path(), keys).await?;
     let metrics = Metrics::new();
+    let root_key = data.local_key()?;
+    let provider = key_provider(config, &store, &metrics, &root_key).await?;
+    let legacy = LegacySealer::from_local_key(&root_key).map_err(StoreError::from)?;
+    store.unlock(provider, Some(&legacy)).await?;
     let plugins = Arc::new(
         PluginRegistry::load(
             PluginEngine::new()?,
@@ -193,10 +198,6 @@ pub async fn open_store(config: &Config) -> Result<OpenedStore, ServerError> {
         )
         .await?,
     );
-    let root_key = data.local_key()?;
-    let provider = key_provider(config, &plugins, &root_key)?;
-    let legacy = LegacySealer::from_local_key(&root_key).map_err(StoreError::from)?;
-    store.unlock(provider, Some(&legacy)).await?;
     Ok(OpenedStore {
         data,
         store,
@@ -205,11 +206,13 @@ pub async fn open_store(config: &Config) -> Result<OpenedStore, ServerError> {
     })
 }
 
-/// The key provider that wraps the store's data keys: the one named in
-/// `[encryption]`, else the only key-provider plugin, else the local key.
-fn key_provider(
+/// The key provider that wraps the store's data keys: the key-provider
+/// plugin `[encryption] key_provider` names, loaded on its own before
+/// anything reads the store; without one, the data directory's local key.
+async fn key_provider(
     config: &Config,
-    plugins: &Arc<PluginRegistry>,
+    store: &Store,
+    metrics: &Arc<Metrics>,
     root_key: &secrecy::SecretBox<[u8; 32]>,
 ) -> Result<Arc<dyn KeyWrapper>, ServerError> {
     let invalid = |expected: String| {
@@ -222,37 +225,44 @@ fn key_provider(
             expected,
         })
     };
-    let providers: Vec<String> = plugins
-        .list()
-        .into_iter()
-        .filter(|(_, world)| *world == World::KeyProvider)
-        .map(|(name, _)| name)
-        .collect();
-    let name = match (&config.encryption.key_provider, providers.as_slice()) {
-        (Some(name), _) if providers.contains(name) => name.clone(),
-        (Some(name), _) => {
-            return Err(invalid(format!(
-                "the name of a key-provider plugin; `{name}` is not one"
-            )));
-        }
-        (None, []) => {
-            let local = LocalKeyWrapper::from_local_key(root_key).map_err(|e| {
-                StoreError::Seal(crate::store::SealError::KeyUnavailable {
-                    key: "local".into(),
-                    reason: e.to_string(),
-                })
-            })?;
-            return Ok(Arc::new(local));
-        }
-        (None, [only]) => only.clone(),
-        (None, several) => {
-            return Err(invalid(format!(
-                "the key-provider plugin that wraps the store's data keys, one of: {}",
-                several.join(", ")
-            )));
-        }
+    let Some(name) = &config.encryption.key_provider else {
+        let local = LocalKeyWrapper::from_local_key(root_key).map_err(|e| {
+            StoreError::Seal(crate::store::SealError::KeyUnavailable {
+                key: "local".into(),
+                reason: e.to_string(),
+            })
+        })?;
+        return Ok(Arc::new(local));
     };
-    Ok(Arc::new(PluginKeyWrapper::new(plugins, &name)))
+    let Some(plugin) = config.plugins.get(name) else {
+        return Err(invalid(format!(
+            "the name of a key-provider plugin under [plugins], not `{name}`"
+        )));
+    };
+    let only = std::collections::BTreeMap::from([(name.clone(), plugin.clone())]);
+    // Its own registry: started before the store is readable, so its
+    // settings cannot be secret references (there is no secrets backend
+    // yet); the registry keeps it for the store's life.
+    let registry = Arc::new(
+        PluginRegistry::load(
+            PluginEngine::new()?,
+            &only,
+            &crate::config::AuthConfig::default(),
+            store.clone(),
+            metrics.clone(),
+        )
+        .await?,
+    );
+    if !registry
+        .list()
+        .iter()
+        .any(|(plugin, world)| plugin == name && *world == World::KeyProvider)
+    {
+        return Err(invalid(format!(
+            "the name of a key-provider plugin; `{name}` implements another world"
+        )));
+    }
+    Ok(Arc::new(PluginKeyWrapper::holding(registry, name)))
 }
 
 impl Core {

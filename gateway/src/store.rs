@@ -4,6 +4,18 @@
 //! only [`Store`] and the handles it gives out, so a PostgreSQL backend can
 //! sit behind the same methods.
 
+/// Maps every row with one of the store's async row mappers, in order
+/// (a row's sealed values are opened as it is mapped).
+macro_rules! map_rows {
+    ($store:expr, $rows:expr, $map:ident) => {{
+        let mut out = Vec::with_capacity($rows.len());
+        for row in $rows.iter() {
+            out.push($store.$map(row).await?);
+        }
+        out
+    }};
+}
+
 mod api_keys;
 mod audit;
 mod authz;

@@ -6,6 +6,7 @@
 //! with errors that name the reference and never a value.
 
 mod azure;
+mod file;
 
 use super::{ALICE, ALICE_TOKEN_SHA256, sha256_hex};
 use portcullis_tests::aws::{ACCESS_KEY_ID, Moto, REGION, SECRET_ACCESS_KEY};

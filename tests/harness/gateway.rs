@@ -58,7 +58,12 @@ impl Gateway {
     /// also holds its data directory. `{dir}` in the text is replaced by
     /// that directory.
     pub async fn with_config(config: &str) -> Result<Self, StartFailure> {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::with_config_in(tempfile::tempdir().expect("temp dir"), config).await
+    }
+
+    /// [`Gateway::with_config`] in `dir`, which a test prepared first (for
+    /// example by running `portcullis` commands on the configuration).
+    pub async fn with_config_in(dir: TempDir, config: &str) -> Result<Self, StartFailure> {
         let text = config.replace("{dir}", &dir.path().display().to_string());
         let path = dir.path().join("portcullis.toml");
         std::fs::write(&path, text).expect("write config");

@@ -48,7 +48,12 @@ pub struct ServeArgs {
 }
 
 /// The bundled plugins the embedded default loads, by file name.
-const BUNDLED: [&str; 3] = ["authz_rbac.wasm", "keys_local.wasm", "authn_local.wasm"];
+const BUNDLED: [&str; 4] = [
+    "authz_rbac.wasm",
+    "keys_local.wasm",
+    "authn_local.wasm",
+    "secrets_file.wasm",
+];
 
 fn embedded_config(args: &ConfigSource) -> anyhow::Result<Config> {
     let data = DataDir::prepare(&args.data_dir)?;

@@ -228,9 +228,10 @@ impl Default for SecretsConfig {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EncryptionConfig {
-    /// The key-provider plugin instance that wraps the store's data keys.
-    /// Unset: the one key-provider plugin configured, or, with none, the
-    /// data directory's local key file.
+    /// The key-provider plugin instance that wraps the store's data keys;
+    /// it is started on its own before anything else, so its settings
+    /// cannot be secret references. Unset: the data directory's local key
+    /// file wraps them.
     pub key_provider: Option<String>,
     /// How long an unwrapped data key is used before the key provider is
     /// asked again whether it still grants it, in seconds. A refusal drops
@@ -552,6 +553,10 @@ pub(super) fn embedded_default(data_dir: &Path, plugin_dir: &Path) -> Config {
     local.instances = 4;
     local.deadline_ms = 5_000;
     plugins.insert("local".to_string(), local);
+    // Secret references `secret://file/{name}`, written with `portcullis secrets set`.
+    let mut file = PluginConfig::new(plugin_dir.join("secrets_file.wasm"), toml::Table::new());
+    file.instances = 1;
+    plugins.insert("file".to_string(), file);
     Config {
         data_dir: data_dir.to_path_buf(),
         server: ServerConfig::default(),

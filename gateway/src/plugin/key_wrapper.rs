@@ -1,37 +1,35 @@
-//! A key-provider plugin as the store's key wrapper. It looks the plugin
-//! up by name on every call, so a reload that swaps the plugin takes
-//! effect at once, and holds the registry weakly (the registry holds the
-//! store, which holds this).
+//! A key-provider plugin as the store's key wrapper. It holds the registry
+//! the plugin was loaded into for the store (a registry of its own,
+//! started before the store can be read) and looks the plugin up by name
+//! on every call. (The registry holds the store for its plugins' key-value
+//! records, and the store holds this: both live as long as the process.)
 
 use super::registry::PluginRegistry;
 use super::worlds::{Attribute, GuestError, WrappedKey, guest_text};
 use crate::store::{KeyError, KeyFuture, KeyWrapper, WrappedDataKey};
 use secrecy::SecretBox;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 /// The key-provider plugin instance `name` of a registry.
 #[derive(Debug)]
 pub struct PluginKeyWrapper {
-    registry: Weak<PluginRegistry>,
+    registry: Arc<PluginRegistry>,
     name: String,
 }
 
 impl PluginKeyWrapper {
-    /// Wraps with plugin `name` of `registry`.
-    pub fn new(registry: &Arc<PluginRegistry>, name: &str) -> Self {
+    /// Wraps with plugin `name` of `registry`, keeping the registry.
+    pub fn holding(registry: Arc<PluginRegistry>, name: &str) -> Self {
         Self {
-            registry: Arc::downgrade(registry),
+            registry,
             name: name.to_string(),
         }
     }
 
     fn plugin(&self) -> Result<Arc<super::KeyProviderPlugin>, KeyError> {
-        self.registry
-            .upgrade()
-            .and_then(|registry| registry.key_provider(&self.name))
-            .ok_or_else(|| {
-                KeyError::Unavailable(format!("key provider `{}` is not loaded", self.name))
-            })
+        self.registry.key_provider(&self.name).ok_or_else(|| {
+            KeyError::Unavailable(format!("key provider `{}` is not loaded", self.name))
+        })
     }
 }
 

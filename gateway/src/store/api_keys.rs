@@ -131,11 +131,7 @@ impl Store {
         .bind(owner_id)
         .fetch_all(&self.pool)
         .await?;
-        let mut keys = Vec::with_capacity(rows.len());
-        for row in &rows {
-            keys.push(self.api_key_from_row(row).await?);
-        }
-        Ok(keys)
+        Ok(map_rows!(self, rows, api_key_from_row))
     }
 
     /// Revokes a key at `now`; whether a live key was revoked.

@@ -245,17 +245,6 @@ impl Store {
     }
 }
 
-/// Maps every row with an async mapper, in order.
-macro_rules! map_rows {
-    ($store:expr, $rows:expr, $map:ident) => {{
-        let mut out = Vec::with_capacity($rows.len());
-        for row in $rows.iter() {
-            out.push($store.$map(row).await?);
-        }
-        out
-    }};
-}
-
 /// Marks the policy changed, inside the writing transaction.
 async fn bump(tx: &mut Transaction<'_, Sqlite>) -> Result<(), StoreError> {
     sqlx::query("UPDATE policy_version SET version = version + 1 WHERE id = 1")

@@ -227,11 +227,7 @@ impl Store {
         .bind(environment_id)
         .fetch_all(&self.pool)
         .await?;
-        let mut keys = Vec::with_capacity(rows.len());
-        for row in &rows {
-            keys.push(self.agent_key_from_row(row).await?);
-        }
-        Ok(keys)
+        Ok(map_rows!(self, rows, agent_key_from_row))
     }
 
     /// Enrolls an agent key ([`StoreError::Conflict`] if the environment

@@ -93,14 +93,6 @@ impl Store {
         })
     }
 
-    async fn orgs_from_rows(&self, rows: &[SqliteRow]) -> Result<Vec<OrgRecord>, StoreError> {
-        let mut orgs = Vec::with_capacity(rows.len());
-        for row in rows {
-            orgs.push(self.org_from_row(row).await?);
-        }
-        Ok(orgs)
-    }
-
     async fn user_from_row(&self, row: &SqliteRow) -> Result<UserRecord, StoreError> {
         let id: String = row.try_get("id")?;
         let org_id: String = row.try_get("org_id")?;
@@ -121,14 +113,6 @@ impl Store {
             platform_operator: row.try_get("platform_operator")?,
             created_at: row.try_get("created_at")?,
         })
-    }
-
-    async fn users_from_rows(&self, rows: &[SqliteRow]) -> Result<Vec<UserRecord>, StoreError> {
-        let mut users = Vec::with_capacity(rows.len());
-        for row in rows {
-            users.push(self.user_from_row(row).await?);
-        }
-        Ok(users)
     }
 
     fn email_index(&self, email: &str) -> Result<String, StoreError> {
@@ -173,7 +157,7 @@ impl Store {
         ))
         .fetch_all(&self.pool)
         .await?;
-        self.orgs_from_rows(&rows).await
+        Ok(map_rows!(self, rows, org_from_row))
     }
 
     /// An organization by id.
@@ -323,7 +307,7 @@ impl Store {
         .bind(org_id)
         .fetch_all(&self.pool)
         .await?;
-        self.users_from_rows(&rows).await
+        Ok(map_rows!(self, rows, user_from_row))
     }
 
     /// How many users exist in all organizations.

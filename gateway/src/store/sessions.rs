@@ -168,11 +168,7 @@ impl Store {
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
-        let mut sessions = Vec::with_capacity(rows.len());
-        for row in &rows {
-            sessions.push(self.session_from_row(row).await?);
-        }
-        Ok(sessions)
+        Ok(map_rows!(self, rows, session_from_row))
     }
 
     /// Revokes one session at `now`; whether a live one was revoked.

@@ -102,17 +102,6 @@ impl Store {
         })
     }
 
-    async fn providers_from_rows(
-        &self,
-        rows: &[SqliteRow],
-    ) -> Result<Vec<IdentityProviderRecord>, StoreError> {
-        let mut providers = Vec::with_capacity(rows.len());
-        for row in rows {
-            providers.push(self.provider_from_row(row).await?);
-        }
-        Ok(providers)
-    }
-
     /// The sealed name, its blind index and the sealed settings.
     fn seal_provider(
         &self,
@@ -255,7 +244,7 @@ impl Store {
         .bind(org_id)
         .fetch_all(&self.pool)
         .await?;
-        self.providers_from_rows(&rows).await
+        Ok(map_rows!(self, rows, provider_from_row))
     }
 
     /// Every identity provider of every organization, oldest first (for
@@ -266,7 +255,7 @@ impl Store {
         ))
         .fetch_all(&self.pool)
         .await?;
-        self.providers_from_rows(&rows).await
+        Ok(map_rows!(self, rows, provider_from_row))
     }
 
     /// Keeps `state` (sealed) with session `session_id`, signed in

@@ -293,3 +293,87 @@ async fn keys_rotate_while_traffic_runs_loses_no_request_and_every_record_stays_
     let (_, values) = sealed_by(&f);
     assert!(values.values().sum::<i64>() > 40, "{values:?}");
 }
+
+#[tokio::test]
+async fn a_store_sealed_under_kms_keeps_serving_through_a_kms_outage_and_new_unwraps_fail_clearly()
+{
+    use portcullis_tests::aws::{ACCESS_KEY_ID, Moto, REGION, SECRET_ACCESS_KEY};
+    // Its own KMS, so this test alone can take it down.
+    let moto = Moto::start();
+    let created = moto
+        .call(
+            "kms",
+            "TrentService.CreateKey",
+            &json!({"Description": "portcullis store"}),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let key_arn = created.body["KeyMetadata"]["Arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let extra = format!(
+        r#"
+[encryption]
+key_provider = "kms"
+
+[plugins.kms]
+path = "{path}"
+allow_hosts = ["http://{authority}"]
+deadline_ms = 10000
+
+[plugins.kms.config]
+region = "{REGION}"
+key_id = "{key_arn}"
+endpoint_url = "{endpoint}"
+access_key_id = "{ACCESS_KEY_ID}"
+secret_access_key = "{SECRET_ACCESS_KEY}"
+max_attempts = 1
+"#,
+        path = paths::component("keys_aws_kms").display(),
+        authority = moto.authority(),
+        endpoint = moto.endpoint,
+    );
+    let f = Fixture::start_with(&extra).await;
+    // The data keys are KMS-wrapped under that key.
+    let output = keys(&f, &["status", "--json"]);
+    let status: Value = serde_json::from_slice(&output.stdout).unwrap();
+    for key in status["data_keys"].as_array().unwrap() {
+        assert_eq!(key["provider"], "kms", "{status}");
+        assert_eq!(key["master_key_id"], key_arn.as_str(), "{status}");
+    }
+    let create = |name: &'static str| {
+        let f = &f;
+        async move {
+            f.call(
+                Method::POST,
+                "/api/v1/environments",
+                &f.admin,
+                Some(json!({"name": name})),
+            )
+            .await
+        }
+    };
+    assert_eq!(create("before-outage").await.status, 201);
+
+    drop(moto);
+    // Reads and writes go on from the data keys held in memory.
+    assert_eq!(create("during-outage").await.status, 201);
+    let listed = f
+        .call(Method::GET, "/api/v1/environments", &f.admin, None)
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    assert!(listed.text().contains("before-outage") && listed.text().contains("during-outage"));
+    let users = f.call(Method::GET, "/api/v1/users", &f.admin, None).await;
+    assert_eq!(users.status, 200, "{}", users.text());
+    // What needs the KMS now fails, saying so: another process cannot
+    // unwrap the store's keys, so neither rotation nor status run.
+    let rotated = keys(&f, &["rotate"]);
+    assert!(!rotated.status.success());
+    let error = String::from_utf8_lossy(&rotated.stderr);
+    assert!(
+        error.contains("the key provider is unavailable") && error.contains("`kms`"),
+        "{error}"
+    );
+    assert!(!error.contains(SECRET_ACCESS_KEY), "{error}");
+}
