@@ -532,6 +532,8 @@ pub(in crate::store) async fn reseal(
             return Ok(report);
         }
         let mut changed = 0;
+        // One write transaction per batch: one commit per 256 rows.
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         for row in &rows {
             let mut values: BTreeMap<&str, Option<String>> = BTreeMap::new();
             for c in &clear {
@@ -547,10 +549,9 @@ pub(in crate::store) async fn reseal(
                 };
                 stored.push(value);
             }
-            let changed_row =
-                reseal_row(pool, keyring, legacy, &index, table, values, stored).await?;
-            changed += changed_row;
+            changed += reseal_row(&mut tx, keyring, legacy, &index, table, values, stored).await?;
         }
+        tx.commit().await?;
         report.rows += changed;
         report.skipped += rows.len() as u64 - changed;
         if changed == 0 {
@@ -560,7 +561,7 @@ pub(in crate::store) async fn reseal(
 }
 
 async fn reseal_row(
-    pool: &SqlitePool,
+    conn: &mut sqlx::SqliteConnection,
     keyring: &Keyring,
     legacy: Option<&LegacySealer>,
     index: &BlindIndex,
@@ -672,7 +673,7 @@ async fn reseal_row(
             Stored::Blob(blob) => query.bind(blob),
         };
     }
-    Ok(query.execute(pool).await?.rows_affected())
+    Ok(query.execute(conn).await?.rows_affected())
 }
 
 /// How many values each data key seals, per table.
