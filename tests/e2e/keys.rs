@@ -14,7 +14,6 @@ use portcullis::store::Store;
 use portcullis_tests::aws::{ACCESS_KEY_ID, Moto, REGION, SECRET_ACCESS_KEY};
 use portcullis_tests::azure::{CLIENT_SECRET, KeyVault};
 use portcullis_tests::paths;
-use serde_json::json;
 use std::collections::BTreeMap;
 
 fn context(pairs: &[(&str, &str)]) -> Vec<Attribute> {
@@ -86,18 +85,7 @@ fn kms_plugin(moto: &Moto, key_id: &str) -> PluginConfig {
 #[tokio::test]
 async fn kms_data_keys_are_bound_to_their_encryption_context() {
     let moto = Moto::shared();
-    let created = moto
-        .call(
-            "kms",
-            "TrentService.CreateKey",
-            &json!({"Description": "portcullis test"}),
-        )
-        .await;
-    assert_eq!(created.status, 200, "{}", created.body);
-    let key_arn = created.body["KeyMetadata"]["Arn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key_arn = moto.create_key("portcullis test").await;
     let registry = registry(BTreeMap::from([(
         "kms".to_string(),
         kms_plugin(moto, &key_arn),

@@ -104,6 +104,22 @@ impl Moto {
         AwsReply { status, body }
     }
 
+    /// Creates a KMS symmetric key described as `description`; its ARN.
+    pub async fn create_key(&self, description: &str) -> String {
+        let reply = self
+            .call(
+                "kms",
+                "TrentService.CreateKey",
+                &serde_json::json!({"Description": description}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "CreateKey: {}", reply.body);
+        reply.body["KeyMetadata"]["Arn"]
+            .as_str()
+            .expect("the key's ARN")
+            .to_string()
+    }
+
     /// Creates secret `name` with `value`; its version id.
     pub async fn create_secret(&self, name: &str, value: &str) -> String {
         let reply = self

@@ -300,18 +300,7 @@ async fn a_store_sealed_under_kms_keeps_serving_through_a_kms_outage_and_new_unw
     use portcullis_tests::aws::{ACCESS_KEY_ID, Moto, REGION, SECRET_ACCESS_KEY};
     // Its own KMS, so this test alone can take it down.
     let moto = Moto::start();
-    let created = moto
-        .call(
-            "kms",
-            "TrentService.CreateKey",
-            &json!({"Description": "portcullis store"}),
-        )
-        .await;
-    assert_eq!(created.status, 200, "{}", created.body);
-    let key_arn = created.body["KeyMetadata"]["Arn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key_arn = moto.create_key("portcullis store").await;
     let extra = format!(
         r#"
 [encryption]
