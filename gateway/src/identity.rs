@@ -64,6 +64,9 @@ pub struct Identity {
     session_hasher: KeyedHasher,
     sessions: TtlCache<SessionRecord>,
     api_keys: TtlCache<ApiKeyRecord>,
+    /// The principal of each API key, for as long as its owner's and its
+    /// own cached records stay the same.
+    api_key_principals: cache::DerivedCache<UserRecord, ApiKeyRecord, crate::plugin::Principal>,
     users: TtlCache<UserRecord>,
     orgs: TtlCache<OrgRecord>,
     flows: LoginFlows,
@@ -120,6 +123,7 @@ impl Identity {
             session_hasher,
             sessions: TtlCache::new(ttl),
             api_keys: TtlCache::new(ttl),
+            api_key_principals: cache::DerivedCache::default(),
             users: TtlCache::new(ttl),
             orgs: TtlCache::new(ttl),
             metrics,

@@ -216,12 +216,13 @@ pub async fn me(
             .map(super::views::MfaView::from),
         _ => None,
     };
+    let principal = Arc::unwrap_or_clone(caller.principal);
     Ok(Json(MeView {
-        subject: caller.principal.subject,
-        issuer: caller.principal.issuer,
-        email: caller.principal.email,
-        groups: caller.principal.groups,
-        amr: caller.principal.amr,
+        subject: principal.subject,
+        issuer: principal.issuer,
+        email: principal.email,
+        groups: principal.groups,
+        amr: principal.amr,
         pending: caller.pending,
         session_id: caller.session_id,
         api_key_id: caller.api_key_id,

@@ -365,3 +365,35 @@ async fn pruned_segments_leave_a_chain_that_still_verifies_and_exports() {
             .is_some_and(|b| b.seq == 7 && b.kind == BreakKind::Deleted)
     }));
 }
+
+/// Keys made within one second are still listed newest first, and the
+/// newest is the one in use: the order never falls back to the key ids.
+#[tokio::test]
+async fn keys_rotated_within_one_second_list_the_newest_first() {
+    use crate::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let root = secrecy::SecretBox::new(Box::new([5u8; 32]));
+    let store = Store::open_sqlite_with_local_key(&dir.path().join("keys.db"), &root)
+        .await
+        .unwrap();
+    let mut made = Vec::new();
+    for _ in 0..8 {
+        let (key, document) = SigningKey::generate().unwrap();
+        store
+            .rotate_audit_key(key.id(), &key.public_key(), &document, 1_700_000_000)
+            .await
+            .unwrap();
+        made.push(key.id().to_string());
+    }
+    let listed: Vec<String> = store
+        .audit_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    made.reverse();
+    assert_eq!(listed, made);
+    let (active, _) = store.active_audit_key().await.unwrap().unwrap();
+    assert_eq!(active, made[0]);
+}

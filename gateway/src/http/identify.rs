@@ -122,7 +122,7 @@ pub fn request_info_of(parts: &http::request::Parts) -> RequestInfo {
     let request_id = parts
         .extensions
         .get::<super::RequestId>()
-        .map(|id| id.0.clone())
+        .map(|id| id.as_str().to_string())
         .unwrap_or_default();
     request_info(
         &parts.method,

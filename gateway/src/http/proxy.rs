@@ -25,27 +25,34 @@ pub async fn handle(State(state): State<Arc<GatewayState>>, request: Request<Bod
     let request_id = request
         .extensions()
         .get::<RequestId>()
-        .map(|id| id.0.clone())
+        .copied()
         .unwrap_or_default();
-    match proxy(&state, request, &request_id).await {
+    match proxy(&state, request, request_id).await {
         Ok(response) => response,
         Err((route, error)) => {
-            state.metrics.request(&route, error.status().as_u16());
-            error.into_response_for(&request_id)
+            let status = error.status().as_u16();
+            match route {
+                Some(route) => state
+                    .metrics
+                    .route_request(&route.counters, &route.name, status),
+                None => state.metrics.request("unrouted", status),
+            }
+            error.into_response_for(request_id.as_str())
         }
     }
 }
 
-type Failure = (String, ApiError);
+/// A refusal, and the route it happened on (`None`: no route matched).
+type Failure = (Option<Arc<ProxyRoute>>, ApiError);
 
 async fn proxy(
     state: &GatewayState,
     request: Request<Body>,
-    request_id: &str,
+    request_id: RequestId,
 ) -> Result<Response, Failure> {
     // The path is already canonical (see `canonical_path`): what is
     // matched here is exactly what is forwarded.
-    let unrouted = |error| ("unrouted".to_string(), error);
+    let unrouted = |error| (None, error);
     let table = state.routes.load();
     let (route, resource) = match table.find(request.method(), request.uri().path()) {
         Lookup::Found(route, resource) => (route, resource),
@@ -54,7 +61,7 @@ async fn proxy(
         }
         Lookup::NoRoute => return Err(unrouted(ApiError::NotFound)),
     };
-    let fail = |error| (route.name.clone(), error);
+    let fail = |error| (Some(route.clone()), error);
 
     // Only the head is held across plugin calls; the body streams later.
     let (parts, body) = request.into_parts();
@@ -78,7 +85,7 @@ async fn proxy(
         .map_err(fail)?;
     state
         .metrics
-        .request(&route.name, response.status().as_u16());
+        .route_request(&route.counters, &route.name, response.status().as_u16());
     Ok(response)
 }
 

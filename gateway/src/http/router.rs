@@ -107,9 +107,7 @@ async fn around_request(
     next: Next,
 ) -> Response {
     let id = RequestId::new();
-    let span = tracing::info_span!("request", id = %id.0, method = %request.method(), path = %request.uri().path());
-    let id_header = HeaderValue::from_str(&id.0).ok();
-    let id_text = id.0.clone();
+    let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
     let http1 = request.version() <= http::Version::HTTP_11;
     let mut body = BodyProgress::default();
     let run = async {
@@ -128,7 +126,7 @@ async fn around_request(
             }
         }
     };
-    let mut response = request_id::scope(id_text, run.instrument(span)).await;
+    let mut response = request_id::scope(id, run.instrument(span)).await;
     let refused = response.status().is_client_error() || response.status().is_server_error();
     let headers = response.headers_mut();
     // A refusal sent before the request's body was read: what is left of
@@ -138,8 +136,8 @@ async fn around_request(
     if http1 && refused && body.unread() {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    if let Some(id) = id_header {
-        headers.entry(request_id::HEADER).or_insert(id);
+    if let http::header::Entry::Vacant(entry) = headers.entry(request_id::HEADER) {
+        entry.insert(id.header_value());
     }
     if let Some(hsts) = policy.hsts {
         headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts);

@@ -22,8 +22,9 @@ pub enum Presented {
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// Who, as the authorizer sees them (groups filled from the directory).
-    pub principal: Principal,
+    /// Who, as the authorizer sees them (groups filled from the directory);
+    /// shared, as callers of one API key reuse one principal.
+    pub principal: Arc<Principal>,
     /// The directory user, when the caller is one.
     pub user: Option<Arc<UserRecord>>,
     /// The session the request belongs to (cookie or access token).
@@ -41,7 +42,7 @@ impl Caller {
     /// provider's credential.
     pub fn outside_directory(principal: Principal) -> Self {
         Self {
-            principal,
+            principal: Arc::new(principal),
             user: None,
             session_id: None,
             signed_in_at: None,
@@ -240,7 +241,7 @@ impl Identity {
             pending.push(pending::CHANGE_PASSWORD.into());
         }
         Ok(Caller {
-            principal: Principal {
+            principal: Arc::new(Principal {
                 subject: p.subject.clone(),
                 issuer: p.issuer.clone(),
                 email: p.email.clone(),
@@ -252,7 +253,7 @@ impl Identity {
                     .as_ref()
                     .map(|u| u.org_id.clone())
                     .or_else(|| session.org_id.clone()),
-            },
+            }),
             user,
             session_id: Some(session.id.clone()),
             signed_in_at: Some(session.created_at),
@@ -316,8 +317,13 @@ impl Identity {
             touched.last_used_at = Some(now);
             self.api_keys.insert(&record.id, Arc::new(touched));
         }
+        let principal = self
+            .api_key_principals
+            .get_or_build(&record.id, &owner, &record, || {
+                api_key_principal(&owner, &record)
+            });
         Ok(Caller {
-            principal: api_key_principal(&owner, &record),
+            principal,
             user: Some(owner),
             session_id: None,
             signed_in_at: None,

@@ -568,10 +568,11 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Every audit signing key, newest first.
+    /// Every audit signing key, newest first (keys made in the same second
+    /// in the order they were made).
     pub async fn audit_keys(&self) -> Result<Vec<AuditKeyRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, public_key, created_at, retired_at FROM audit_keys ORDER BY created_at DESC, id",
+            "SELECT id, public_key, created_at, retired_at FROM audit_keys ORDER BY created_at DESC, rowid DESC",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -591,7 +592,7 @@ impl Store {
     /// The signing key in use: its id and (opened) PKCS#8 document.
     pub async fn active_audit_key(&self) -> Result<Option<(String, Vec<u8>)>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, private_key FROM audit_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1",
+            "SELECT id, private_key FROM audit_keys WHERE retired_at IS NULL ORDER BY created_at DESC, rowid DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await?;

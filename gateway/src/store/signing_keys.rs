@@ -44,11 +44,12 @@ impl Store {
         self.commit_recorded(tx, [created.into()]).await
     }
 
-    /// Keys not retired, oldest first.
+    /// Keys not retired, oldest first (keys made in the same second in the
+    /// order they were made).
     pub async fn active_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT kid, private_key, created_at FROM signing_keys
-             WHERE retired_at IS NULL ORDER BY created_at, kid",
+             WHERE retired_at IS NULL ORDER BY created_at, rowid",
         )
         .fetch_all(&self.pool)
         .await?;

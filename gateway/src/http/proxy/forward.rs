@@ -3,19 +3,23 @@
 use super::ProxyRoute;
 use crate::http::ApiError;
 use crate::http::ServedHost;
-use crate::http::headers::{IDENTITY_PREFIX, sanitize_request, strip_hop_by_hop};
-use crate::http::request_id;
+use crate::http::headers::{sanitize_request, strip_hop_by_hop};
+use crate::http::request_id::{self, RequestId};
 use crate::http::router::ClientAddr;
 use crate::plugin::Principal;
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
+use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri, header};
 use http_body_util::{BodyExt, Limited};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::net::TcpStream;
 
 type ProxyBody =
     http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
@@ -30,23 +34,101 @@ pub struct UpstreamClient {
 }
 
 thread_local! {
-    static POOL: Client<HttpConnector, ProxyBody> = pool();
+    static POOL: Client<Connector, ProxyBody> = pool();
 }
 
 /// A client keeping idle connections per upstream for reuse.
-fn pool() -> Client<HttpConnector, ProxyBody> {
+fn pool() -> Client<Connector, ProxyBody> {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
     Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(1024)
         .pool_idle_timeout(Duration::from_secs(60))
-        .build(connector)
+        .build(Connector(connector))
 }
 
-fn identity_header(name: &str) -> HeaderName {
-    HeaderName::from_bytes(format!("{IDENTITY_PREFIX}{name}").as_bytes())
-        .unwrap_or(HeaderName::from_static("x-portcullis-invalid"))
+/// Connects as [`HttpConnector`] does, but reports nothing about the
+/// connection: the client would otherwise copy the peer's and its own
+/// address into every response's extensions, allocations per request that
+/// nothing reads.
+#[derive(Clone)]
+struct Connector(HttpConnector);
+
+/// An upstream TCP connection that carries no connection information.
+struct UpstreamConnection(TokioIo<TcpStream>);
+
+impl tower::Service<Uri> for Connector {
+    type Response = UpstreamConnection;
+    type Error = <HttpConnector as tower::Service<Uri>>::Error;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<UpstreamConnection, Self::Error>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, target: Uri) -> Self::Future {
+        let connecting = self.0.call(target);
+        Box::pin(async move { connecting.await.map(UpstreamConnection) })
+    }
+}
+
+impl Connection for UpstreamConnection {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl hyper::rt::Read for UpstreamConnection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for UpstreamConnection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+}
+
+/// The identity headers upstreams may trust (all under
+/// [`IDENTITY_PREFIX`](crate::http::headers::IDENTITY_PREFIX)).
+mod identity_headers {
+    use http::HeaderName;
+    pub const SUBJECT: HeaderName = HeaderName::from_static("x-portcullis-subject");
+    pub const ISSUER: HeaderName = HeaderName::from_static("x-portcullis-issuer");
+    pub const EMAIL: HeaderName = HeaderName::from_static("x-portcullis-email");
+    pub const GROUPS: HeaderName = HeaderName::from_static("x-portcullis-groups");
+    pub const AMR: HeaderName = HeaderName::from_static("x-portcullis-amr");
 }
 
 /// Sets the identity headers upstreams may trust. A value that cannot be a
@@ -54,33 +136,55 @@ fn identity_header(name: &str) -> HeaderName {
 fn set_identity(
     headers: &mut HeaderMap,
     principal: &Principal,
-    request_id: &str,
+    request_id: RequestId,
 ) -> Result<(), ApiError> {
-    let mut set = |name: &str, value: &str| -> Result<(), ApiError> {
+    let mut set = |name: HeaderName, value: &str| -> Result<(), ApiError> {
         let value = HeaderValue::from_str(value).map_err(|_| {
             tracing::error!(
-                header = name,
+                header = name.as_str(),
                 "identity value is not a valid header value; refusing"
             );
             ApiError::Internal
         })?;
-        headers.insert(identity_header(name), value);
+        headers.insert(name, value);
         Ok(())
     };
-    set("subject", &principal.subject)?;
-    set("issuer", &principal.issuer)?;
+    set(identity_headers::SUBJECT, &principal.subject)?;
+    set(identity_headers::ISSUER, &principal.issuer)?;
     if let Some(email) = &principal.email {
-        set("email", email)?;
+        set(identity_headers::EMAIL, email)?;
     }
     if !principal.groups.is_empty() {
-        set("groups", &principal.groups.join(","))?;
+        set(identity_headers::GROUPS, &principal.groups.join(","))?;
     }
     if !principal.amr.is_empty() {
-        set("amr", &principal.amr.join(","))?;
+        set(identity_headers::AMR, &principal.amr.join(","))?;
     }
-    let id = HeaderValue::from_str(request_id).map_err(|_| ApiError::Internal)?;
-    headers.insert(request_id::HEADER, id);
+    headers.insert(request_id::HEADER, request_id.header_value());
     Ok(())
+}
+
+/// `ip` as a header value, written without an intermediate string.
+fn ip_header_value(ip: std::net::IpAddr) -> Option<HeaderValue> {
+    use std::io::Write as _;
+    // The longest text form of an IPv6 address is 45 bytes.
+    let mut buffer = [0u8; 48];
+    let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+    write!(cursor, "{ip}").ok()?;
+    let len = usize::try_from(cursor.position()).ok()?;
+    HeaderValue::from_bytes(&buffer[..len]).ok()
+}
+
+/// The upstream target: the route's upstream with the request's (already
+/// canonical) path and query, reusing both without copying text.
+fn upstream_uri(route: &ProxyRoute, uri: Uri) -> Result<Uri, ApiError> {
+    let mut parts = uri.into_parts();
+    parts.scheme = Some(Scheme::HTTP);
+    parts.authority = Some(route.upstream.clone());
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(PathAndQuery::from_static("/"));
+    }
+    Uri::from_parts(parts).map_err(|_| ApiError::BadRequest("invalid request target".into()))
 }
 
 impl UpstreamClient {
@@ -95,7 +199,7 @@ impl UpstreamClient {
         route: &ProxyRoute,
         request: Request<Body>,
         principal: &Principal,
-        request_id: &str,
+        request_id: RequestId,
         max_body_bytes: usize,
     ) -> Result<Response, ApiError> {
         let (mut parts, body) = request.into_parts();
@@ -132,16 +236,13 @@ impl UpstreamClient {
         let client_ip = parts
             .extensions
             .get::<ClientAddr>()
-            .map(|addr| addr.0.ip().to_string());
-        if let Some(ip) = client_ip.and_then(|ip| HeaderValue::from_str(&ip).ok()) {
+            .and_then(|addr| ip_header_value(addr.0.ip()));
+        if let Some(ip) = client_ip {
             parts
                 .headers
                 .insert(HeaderName::from_static("x-forwarded-for"), ip);
         }
-        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        parts.uri = format!("{}{}", route.upstream, path)
-            .parse::<Uri>()
-            .map_err(|_| ApiError::BadRequest("invalid request target".into()))?;
+        parts.uri = upstream_uri(route, std::mem::take(&mut parts.uri))?;
         parts.version = http::Version::HTTP_11;
         parts.headers.remove(header::HOST);
 

@@ -62,8 +62,8 @@ pub struct ProxyRoute {
     /// Name, for logs and metrics.
     pub name: String,
     methods: Vec<Method>,
-    /// `http://host:port` of the upstream.
-    pub upstream: String,
+    /// The upstream's `host:port` (always plain `http`), parsed once.
+    pub upstream: http::uri::Authority,
     /// The action the authorizer is asked about.
     pub action: String,
     resource: Vec<Part>,
@@ -73,6 +73,8 @@ pub struct ProxyRoute {
     pub forward_authorization: bool,
     /// How long the upstream may take to answer.
     pub timeout: Duration,
+    /// Its requests' counters.
+    pub counters: crate::metrics::RouteCounters,
 }
 
 impl ProxyRoute {
@@ -162,10 +164,20 @@ impl RouteTable {
                 .iter()
                 .filter_map(|m| m.parse().ok())
                 .collect();
+            let upstream = config
+                .upstream
+                .parse::<http::Uri>()
+                .ok()
+                .filter(|uri| uri.scheme_str() == Some("http"))
+                .and_then(|uri| uri.into_parts().authority)
+                .ok_or_else(|| RouteTableError {
+                    key: format!("routes[{i}].upstream"),
+                    expected: "an `http://host:port` URL without path".into(),
+                })?;
             let route = Arc::new(ProxyRoute {
                 name: config.name.clone(),
                 methods,
-                upstream: config.upstream.trim_end_matches('/').to_string(),
+                upstream,
                 action: config.permission.action.clone(),
                 resource: parse_template(&config.permission.resource),
                 allow_anonymous: config.allow_anonymous,
@@ -173,6 +185,7 @@ impl RouteTable {
                 timeout: config
                     .timeout_ms
                     .map_or(default_timeout, Duration::from_millis),
+                counters: crate::metrics::RouteCounters::default(),
             });
             let group = by_path.entry(config.path.as_str()).or_default();
             if let Some((other, _)) = group.iter().find(|(_, r)| {
