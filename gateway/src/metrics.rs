@@ -56,16 +56,16 @@ pub struct RequestLabels {
     pub status: &'static str,
 }
 
-/// The status classes requests are counted by.
+/// The status classes requests are counted by, in the order
+/// [`status_class`] numbers them.
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
-fn status_class(status: u16) -> &'static str {
+/// The index in [`STATUS_CLASSES`] of `status`'s class (anything outside
+/// 100–499 counts as a server error).
+fn status_class(status: u16) -> usize {
     match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+        100..=499 => usize::from(status / 100 - 1),
+        _ => 4,
     }
 }
 
@@ -73,7 +73,7 @@ fn status_class(status: u16) -> &'static str {
 /// the hot path neither formats labels nor looks them up.
 #[derive(Debug, Default)]
 pub struct RouteCounters {
-    by_class: [std::sync::OnceLock<Counter>; 5],
+    by_class: [std::sync::OnceLock<Counter>; STATUS_CLASSES.len()],
 }
 
 fn latency_histogram() -> Histogram {
@@ -277,16 +277,16 @@ impl Metrics {
     /// allocates nothing and takes no lock.
     pub fn route_request(&self, counters: &RouteCounters, route: &str, status: u16) {
         let class = status_class(status);
-        let slot = &counters.by_class[STATUS_CLASSES.iter().position(|c| *c == class).unwrap_or(4)];
-        slot.get_or_init(|| self.request_counter(route, class))
+        counters.by_class[class]
+            .get_or_init(|| self.request_counter(route, class))
             .inc();
     }
 
-    fn request_counter(&self, route: &str, status: &'static str) -> Counter {
+    fn request_counter(&self, route: &str, class: usize) -> Counter {
         self.requests
             .get_or_create(&RequestLabels {
                 route: route.to_string(),
-                status,
+                status: STATUS_CLASSES[class],
             })
             .clone()
     }
