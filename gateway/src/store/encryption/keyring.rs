@@ -178,6 +178,16 @@ fn unavailable(key: &str, reason: impl std::fmt::Display) -> SealError {
     }
 }
 
+/// Whether a new data key is made unconditionally or only as a purpose's
+/// first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Creation {
+    /// A rotation: the new key becomes the newest.
+    Newer,
+    /// Opening a store that has no key of the purpose yet.
+    FirstOnly,
+}
+
 impl Keyring {
     /// A locked keyring over the store's `data_keys`.
     pub(in crate::store) fn new(pool: SqlitePool, settings: KeyringSettings) -> Self {
@@ -210,13 +220,13 @@ impl Keyring {
         }
         let index_id = match self.newest(INDEX).await? {
             Some(id) => id,
-            None => self.create(INDEX).await?,
+            None => self.create(INDEX, Creation::FirstOnly).await?,
         };
         let index_key = self.unwrap_raw(&index_id).await?;
         let index = Arc::new(BlindIndex::new(index_key.expose_secret()));
         let current = match self.newest(RECORDS).await? {
             Some(id) => id,
-            None => self.create(RECORDS).await?,
+            None => self.create(RECORDS, Creation::FirstOnly).await?,
         };
         self.key(&current).await?;
         let mut state = self.state.write().map_err(|_| SealError::Locked)?;
@@ -234,9 +244,12 @@ impl Keyring {
             .map_err(|e| unavailable("data_keys", e))
     }
 
-    /// Makes a data key for `purpose` and stores it wrapped; its id. Of
-    /// two processes making the index key at once, the first one's wins.
-    async fn create(&self, purpose: &str) -> Result<String, SealError> {
+    /// Makes a data key for `purpose` and stores it wrapped; the id of the
+    /// newest key of that purpose afterwards. With [`Creation::FirstOnly`]
+    /// the key is stored only if the purpose has none yet, in the same
+    /// statement, so processes opening a new store at once all end up with
+    /// the one key the first of them stored.
+    async fn create(&self, purpose: &str, creation: Creation) -> Result<String, SealError> {
         let mut bytes = [0u8; 6];
         self.random
             .fill(&mut bytes)
@@ -250,7 +263,8 @@ impl Keyring {
             .map_err(|e| unavailable(&id, format!("cannot make a new data key: {e}")))?;
         sqlx::query(
             "INSERT INTO data_keys (id, seq, purpose, provider, master_key_id, wrapped, created_at)
-             VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM data_keys), ?, ?, ?, ?, unixepoch())
+             SELECT ?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM data_keys), ?2, ?3, ?4, ?5, unixepoch()
+             WHERE NOT ?6 OR NOT EXISTS (SELECT 1 FROM data_keys WHERE purpose = ?2)
              ON CONFLICT DO NOTHING",
         )
         .bind(&id)
@@ -258,6 +272,7 @@ impl Keyring {
         .bind(provider.name())
         .bind(&wrapped.master_key_id)
         .bind(&wrapped.ciphertext)
+        .bind(creation == Creation::FirstOnly)
         .execute(&self.pool)
         .await
         .map_err(|e| unavailable(&id, e))?;
@@ -372,7 +387,7 @@ impl Keyring {
     /// under the provider's current master key version. Values sealed
     /// under older keys stay readable; re-encryption moves them.
     pub async fn rotate(&self) -> Result<String, SealError> {
-        let id = self.create(RECORDS).await?;
+        let id = self.create(RECORDS, Creation::Newer).await?;
         {
             let mut state = self.state.write().map_err(|_| SealError::Locked)?;
             state.current = Some(id.clone());
