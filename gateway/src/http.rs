@@ -18,5 +18,5 @@ mod served_host;
 pub use error::ApiError;
 pub use redirect::redirect_to_https;
 pub use request_id::RequestId;
-pub use router::{GatewayState, build_router};
+pub use router::{Gateway, GatewayState};
 pub use served_host::{ServedHost, is_host_and_port};

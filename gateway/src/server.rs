@@ -13,7 +13,7 @@ use crate::authz::{Authz, Scope, Subject};
 use crate::config::{Config, ConfigError};
 use crate::data_dir::{DataDir, DataDirError};
 use crate::http::proxy::{RouteTable, UpstreamClient};
-use crate::http::{GatewayState, build_router};
+use crate::http::{Gateway, GatewayState};
 use crate::identity::{BootstrapAdmin, Identity, IdentityError};
 use crate::metrics::Metrics;
 use crate::plugin::{
@@ -524,7 +524,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
         audit: core.audit.clone(),
         background: tokio::runtime::Handle::current(),
     });
-    let router = build_router(state.clone());
+    let gateway = Gateway::new(state.clone());
 
     let bind = |addr: SocketAddr| async move {
         tokio::net::TcpListener::bind(addr)
@@ -561,7 +561,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, ServerError> {
     let serving_threads = threads::count(&config.server);
     let serving = threads::Serving {
         tls: tls_config,
-        router,
+        gateway,
         server: config.server.clone(),
         shutdown: shutdown_rx.clone(),
     };

@@ -36,6 +36,10 @@ async fn allowed_request_reaches_upstream_with_gateway_identity_only() {
     assert_eq!(seen.len(), 1);
     let request = &seen[0];
     assert_eq!(request.path, "/v1/items/42?full=1");
+    assert_eq!(
+        request.target, "/v1/items/42?full=1",
+        "an upstream gets the origin form, as from a client"
+    );
     let header = |name: &str| {
         request
             .headers
@@ -44,6 +48,11 @@ async fn allowed_request_reaches_upstream_with_gateway_identity_only() {
             .map(|v| v.to_str().unwrap().to_string())
             .collect::<Vec<_>>()
     };
+    assert_eq!(
+        header("host"),
+        vec![format!("127.0.0.1:{}", upstream.port())],
+        "HTTP/1.1 requires a Host; it names the upstream, not the gateway"
+    );
     assert_eq!(header("x-portcullis-subject"), vec!["alice"]);
     assert_eq!(header("x-portcullis-groups"), vec!["admins,ops"]);
     assert_eq!(header("x-portcullis-email"), vec!["alice@example.com"]);

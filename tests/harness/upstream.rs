@@ -20,6 +20,9 @@ pub struct Seen {
     pub method: Method,
     /// Path and query.
     pub path: String,
+    /// The request target exactly as sent (origin form `/path?query`, or
+    /// absolute form `http://host/path`).
+    pub target: String,
     /// Headers.
     pub headers: HeaderMap,
     /// Body.
@@ -93,6 +96,7 @@ impl Upstream {
                             record.lock().expect("lock").push(Seen {
                                 method: parts.method,
                                 path,
+                                target: parts.uri.to_string(),
                                 headers: parts.headers,
                                 body,
                             });

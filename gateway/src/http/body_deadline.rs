@@ -141,14 +141,7 @@ impl HttpBody for DeadlineBody {
 /// Whether `error` (or anything in its source chain) is a missed body
 /// deadline.
 pub fn is_deadline(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(error) = current {
-        if error.is::<BodyDeadlineElapsed>() {
-            return true;
-        }
-        current = error.source();
-    }
-    false
+    super::error::caused_by::<BodyDeadlineElapsed>(error)
 }
 
 #[cfg(test)]

@@ -9,6 +9,20 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
 
+/// Whether `error`, or an error in its source chain, is an `E`.
+pub fn caused_by<E: std::error::Error + 'static>(
+    error: &(dyn std::error::Error + 'static),
+) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error.is::<E>() {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
 /// A failure to answer a request, by whose fault and what the client can do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {

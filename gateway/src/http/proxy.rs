@@ -4,6 +4,7 @@
 
 mod forward;
 mod route_table;
+mod upstream_pool;
 
 pub use forward::UpstreamClient;
 pub use route_table::{
@@ -15,19 +16,18 @@ use super::{ApiError, RequestId};
 use crate::http::router::GatewayState;
 use crate::identity::Caller;
 use axum::body::Body;
-use axum::extract::State;
 use axum::response::Response;
 use http::Request;
 use std::sync::Arc;
 
 /// Handles a request no gateway endpoint claimed: the proxy routes.
-pub async fn handle(State(state): State<Arc<GatewayState>>, request: Request<Body>) -> Response {
+pub async fn handle(state: &GatewayState, request: Request<Body>) -> Response {
     let request_id = request
         .extensions()
         .get::<RequestId>()
         .copied()
         .unwrap_or_default();
-    match proxy(&state, request, request_id).await {
+    match proxy(state, request, request_id).await {
         Ok(response) => response,
         Err((route, error)) => {
             let status = error.status().as_u16();

@@ -1,6 +1,6 @@
-//! The router: the gateway's own endpoints, then the proxy routes, all
-//! behind one middleware that gives each request an id, a tracing span,
-//! security headers and a metrics record.
+//! The gateway's request handler: the gateway's own endpoints, then the
+//! proxy routes, behind one step that gives each request an id, a tracing
+//! span, security headers and a metrics record.
 
 use super::ApiError;
 use super::body_deadline::BodyProgress;
@@ -17,16 +17,16 @@ use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderValue, StatusCode, header};
 use http_body::Body as _;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use tower::Layer;
+use tower::ServiceExt;
 use tracing::Instrument;
 
-pub use super::client_addr::{ClientAddr, PeerAddr};
+pub use super::client_addr::ClientAddr;
 
 /// Everything request handlers share.
 #[derive(Debug)]
@@ -65,88 +65,139 @@ struct RequestPolicy {
     case_insensitive_paths: bool,
 }
 
-/// Builds the router over `state`.
+/// The handler of every request the gateway serves.
 ///
 /// Every request first gets an id, a tracing span, its client address and
 /// served host, and its canonical path (see `canonical_path`); only then
 /// is it routed, so the API and the proxy both match, authorize and
-/// forward the same canonical path.
-pub fn build_router(state: Arc<GatewayState>) -> Router {
-    // Computed once here, not on every response.
-    let hsts = (state.server.hsts_max_age_secs > 0)
-        .then(|| {
-            format!(
-                "max-age={}; includeSubDomains",
-                state.server.hsts_max_age_secs
-            )
-        })
-        .and_then(|value| HeaderValue::from_str(&value).ok());
-    let policy = RequestPolicy {
-        hsts,
-        trusted_proxies: state.server.trusted_proxies.clone().into(),
-        public_host: state.server.public_host.as_deref().map(Arc::from),
-        body_read_timeout: std::time::Duration::from_millis(state.server.body_read_timeout_ms),
-        case_insensitive_paths: state.server.case_insensitive_paths,
-    };
-    let routes = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .merge(crate::api::routes(&state))
-        .fallback(proxy::handle)
-        .with_state(state);
-    // Wrapping the whole router (not `Router::layer`, which runs after
-    // routing) lets the canonical path be what routes are matched on.
-    let service = middleware::from_fn_with_state(policy, around_request).layer(routes);
-    Router::new().fallback_service(service)
+/// forward the same canonical path. A path under one of the gateway's own
+/// endpoints' first segments goes to the endpoints' router (which falls
+/// back to the proxy for a path it does not serve); any other path goes
+/// straight to the proxy routes.
+#[derive(Clone)]
+pub struct Gateway(Arc<GatewayParts>);
+
+struct GatewayParts {
+    policy: RequestPolicy,
+    state: Arc<GatewayState>,
+    endpoints: Router,
+    /// The first path segments of the gateway's own endpoints.
+    endpoint_roots: Box<[&'static str]>,
 }
 
-async fn around_request(
-    State(policy): State<RequestPolicy>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let id = RequestId::new();
-    let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
-    let http1 = request.version() <= http::Version::HTTP_11;
-    let mut body = BodyProgress::default();
-    let run = async {
-        let has_body = !request.body().is_end_stream();
-        match prepare(&policy, request, id) {
-            Ok((request, progress)) => {
-                body = progress;
-                next.run(request).await
-            }
-            Err(error) => {
-                tracing::info!(error = ?error, "request refused before routing");
-                if has_body {
-                    body = BodyProgress::NeverRead;
+/// The gateway's endpoints outside the API.
+const OWN_ENDPOINTS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// The first segment of `path` (`api` for `/api/v1/orgs`).
+fn first_segment(path: &str) -> &str {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    path.split('/').next().unwrap_or(path)
+}
+
+impl Gateway {
+    /// The handler over `state`.
+    pub fn new(state: Arc<GatewayState>) -> Self {
+        // Computed once here, not on every response.
+        let hsts = (state.server.hsts_max_age_secs > 0)
+            .then(|| {
+                format!(
+                    "max-age={}; includeSubDomains",
+                    state.server.hsts_max_age_secs
+                )
+            })
+            .and_then(|value| HeaderValue::from_str(&value).ok());
+        let policy = RequestPolicy {
+            hsts,
+            trusted_proxies: state.server.trusted_proxies.clone().into(),
+            public_host: state.server.public_host.as_deref().map(Arc::from),
+            body_read_timeout: std::time::Duration::from_millis(state.server.body_read_timeout_ms),
+            case_insensitive_paths: state.server.case_insensitive_paths,
+        };
+        let [healthz_path, readyz_path, metrics_path] = OWN_ENDPOINTS;
+        let endpoints = Router::new()
+            .route(healthz_path, get(healthz))
+            .route(readyz_path, get(readyz))
+            .route(metrics_path, get(metrics))
+            .merge(crate::api::routes(&state))
+            .fallback(proxy_fallback)
+            .with_state(state.clone());
+        let mut endpoint_roots: Vec<&'static str> = OWN_ENDPOINTS
+            .into_iter()
+            .chain(crate::api::ENDPOINTS.iter().map(|endpoint| endpoint.path))
+            .map(first_segment)
+            .collect();
+        endpoint_roots.sort_unstable();
+        endpoint_roots.dedup();
+        Self(Arc::new(GatewayParts {
+            policy,
+            state,
+            endpoints,
+            endpoint_roots: endpoint_roots.into(),
+        }))
+    }
+
+    /// Answers `request`, which arrived from `peer`.
+    pub async fn serve(&self, request: Request, peer: SocketAddr) -> Response {
+        let policy = &self.0.policy;
+        let id = RequestId::new();
+        let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
+        let http1 = request.version() <= http::Version::HTTP_11;
+        let mut body = BodyProgress::default();
+        let run = async {
+            let has_body = !request.body().is_end_stream();
+            match prepare(policy, request, id, peer) {
+                Ok((request, progress)) => {
+                    body = progress;
+                    self.route(request).await
                 }
-                error.into_response()
+                Err(error) => {
+                    tracing::info!(error = ?error, "request refused before routing");
+                    if has_body {
+                        body = BodyProgress::NeverRead;
+                    }
+                    error.into_response()
+                }
             }
+        };
+        let mut response = request_id::scope(id, run.instrument(span)).await;
+        let refused = response.status().is_client_error() || response.status().is_server_error();
+        let headers = response.headers_mut();
+        // A refusal sent before the request's body was read: what is left of
+        // the body is still on its way, so this connection carries no further
+        // request. Saying so keeps a keep-alive client from sending its next
+        // request on a connection the server is about to close.
+        if http1 && refused && body.unread() {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-    };
-    let mut response = request_id::scope(id, run.instrument(span)).await;
-    let refused = response.status().is_client_error() || response.status().is_server_error();
-    let headers = response.headers_mut();
-    // A refusal sent before the request's body was read: what is left of
-    // the body is still on its way, so this connection carries no further
-    // request. Saying so keeps a keep-alive client from sending its next
-    // request on a connection the server is about to close.
-    if http1 && refused && body.unread() {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        if let http::header::Entry::Vacant(entry) = headers.entry(request_id::HEADER) {
+            entry.insert(id.header_value());
+        }
+        if let Some(hsts) = &policy.hsts {
+            headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        response
     }
-    if let http::header::Entry::Vacant(entry) = headers.entry(request_id::HEADER) {
-        entry.insert(id.header_value());
+
+    /// The gateway's endpoints, or the proxy routes.
+    async fn route(&self, request: Request) -> Response {
+        let root = first_segment(request.uri().path());
+        if self.0.endpoint_roots.contains(&root) {
+            match self.0.endpoints.clone().oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        } else {
+            proxy::handle(&self.0.state, request).await
+        }
     }
-    if let Some(hsts) = policy.hsts {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts);
-    }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
+}
+
+async fn proxy_fallback(State(state): State<Arc<GatewayState>>, request: Request) -> Response {
+    proxy::handle(&state, request).await
 }
 
 /// The request as the rest of the gateway sees it: with its id, client
@@ -155,13 +206,12 @@ fn prepare(
     policy: &RequestPolicy,
     request: Request,
     id: RequestId,
+    peer: SocketAddr,
 ) -> Result<(Request, BodyProgress), ApiError> {
     let (mut parts, body) = request.into_parts();
     parts.extensions.insert(id);
-    if let Some(PeerAddr(peer)) = parts.extensions.get::<PeerAddr>().copied() {
-        let client = client_addr(peer, &parts.headers, &policy.trusted_proxies);
-        parts.extensions.insert(ClientAddr(client));
-    }
+    let client = client_addr(peer, &parts.headers, &policy.trusted_proxies);
+    parts.extensions.insert(ClientAddr(client));
     let host = served_host(&parts, policy.public_host.as_deref())
         .map_err(|error| ApiError::BadRequest(error.to_string()))?;
     parts.extensions.insert(host);

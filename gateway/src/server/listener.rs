@@ -3,9 +3,7 @@
 
 use super::connection::{Activity, drive};
 use crate::config::ServerConfig;
-use crate::http::redirect_to_https;
-use crate::http::router::PeerAddr;
-use axum::Router;
+use crate::http::{Gateway, redirect_to_https};
 use axum::body::Body;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -18,7 +16,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
 fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -69,7 +66,7 @@ async fn drain(graceful: GracefulShutdown, grace: Duration) {
 pub(super) async fn serve_https(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
-    router: Router,
+    gateway: Gateway,
     server: ServerConfig,
     connections: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
@@ -96,7 +93,7 @@ pub(super) async fn serve_https(
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
-        let router = router.clone();
+        let gateway = gateway.clone();
         let builder = builder.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
@@ -114,14 +111,13 @@ pub(super) async fn serve_https(
             };
             let activity = Activity::new();
             let requests = activity.clone();
-            let service = service_fn(move |mut request: hyper::Request<Incoming>| {
-                request.extensions_mut().insert(PeerAddr(peer));
+            let service = service_fn(move |request: hyper::Request<Incoming>| {
                 let in_flight = requests.begin();
-                let response = router.clone().oneshot(request.map(Body::new));
+                let gateway = gateway.clone();
                 async move {
-                    let response = response.await;
+                    let response = gateway.serve(request.map(Body::new), peer).await;
                     drop(in_flight);
-                    response
+                    Ok::<_, Infallible>(response)
                 }
             });
             let connection = builder.serve_connection(TokioIo::new(stream), service);

@@ -11,7 +11,7 @@
 use super::ServerError;
 use super::listener::serve_https;
 use crate::config::ServerConfig;
-use axum::Router;
+use crate::http::Gateway;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::{Semaphore, oneshot, watch};
@@ -19,7 +19,7 @@ use tokio::sync::{Semaphore, oneshot, watch};
 /// What every serving thread shares.
 pub(super) struct Serving {
     pub(super) tls: Arc<rustls::ServerConfig>,
-    pub(super) router: Router,
+    pub(super) gateway: Gateway,
     pub(super) server: ServerConfig,
     pub(super) shutdown: watch::Receiver<bool>,
 }
@@ -59,7 +59,7 @@ pub(super) fn start(
         };
         let (done, end) = oneshot::channel();
         let tls = serving.tls.clone();
-        let router = serving.router.clone();
+        let gateway = serving.gateway.clone();
         let server = serving.server.clone();
         let shutdown = serving.shutdown.clone();
         let connections = connections.clone();
@@ -69,7 +69,7 @@ pub(super) fn start(
                 runtime.block_on(serve_https(
                     accepting,
                     tls,
-                    router,
+                    gateway,
                     server,
                     connections,
                     shutdown,

@@ -1,123 +1,25 @@
 //! Forwarding to upstreams over pooled keep-alive connections.
 
 use super::ProxyRoute;
+use super::upstream_pool::{self, UpstreamBody};
 use crate::http::ApiError;
 use crate::http::ServedHost;
+use crate::http::error::caused_by;
 use crate::http::headers::{sanitize_request, strip_hop_by_hop};
 use crate::http::request_id::{self, RequestId};
 use crate::http::router::ClientAddr;
 use crate::plugin::Principal;
 use axum::body::Body;
 use axum::response::Response;
-use bytes::Bytes;
-use http::uri::{PathAndQuery, Scheme};
+use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri, header};
 use http_body_util::{BodyExt, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::Duration;
-use tokio::net::TcpStream;
 
-type ProxyBody =
-    http_body_util::combinators::UnsyncBoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
-
-/// An HTTP/1.1 client for upstreams, keeping idle connections for reuse
-/// in one pool per thread: a connection is driven by the event loop of the
-/// thread that opened it, so a pool shared by the serving threads would
-/// hand most requests, and their responses, from one thread to another.
+/// Forwards requests to upstreams over keep-alive connections pooled per
+/// serving thread (see [`upstream_pool`](super::upstream_pool)).
 #[derive(Clone, Debug, Default)]
 pub struct UpstreamClient {
     _pooled_per_thread: (),
-}
-
-thread_local! {
-    static POOL: Client<Connector, ProxyBody> = pool();
-}
-
-/// A client keeping idle connections per upstream for reuse.
-fn pool() -> Client<Connector, ProxyBody> {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(1024)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(Connector(connector))
-}
-
-/// Connects as [`HttpConnector`] does, but reports nothing about the
-/// connection: the client would otherwise copy the peer's and its own
-/// address into every response's extensions, allocations per request that
-/// nothing reads.
-#[derive(Clone)]
-struct Connector(HttpConnector);
-
-/// An upstream TCP connection that carries no connection information.
-struct UpstreamConnection(TokioIo<TcpStream>);
-
-impl tower::Service<Uri> for Connector {
-    type Response = UpstreamConnection;
-    type Error = <HttpConnector as tower::Service<Uri>>::Error;
-    type Future =
-        Pin<Box<dyn Future<Output = Result<UpstreamConnection, Self::Error>> + Send + 'static>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, target: Uri) -> Self::Future {
-        let connecting = self.0.call(target);
-        Box::pin(async move { connecting.await.map(UpstreamConnection) })
-    }
-}
-
-impl Connection for UpstreamConnection {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
-impl hyper::rt::Read for UpstreamConnection {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl hyper::rt::Write for UpstreamConnection {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
-    }
 }
 
 /// The identity headers upstreams may trust (all under
@@ -175,20 +77,19 @@ fn ip_header_value(ip: std::net::IpAddr) -> Option<HeaderValue> {
     HeaderValue::from_bytes(&buffer[..len]).ok()
 }
 
-/// The upstream target: the route's upstream with the request's (already
-/// canonical) path and query, reusing both without copying text.
-fn upstream_uri(route: &ProxyRoute, uri: Uri) -> Result<Uri, ApiError> {
-    let mut parts = uri.into_parts();
-    parts.scheme = Some(Scheme::HTTP);
-    parts.authority = Some(route.upstream.clone());
-    if parts.path_and_query.is_none() {
-        parts.path_and_query = Some(PathAndQuery::from_static("/"));
-    }
-    Uri::from_parts(parts).map_err(|_| ApiError::BadRequest("invalid request target".into()))
+/// The request target sent upstream: the request's own (already
+/// canonical) path and query in origin form (`/path?query`), reused
+/// without copying text.
+fn upstream_target(uri: Uri) -> Uri {
+    let path_and_query = uri
+        .into_parts()
+        .path_and_query
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    Uri::from(path_and_query)
 }
 
 impl UpstreamClient {
-    /// The client; its pools are made on each thread's first request.
+    /// The client; each thread's pool is made on its first request.
     pub fn new() -> Self {
         Self::default()
     }
@@ -242,35 +143,31 @@ impl UpstreamClient {
                 .headers
                 .insert(HeaderName::from_static("x-forwarded-for"), ip);
         }
-        parts.uri = upstream_uri(route, std::mem::take(&mut parts.uri))?;
+        parts.uri = upstream_target(std::mem::take(&mut parts.uri));
         parts.version = http::Version::HTTP_11;
-        parts.headers.remove(header::HOST);
+        parts
+            .headers
+            .insert(header::HOST, route.upstream_host.clone());
 
-        let body: ProxyBody = Limited::new(body, max_body_bytes).boxed_unsync();
+        let body: UpstreamBody = Limited::new(body, max_body_bytes).boxed_unsync();
         let upstream = Request::from_parts(parts, body);
-        let response =
-            match tokio::time::timeout(route.timeout, POOL.with(|client| client.request(upstream)))
-                .await
-            {
-                Err(_) => return Err(ApiError::UpstreamTimeout),
-                Ok(Err(error)) => {
-                    let too_large = std::error::Error::source(&error)
-                        .and_then(|e| e.downcast_ref::<hyper::Error>())
-                        .and_then(std::error::Error::source)
-                        .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
-                    if too_large {
-                        return Err(ApiError::PayloadTooLarge {
-                            limit: max_body_bytes,
-                        });
-                    }
-                    if crate::http::body_deadline::is_deadline(&error) {
-                        return Err(ApiError::BodyTimeout);
-                    }
-                    tracing::warn!(route = %route.name, error = %error, "upstream request failed");
-                    return Err(ApiError::UpstreamUnavailable);
+        let sent = upstream_pool::send(&route.upstream, upstream);
+        let response = match tokio::time::timeout(route.timeout, sent).await {
+            Err(_) => return Err(ApiError::UpstreamTimeout),
+            Ok(Err(error)) => {
+                if caused_by::<http_body_util::LengthLimitError>(&error) {
+                    return Err(ApiError::PayloadTooLarge {
+                        limit: max_body_bytes,
+                    });
                 }
-                Ok(Ok(response)) => response,
-            };
+                if crate::http::body_deadline::is_deadline(&error) {
+                    return Err(ApiError::BodyTimeout);
+                }
+                tracing::warn!(route = %route.name, error = %error, "upstream request failed");
+                return Err(ApiError::UpstreamUnavailable);
+            }
+            Ok(Ok(response)) => response,
+        };
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, Body::new(body)))

@@ -64,6 +64,8 @@ pub struct ProxyRoute {
     methods: Vec<Method>,
     /// The upstream's `host:port` (always plain `http`), parsed once.
     pub upstream: http::uri::Authority,
+    /// The `Host` header sent upstream: the upstream's `host:port`.
+    pub upstream_host: http::HeaderValue,
     /// The action the authorizer is asked about.
     pub action: String,
     resource: Vec<Part>,
@@ -174,10 +176,16 @@ impl RouteTable {
                     key: format!("routes[{i}].upstream"),
                     expected: "an `http://host:port` URL without path".into(),
                 })?;
+            let upstream_host =
+                http::HeaderValue::from_str(upstream.as_str()).map_err(|_| RouteTableError {
+                    key: format!("routes[{i}].upstream"),
+                    expected: "a host and port that can be a `Host` header".into(),
+                })?;
             let route = Arc::new(ProxyRoute {
                 name: config.name.clone(),
                 methods,
                 upstream,
+                upstream_host,
                 action: config.permission.action.clone(),
                 resource: parse_template(&config.permission.resource),
                 allow_anonymous: config.allow_anonymous,
