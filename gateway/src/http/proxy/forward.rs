@@ -16,7 +16,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri, header};
 use http_body_util::{BodyExt, Limited};
 
 /// Forwards requests to upstreams over keep-alive connections pooled per
-/// serving thread (see [`upstream_pool`](super::upstream_pool)).
+/// serving thread (see the `upstream_pool` module).
 #[derive(Clone, Debug, Default)]
 pub struct UpstreamClient {
     _pooled_per_thread: (),
