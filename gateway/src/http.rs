@@ -10,6 +10,7 @@ pub mod identify;
 pub mod permission;
 pub mod proxy;
 mod redirect;
+pub mod request_context;
 pub mod request_id;
 pub mod router;
 pub mod same_origin;
@@ -17,6 +18,7 @@ mod served_host;
 
 pub use error::ApiError;
 pub use redirect::redirect_to_https;
+pub use request_context::RequestContext;
 pub use request_id::RequestId;
 pub use router::{Gateway, GatewayState};
 pub use served_host::{ServedHost, is_host_and_port};

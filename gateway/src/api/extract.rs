@@ -3,7 +3,7 @@
 
 use super::access::Admitted;
 use crate::http::ApiError;
-use crate::http::router::ClientAddr;
+use crate::http::RequestContext;
 use crate::identity::Caller;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use http::header;
@@ -79,10 +79,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Self(
-            parts
-                .extensions
-                .get::<ClientAddr>()
-                .map(|a| a.0.ip().to_string())
+            RequestContext::of(&parts.extensions)
+                .map(|c| c.client.ip().to_string())
                 .unwrap_or_default(),
         ))
     }

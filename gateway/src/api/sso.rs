@@ -10,7 +10,7 @@
 use super::auth::{LoginContext, session_cookie};
 use super::extract::{Authenticated, JsonBody};
 use crate::http::ApiError;
-use crate::http::ServedHost;
+use crate::http::RequestContext;
 use crate::http::identify;
 use crate::http::router::GatewayState;
 use crate::identity::sso::service_endpoints;
@@ -38,9 +38,9 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Served {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        match parts.extensions.get::<ServedHost>() {
-            Some(ServedHost(Some(host))) => Ok(Self(host.clone())),
-            _ => Err(ApiError::BadRequest(
+        match RequestContext::of(&parts.extensions).and_then(|c| c.host.as_str()) {
+            Some(host) => Ok(Self(host.to_string())),
+            None => Err(ApiError::BadRequest(
                 "single sign-on needs the request's `Host` (or `server.public_host`)".into(),
             )),
         }
@@ -55,10 +55,11 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for MaybeServed {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(match parts.extensions.get::<ServedHost>() {
-            Some(ServedHost(Some(host))) => Some(host.clone()),
-            _ => None,
-        }))
+        Ok(Self(
+            RequestContext::of(&parts.extensions)
+                .and_then(|c| c.host.as_str())
+                .map(str::to_string),
+        ))
     }
 }
 

@@ -13,10 +13,6 @@ use http::HeaderMap;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 
-/// The address a request came from, as the gateway decided it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub SocketAddr);
-
 /// The client of a request from `peer` carrying `headers`.
 pub fn client_addr(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> SocketAddr {
     if trusted.is_empty() {

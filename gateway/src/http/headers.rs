@@ -1,7 +1,8 @@
 //! Header hygiene for proxying: hop-by-hop headers, client-forged identity
 //! headers and credentials never cross the gateway.
 
-use http::{HeaderMap, HeaderName, header};
+use http::header::Entry;
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 /// Prefix of the identity headers the gateway sets for upstreams.
 pub const IDENTITY_PREFIX: &str = "x-portcullis-";
@@ -82,14 +83,25 @@ fn is_forged(name: &HeaderName) -> bool {
 
 /// Removes hop-by-hop headers, including those named in `Connection`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+    // Taken out first, as the names they list are removed from the same
+    // map. Values share the received bytes (nothing is copied), and only
+    // a second `Connection` header needs a list.
+    let (first, more): (Option<HeaderValue>, Vec<HeaderValue>) =
+        match headers.entry(header::CONNECTION) {
+            Entry::Occupied(entry) => {
+                let mut values = entry.remove_entry_mult().1;
+                (values.next(), values.collect())
+            }
+            Entry::Vacant(_) => (None, Vec::new()),
+        };
+    for value in first.iter().chain(&more) {
+        let Ok(value) = value.to_str() else { continue };
+        for name in value.split(',') {
+            // A token that is no header name names nothing to remove.
+            headers.remove(name.trim());
+        }
+    }
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
     headers.remove(header::TRANSFER_ENCODING);
@@ -126,7 +138,22 @@ pub fn is_credential_header(name: &HeaderName) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
+
+    #[test]
+    fn every_connection_header_names_hop_by_hop_headers() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::CONNECTION, HeaderValue::from_static("x-one"));
+        headers.append(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive , X-Two,not a name"),
+        );
+        for name in ["x-one", "x-two", "keep-alive", "x-three"] {
+            headers.insert(name, HeaderValue::from_static("1"));
+        }
+        strip_hop_by_hop(&mut headers);
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-three"]);
+    }
 
     #[test]
     fn forged_identity_and_hop_by_hop_headers_are_removed() {

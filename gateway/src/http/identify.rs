@@ -3,9 +3,9 @@
 //! "no credential". Any doubt denies.
 
 use super::ApiError;
-use super::ServedHost;
+use super::RequestContext;
 use super::headers::is_credential_header;
-use super::router::{ClientAddr, GatewayState};
+use super::router::GatewayState;
 use crate::identity::{Caller, Presented};
 use crate::plugin::{Attribute, Credential, Principal, RequestInfo};
 use base64::Engine as _;
@@ -114,15 +114,12 @@ pub fn presented(headers: &HeaderMap, cookie_name: &str) -> Result<Option<Presen
 
 /// What plugins are told about the request whose head is `parts`.
 pub fn request_info_of(parts: &http::request::Parts) -> RequestInfo {
-    let client_ip = parts
-        .extensions
-        .get::<ClientAddr>()
-        .map(|a| a.0.ip().to_string())
+    let context = RequestContext::of(&parts.extensions);
+    let client_ip = context
+        .map(|c| c.client.ip().to_string())
         .unwrap_or_default();
-    let request_id = parts
-        .extensions
-        .get::<super::RequestId>()
-        .map(|id| id.as_str().to_string())
+    let request_id = context
+        .map(|c| c.id.as_str().to_string())
         .unwrap_or_default();
     request_info(
         &parts.method,
@@ -146,10 +143,8 @@ pub async fn caller(
         return Ok(None);
     };
     if matches!(presented, Presented::SessionCookie(_)) {
-        let host = parts
-            .extensions
-            .get::<ServedHost>()
-            .and_then(|h| h.0.as_deref())
+        let host = RequestContext::of(&parts.extensions)
+            .and_then(|c| c.host.as_str())
             .unwrap_or_default();
         super::same_origin::check(parts, host)?;
     }

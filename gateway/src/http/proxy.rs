@@ -12,7 +12,7 @@ pub use route_table::{
 };
 
 use super::identify;
-use super::{ApiError, RequestId};
+use super::{ApiError, RequestContext, RequestId};
 use crate::http::router::GatewayState;
 use crate::identity::Caller;
 use axum::body::Body;
@@ -22,10 +22,8 @@ use std::sync::Arc;
 
 /// Handles a request no gateway endpoint claimed: the proxy routes.
 pub async fn handle(state: &GatewayState, request: Request<Body>) -> Response {
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .copied()
+    let request_id = RequestContext::of(request.extensions())
+        .map(|c| c.id)
         .unwrap_or_default();
     match proxy(state, request, request_id).await {
         Ok(response) => response,
@@ -66,7 +64,7 @@ async fn proxy(
     // Only the head is held across plugin calls; the body streams later.
     let (parts, body) = request.into_parts();
     let caller = authenticate(state, &route, &parts).await.map_err(fail)?;
-    authorize(state, &route, &caller, &resource)
+    authorize(state, &route, &caller, resource)
         .await
         .map_err(fail)?;
     let principal = caller.principal;
@@ -111,7 +109,7 @@ async fn authorize(
     state: &GatewayState,
     route: &ProxyRoute,
     caller: &Caller,
-    resource: &ResourceName,
+    resource: ResourceName,
 ) -> Result<(), ApiError> {
     let Some(resource) = resource.for_org(caller.principal.organization.as_deref()) else {
         return Err(ApiError::NotPermitted(

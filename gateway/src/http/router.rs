@@ -3,6 +3,7 @@
 //! span, security headers and a metrics record.
 
 use super::ApiError;
+use super::RequestContext;
 use super::body_deadline::BodyProgress;
 use super::canonical_path::{canonicalize, lower_case};
 use super::client_addr::client_addr;
@@ -25,8 +26,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tower::ServiceExt;
 use tracing::Instrument;
-
-pub use super::client_addr::ClientAddr;
 
 /// Everything request handlers share.
 #[derive(Debug)]
@@ -60,7 +59,7 @@ pub struct GatewayState {
 struct RequestPolicy {
     hsts: Option<HeaderValue>,
     trusted_proxies: Arc<[ipnet::IpNet]>,
-    public_host: Option<Arc<str>>,
+    public_host: Option<HeaderValue>,
     body_read_timeout: std::time::Duration,
     case_insensitive_paths: bool,
 }
@@ -109,7 +108,13 @@ impl Gateway {
         let policy = RequestPolicy {
             hsts,
             trusted_proxies: state.server.trusted_proxies.clone().into(),
-            public_host: state.server.public_host.as_deref().map(Arc::from),
+            // Validated as a plain `host[:port]`, which is always a valid
+            // header value.
+            public_host: state
+                .server
+                .public_host
+                .as_deref()
+                .and_then(|host| HeaderValue::from_str(host).ok()),
             body_read_timeout: std::time::Duration::from_millis(state.server.body_read_timeout_ms),
             case_insensitive_paths: state.server.case_insensitive_paths,
         };
@@ -209,12 +214,10 @@ fn prepare(
     peer: SocketAddr,
 ) -> Result<(Request, BodyProgress), ApiError> {
     let (mut parts, body) = request.into_parts();
-    parts.extensions.insert(id);
     let client = client_addr(peer, &parts.headers, &policy.trusted_proxies);
-    parts.extensions.insert(ClientAddr(client));
-    let host = served_host(&parts, policy.public_host.as_deref())
+    let host = served_host(&parts, policy.public_host.as_ref())
         .map_err(|error| ApiError::BadRequest(error.to_string()))?;
-    parts.extensions.insert(host);
+    parts.extensions.insert(RequestContext { id, client, host });
     let mut canonical = canonicalize(parts.uri.path())?;
     if policy.case_insensitive_paths
         && let std::borrow::Cow::Owned(lower) = lower_case(&canonical)

@@ -3,12 +3,25 @@
 //! a plain `host[:port]`. Used for the same-origin rule and sent upstream
 //! as `x-forwarded-host`; a raw client value is never passed on.
 
-use http::header;
 use http::request::Parts;
+use http::{HeaderValue, header};
 
-/// The host the gateway served a request as (`host[:port]`), if known.
+/// The host the gateway served a request as (`host[:port]`, lower case),
+/// if known; held as a header value, which shares the request's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServedHost(pub Option<String>);
+pub struct ServedHost(Option<HeaderValue>);
+
+impl ServedHost {
+    /// The host as text.
+    pub fn as_str(&self) -> Option<&str> {
+        self.0.as_ref().and_then(|value| value.to_str().ok())
+    }
+
+    /// The host as a header value (for `x-forwarded-host`).
+    pub fn header_value(&self) -> Option<&HeaderValue> {
+        self.0.as_ref()
+    }
+}
 
 /// Why a request's host cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,21 +30,31 @@ pub struct InvalidHost;
 
 /// The served host of `parts`: `public_host` when configured, else its
 /// validated `Host` or URI authority.
-pub fn served_host(parts: &Parts, public_host: Option<&str>) -> Result<ServedHost, InvalidHost> {
+pub fn served_host(
+    parts: &Parts,
+    public_host: Option<&HeaderValue>,
+) -> Result<ServedHost, InvalidHost> {
     if let Some(public) = public_host {
-        return Ok(ServedHost(Some(public.to_string())));
+        return Ok(ServedHost(Some(public.clone())));
     }
     let mut hosts = parts.headers.get_all(header::HOST).iter();
-    let host = match (hosts.next(), hosts.next()) {
+    let (host, received) = match (hosts.next(), hosts.next()) {
         (Some(_), Some(_)) => return Err(InvalidHost),
-        (Some(value), None) => Some(value.to_str().map_err(|_| InvalidHost)?),
-        (None, _) => parts.uri.authority().map(|a| a.as_str()),
+        (Some(value), None) => (value.to_str().map_err(|_| InvalidHost)?, Some(value)),
+        (None, _) => match parts.uri.authority() {
+            Some(authority) => (authority.as_str(), None),
+            None => return Ok(ServedHost(None)),
+        },
     };
-    match host {
-        None => Ok(ServedHost(None)),
-        Some(host) if is_host_and_port(host) => Ok(ServedHost(Some(host.to_ascii_lowercase()))),
-        Some(_) => Err(InvalidHost),
+    if !is_host_and_port(host) {
+        return Err(InvalidHost);
     }
+    let value = match received {
+        // Already as it is kept: shared, not copied.
+        Some(value) if !host.bytes().any(|b| b.is_ascii_uppercase()) => value.clone(),
+        _ => HeaderValue::from_str(&host.to_ascii_lowercase()).map_err(|_| InvalidHost)?,
+    };
+    Ok(ServedHost(Some(value)))
 }
 
 /// Whether `value` is `name[:port]`, `ipv4[:port]` or `[ipv6][:port]`.
@@ -112,14 +135,13 @@ mod tests {
                 .into_parts()
                 .0
         };
-        assert_eq!(
-            served_host(&parts("evil.example"), Some("gw.example")),
-            Ok(ServedHost(Some("gw.example".into())))
-        );
-        assert_eq!(
-            served_host(&parts("GW.example:8443"), None),
-            Ok(ServedHost(Some("gw.example:8443".into())))
-        );
+        let public = HeaderValue::from_static("gw.example");
+        let served = served_host(&parts("evil.example"), Some(&public)).unwrap();
+        assert_eq!(served.as_str(), Some("gw.example"));
+        let served = served_host(&parts("GW.example:8443"), None).unwrap();
+        assert_eq!(served.as_str(), Some("gw.example:8443"));
+        let served = served_host(&parts("gw.example:8443"), None).unwrap();
+        assert_eq!(served.as_str(), Some("gw.example:8443"));
         assert_eq!(served_host(&parts("evil/x"), None), Err(InvalidHost));
     }
 }

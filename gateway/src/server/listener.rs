@@ -1,7 +1,7 @@
 //! Accept loops: TLS handshakes with a deadline, HTTP/1.1 and HTTP/2 with
 //! header size and read-time limits, a connection cap, and graceful drain.
 
-use super::connection::{Activity, drive};
+use super::connection::{Activity, Limits, Watched, drive};
 use crate::config::ServerConfig;
 use crate::http::{Gateway, redirect_to_https};
 use axum::body::Body;
@@ -19,10 +19,10 @@ use tokio_rustls::TlsAcceptor;
 
 fn http_builder(server: &ServerConfig) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The header read timeout is the connection's (see `connection`), not
+    // hyper's, which arms a timer for every request.
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(server.header_read_timeout_ms))
         .max_buf_size(server.max_header_bytes.max(8192));
     builder
         .http2()
@@ -74,7 +74,15 @@ pub(super) async fn serve_https(
     let acceptor = TlsAcceptor::from(tls);
     let builder = Arc::new(http_builder(&server));
     let handshake_timeout = Duration::from_millis(server.tls_handshake_timeout_ms);
-    let idle_timeout = Duration::from_millis(server.idle_timeout_ms);
+    let limits = Limits {
+        idle: Duration::from_millis(server.idle_timeout_ms),
+        header_read: Duration::from_millis(server.header_read_timeout_ms),
+    };
+    // Connections watch a signal of this thread's own, raised once the
+    // gateway-wide one is: a connection checks it each time it is polled,
+    // and a signal shared by all threads would be a lock that every
+    // thread's connections take several times per request.
+    let (closing, closing_rx) = watch::channel(false);
     loop {
         let permit = tokio::select! {
             permit = connections.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
@@ -95,7 +103,7 @@ pub(super) async fn serve_https(
         let acceptor = acceptor.clone();
         let gateway = gateway.clone();
         let builder = builder.clone();
-        let shutdown = shutdown.clone();
+        let thread_closing = closing_rx.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
@@ -110,9 +118,15 @@ pub(super) async fn serve_https(
                 }
             };
             let activity = Activity::new();
+            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                activity.set_http2();
+            }
             let requests = activity.clone();
             let service = service_fn(move |request: hyper::Request<Incoming>| {
                 let in_flight = requests.begin();
+                if request.version() == http::Version::HTTP_2 {
+                    requests.set_http2();
+                }
                 let gateway = gateway.clone();
                 async move {
                     let response = gateway.serve(request.map(Body::new), peer).await;
@@ -120,12 +134,14 @@ pub(super) async fn serve_https(
                     Ok::<_, Infallible>(response)
                 }
             });
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            if let Err(error) = drive(connection, activity, idle_timeout, shutdown).await {
+            let io = TokioIo::new(Watched::new(stream, activity.clone()));
+            let connection = builder.serve_connection(io, service);
+            if let Err(error) = drive(connection, activity, limits, thread_closing).await {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
         });
     }
+    let _ = closing.send(true);
     drain_connections(
         connections,
         server.max_connections,
@@ -142,7 +158,14 @@ pub(super) async fn serve_redirect(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
-    let builder = Arc::new(http_builder(&server));
+    let mut builder = http_builder(&server);
+    // Not driven by `connection::drive`: hyper keeps the header timeout
+    // here (a timer per request is no matter on the redirect).
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(server.header_read_timeout_ms));
+    let builder = Arc::new(builder);
     loop {
         let (tcp, _) = tokio::select! {
             accepted = listener.accept() => match accepted { Ok(a) => a, Err(_) => continue },

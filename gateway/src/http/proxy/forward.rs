@@ -3,11 +3,10 @@
 use super::ProxyRoute;
 use super::upstream_pool::{self, UpstreamBody};
 use crate::http::ApiError;
-use crate::http::ServedHost;
+use crate::http::RequestContext;
 use crate::http::error::caused_by;
 use crate::http::headers::{sanitize_request, strip_hop_by_hop};
 use crate::http::request_id::{self, RequestId};
-use crate::http::router::ClientAddr;
 use crate::plugin::Principal;
 use axum::body::Body;
 use axum::response::Response;
@@ -114,12 +113,9 @@ impl UpstreamClient {
                 limit: max_body_bytes,
             });
         }
+        let context = RequestContext::of(&parts.extensions);
         // The host the gateway served, never a raw client value.
-        let forwarded_host = parts
-            .extensions
-            .get::<ServedHost>()
-            .and_then(|host| host.0.as_deref())
-            .and_then(|host| HeaderValue::from_str(host).ok());
+        let forwarded_host = context.and_then(|c| c.host.header_value().cloned());
         sanitize_request(&mut parts.headers, route.forward_authorization);
         set_identity(&mut parts.headers, principal, request_id)?;
         parts.headers.insert(
@@ -134,10 +130,7 @@ impl UpstreamClient {
         // The client's address as the gateway decided it (the TCP peer, or
         // the hop a trusted proxy named); any client-supplied chain was
         // removed by `sanitize_request`.
-        let client_ip = parts
-            .extensions
-            .get::<ClientAddr>()
-            .and_then(|addr| ip_header_value(addr.0.ip()));
+        let client_ip = context.and_then(|c| ip_header_value(c.client.ip()));
         if let Some(ip) = client_ip {
             parts
                 .headers

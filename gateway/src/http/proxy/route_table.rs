@@ -33,25 +33,29 @@ pub const ORG_PLACEHOLDER: &str = "org";
 /// organization, if the template names it, is filled in once the caller
 /// is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResourceName(Vec<Piece>);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
-    Text(String),
-    Org,
+pub struct ResourceName {
+    /// The name without the organization.
+    text: String,
+    /// Where in `text` the organization goes (usually nowhere or once).
+    org_at: Vec<usize>,
 }
 
 impl ResourceName {
     /// The name for a caller of organization `org`; `None` when the
     /// template names the organization and the caller has none.
-    pub fn for_org(&self, org: Option<&str>) -> Option<String> {
-        let mut out = String::new();
-        for piece in &self.0 {
-            match piece {
-                Piece::Text(text) => out.push_str(text),
-                Piece::Org => out.push_str(org?),
-            }
+    pub fn for_org(self, org: Option<&str>) -> Option<String> {
+        if self.org_at.is_empty() {
+            return Some(self.text);
         }
+        let org = org?;
+        let mut out = String::with_capacity(self.text.len() + org.len() * self.org_at.len());
+        let mut copied = 0;
+        for &at in &self.org_at {
+            out.push_str(&self.text[copied..at]);
+            out.push_str(org);
+            copied = at;
+        }
+        out.push_str(&self.text[copied..]);
         Some(out)
     }
 }
@@ -85,22 +89,18 @@ impl ProxyRoute {
     }
 
     fn resource(&self, params: &matchit::Params<'_, '_>) -> ResourceName {
-        let mut pieces: Vec<Piece> = Vec::new();
+        let mut name = ResourceName {
+            text: String::with_capacity(64),
+            org_at: Vec::new(),
+        };
         for part in &self.resource {
-            let text = match part {
-                Part::Literal(text) => text.as_str(),
-                Part::Param(name) => params.get(name).unwrap_or_default(),
-                Part::Org => {
-                    pieces.push(Piece::Org);
-                    continue;
-                }
-            };
-            match pieces.last_mut() {
-                Some(Piece::Text(last)) => last.push_str(text),
-                _ => pieces.push(Piece::Text(text.to_string())),
+            match part {
+                Part::Literal(text) => name.text.push_str(text),
+                Part::Param(param) => name.text.push_str(params.get(param).unwrap_or_default()),
+                Part::Org => name.org_at.push(name.text.len()),
             }
         }
-        ResourceName(pieces)
+        name
     }
 }
 
@@ -326,13 +326,30 @@ mod tests {
             panic!("no route");
         };
         assert_eq!(
-            resource.for_org(Some("org_b")).as_deref(),
+            resource.clone().for_org(Some("org_b")).as_deref(),
             Some("orgs/org_b/connections/42")
         );
         assert_eq!(
             resource.for_org(None),
             None,
             "no organization, no resource name"
+        );
+        let table = RouteTable::build(
+            &[route(
+                "twice",
+                "/m/{id}",
+                &["GET"],
+                "orgs/{org}/m/{org}-{id}",
+            )],
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let Lookup::Found(_, resource) = table.find(&Method::GET, "/m/7") else {
+            panic!("no route");
+        };
+        assert_eq!(
+            resource.for_org(Some("org_c")).as_deref(),
+            Some("orgs/org_c/m/org_c-7")
         );
     }
 
