@@ -148,23 +148,27 @@ impl Gateway {
         let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
         let http1 = request.version() <= http::Version::HTTP_11;
         let mut body = BodyProgress::default();
-        let run = async {
-            let has_body = !request.body().is_end_stream();
-            match prepare(policy, request, id, peer) {
-                Ok((request, progress)) => {
-                    body = progress;
-                    self.route(request).await
-                }
-                Err(error) => {
-                    tracing::info!(error = ?error, "request refused before routing");
-                    if has_body {
-                        body = BodyProgress::NeverRead;
+        let mut response = request_id::scope(
+            id,
+            async {
+                let has_body = !request.body().is_end_stream();
+                match prepare(policy, request, id, peer) {
+                    Ok((request, progress)) => {
+                        body = progress;
+                        self.route(request).await
                     }
-                    error.into_response()
+                    Err(error) => {
+                        tracing::info!(error = ?error, "request refused before routing");
+                        if has_body {
+                            body = BodyProgress::NeverRead;
+                        }
+                        error.into_response()
+                    }
                 }
             }
-        };
-        let mut response = request_id::scope(id, run.instrument(span)).await;
+            .instrument(span),
+        )
+        .await;
         let refused = response.status().is_client_error() || response.status().is_server_error();
         let headers = response.headers_mut();
         // A refusal sent before the request's body was read: what is left of
