@@ -260,12 +260,14 @@ mod tests {
         assert!(activity.idle_remaining(timeout).is_some());
     }
 
+    const LIMITS: Limits = Limits {
+        idle: Duration::from_secs(60),
+        header_read: Duration::from_secs(10),
+    };
+
     #[tokio::test(start_paused = true)]
     async fn a_request_head_is_timed_from_its_first_bytes_until_it_begins() {
-        let limits = Limits {
-            idle: Duration::from_secs(60),
-            header_read: Duration::from_secs(10),
-        };
+        let limits = LIMITS;
         let activity = Activity::new();
         assert_eq!(activity.head_remaining(limits.header_read), None);
         assert_eq!(activity.next_check(limits), Duration::from_secs(5));
@@ -294,10 +296,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn http2_frames_between_requests_are_no_request_head() {
-        let limits = Limits {
-            idle: Duration::from_secs(60),
-            header_read: Duration::from_secs(10),
-        };
+        let limits = LIMITS;
         let activity = Activity::new();
         activity.set_http2();
         activity.note_read();

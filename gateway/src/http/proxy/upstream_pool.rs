@@ -304,20 +304,34 @@ mod tests {
         (authority, accepts)
     }
 
-    #[tokio::test]
-    async fn a_connection_read_to_its_end_is_reused() {
-        let (upstream, mut accepts) = upstream(usize::MAX).await;
-        for _ in 0..5 {
-            let response = send(&upstream, get(&upstream)).await.unwrap();
-            let body = response.into_body().collect().await.unwrap().to_bytes();
-            assert_eq!(&body[..], b"ok");
-        }
+    /// Sends a GET and reads its answer to the end.
+    async fn get_ok(upstream: &Authority) {
+        let response = send(upstream, get(upstream)).await.unwrap();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"ok");
+    }
+
+    /// How many connections the upstream has accepted so far.
+    async fn accepted(accepts: &mut tokio::sync::mpsc::UnboundedReceiver<()>) -> usize {
         tokio::task::yield_now().await;
         let mut connections = 0;
         while accepts.try_recv().is_ok() {
             connections += 1;
         }
-        assert_eq!(connections, 1, "five requests in turn share one connection");
+        connections
+    }
+
+    #[tokio::test]
+    async fn a_connection_read_to_its_end_is_reused() {
+        let (upstream, mut accepts) = upstream(usize::MAX).await;
+        for _ in 0..5 {
+            get_ok(&upstream).await;
+        }
+        assert_eq!(
+            accepted(&mut accepts).await,
+            1,
+            "five requests in turn share one connection"
+        );
     }
 
     #[tokio::test]
@@ -327,32 +341,23 @@ mod tests {
         assert_eq!(response.status(), 200);
         // The body is not known to have ended until it is polled.
         drop(response);
-        let response = send(&upstream, get(&upstream)).await.unwrap();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(&body[..], b"ok");
-        tokio::task::yield_now().await;
-        let mut connections = 0;
-        while accepts.try_recv().is_ok() {
-            connections += 1;
-        }
-        assert_eq!(connections, 2, "the abandoned connection was not reused");
+        get_ok(&upstream).await;
+        assert_eq!(
+            accepted(&mut accepts).await,
+            2,
+            "the abandoned connection was not reused"
+        );
     }
 
     #[tokio::test]
     async fn a_request_on_a_connection_the_upstream_closed_is_sent_on_a_new_one() {
         let (upstream, mut accepts) = upstream(1).await;
         for _ in 0..3 {
-            let response = send(&upstream, get(&upstream)).await.unwrap();
-            let body = response.into_body().collect().await.unwrap().to_bytes();
-            assert_eq!(&body[..], b"ok");
+            get_ok(&upstream).await;
             // Let the upstream's close reach the idle connection.
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let mut connections = 0;
-        while accepts.try_recv().is_ok() {
-            connections += 1;
-        }
-        assert_eq!(connections, 3);
+        assert_eq!(accepted(&mut accepts).await, 3);
     }
 
     #[tokio::test]
