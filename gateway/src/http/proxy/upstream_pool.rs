@@ -122,18 +122,24 @@ async fn reap_forever() {
     }
 }
 
+/// Puts `sender` in this thread's pool. While the thread is being torn
+/// down there is no pool: the connection is closed instead.
+fn keep_idle(upstream: Authority, sender: SendRequest<UpstreamBody>) {
+    let _ = IDLE.try_with(|idle| idle.borrow_mut().put(upstream, sender));
+}
+
 /// Returns a connection whose response has been read to its end to this
 /// thread's pool, once it can take the next request.
 fn release(upstream: Authority, mut sender: SendRequest<UpstreamBody>) {
     if sender.is_ready() {
-        IDLE.with_borrow_mut(|idle| idle.put(upstream, sender));
+        keep_idle(upstream, sender);
     } else if !sender.is_closed()
         && let Ok(runtime) = tokio::runtime::Handle::try_current()
     {
         // The connection has not yet taken in the end of the response.
         runtime.spawn(async move {
             if sender.ready().await.is_ok() {
-                IDLE.with_borrow_mut(|idle| idle.put(upstream, sender));
+                keep_idle(upstream, sender);
             }
         });
     }
