@@ -417,6 +417,8 @@ async fn maintain_keys(store: Store, mut shutdown: watch::Receiver<bool>) {
     let mut ticks = ticker(KEY_MAINTENANCE_INTERVAL);
     // The key the last complete re-sealing pass left everything under.
     let mut resealed_under: Option<String> = None;
+    // The current key, and since when this gateway has seen it so.
+    let mut seen: Option<(String, std::time::Instant)> = None;
     while next_tick(&mut ticks, &mut shutdown).await {
         if let Err(error) = store.refresh_keys().await {
             tracing::warn!(%error, "data key refresh failed; will retry");
@@ -426,6 +428,10 @@ async fn maintain_keys(store: Store, mut shutdown: watch::Receiver<bool>) {
         if current.is_none() || current == resealed_under {
             continue;
         }
+        if seen.as_ref().map(|(key, _)| key) != current.as_ref() {
+            seen = current.clone().map(|key| (key, std::time::Instant::now()));
+        }
+        let pass_began = std::time::Instant::now();
         match store.reencrypt().await {
             Ok(report) => {
                 if report.rows > 0 {
@@ -434,7 +440,14 @@ async fn maintain_keys(store: Store, mut shutdown: watch::Receiver<bool>) {
                         "re-sealed records under the current data key"
                     );
                 }
-                if report.skipped == 0 {
+                // A write that took the older key just before the switch may
+                // commit after this pass read its table: the work is done
+                // only when a pass that began a whole interval after the
+                // switch finds nothing left.
+                let settled = seen.as_ref().is_some_and(|(_, since)| {
+                    pass_began.duration_since(*since) >= KEY_MAINTENANCE_INTERVAL
+                });
+                if report.skipped == 0 && report.rows == 0 && settled {
                     resealed_under = current;
                 }
             }
