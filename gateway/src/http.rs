@@ -20,5 +20,5 @@ pub use error::ApiError;
 pub use redirect::redirect_to_https;
 pub use request_context::RequestContext;
 pub use request_id::RequestId;
-pub use router::{Gateway, GatewayState};
+pub use router::{Gateway, GatewayState, OWN_ENDPOINTS};
 pub use served_host::{ServedHost, is_host_and_port};

@@ -247,7 +247,7 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
                 "a lower-case path template, because `server.case_insensitive_paths` is on",
             ));
         }
-        for reserved in ["/healthz", "/readyz", "/metrics"] {
+        for reserved in crate::http::OWN_ENDPOINTS {
             if route.path == reserved {
                 return Err(problem(
                     key("path"),

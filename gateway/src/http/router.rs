@@ -84,8 +84,8 @@ struct GatewayParts {
     endpoint_roots: Box<[&'static str]>,
 }
 
-/// The gateway's endpoints outside the API.
-const OWN_ENDPOINTS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+/// The gateway's endpoints outside the API (no route may take their paths).
+pub const OWN_ENDPOINTS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 /// The first segment of `path` (`api` for `/api/v1/orgs`).
 fn first_segment(path: &str) -> &str {
